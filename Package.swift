@@ -1,0 +1,111 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let upcoming: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "OutlineStream",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "EventLog", targets: ["EventLog"]),
+        .library(name: "OutlineProjections", targets: ["OutlineProjections"]),
+        .executable(name: "outline-admin", targets: ["outline-admin"]),
+        .executable(name: "outline-bench", targets: ["outline-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+    ],
+    targets: [
+        // C libraries, kept at the edge: only the wrapping Swift files import these.
+        .systemLibrary(
+            name: "CLibPQ",
+            path: "Sources/CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CLZ4",
+            path: "Sources/CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]
+        ),
+        .target(
+            name: "PostgresClient",
+            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming
+        ),
+        .target(name: "LZ4", dependencies: ["CLZ4"], swiftSettings: upcoming),
+        .target(
+            name: "OutlineSchema",
+            path: "Schema",
+            resources: [.copy("migrations")],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "EventLog",
+            dependencies: [
+                "PostgresClient", "LZ4", "OutlineSchema",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "OutlineProjections",
+            dependencies: ["EventLog", "PostgresClient", .product(name: "Logging", package: "swift-log")],
+            path: "Projections",
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "OutlineAdminCommands",
+            dependencies: [
+                "EventLog", "OutlineProjections", "PostgresClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/OutlineAdminCommands",
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "outline-admin",
+            dependencies: ["OutlineAdminCommands"],
+            path: "Tools/outline-admin",
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "outline-bench",
+            dependencies: [
+                "EventLog", "OutlineProjections", "PostgresClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/outline-bench",
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["PostgresClient", "EventLog"],
+            path: "Tests/TestSupport",
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "PostgresClientTests",
+            dependencies: ["PostgresClient", "TestSupport"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "EventLogTests",
+            dependencies: ["EventLog", "LZ4", "PostgresClient", "TestSupport"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "ProjectionTests",
+            dependencies: ["OutlineProjections", "EventLog", "PostgresClient", "TestSupport"],
+            swiftSettings: upcoming
+        ),
+    ]
+)

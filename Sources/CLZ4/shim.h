@@ -1,0 +1,4 @@
+#ifndef OUTLINESTREAM_CLZ4_SHIM_H
+#define OUTLINESTREAM_CLZ4_SHIM_H
+#include <lz4.h>
+#endif

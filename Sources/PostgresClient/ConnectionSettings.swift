@@ -1,0 +1,38 @@
+/// Where and how to reach PostgreSQL: a libpq connection string, either a URL
+/// (`postgresql://user@host:5432/db?host=/socket/dir`) or `key=value` pairs.
+///
+/// libpq parses both forms itself, so every libpq option (sockets, SSL, timeouts,
+/// `application_name`) works as documented by PostgreSQL.
+public struct ConnectionSettings: Sendable, CustomStringConvertible {
+    public var conninfo: String
+
+    public init(_ conninfo: String) {
+        self.conninfo = conninfo
+    }
+
+    /// Reads `DATABASE_URL` from the environment.
+    public static func fromEnvironment(_ environment: [String: String]) -> ConnectionSettings? {
+        guard let url = environment["DATABASE_URL"], !url.isEmpty else { return nil }
+        return ConnectionSettings(url)
+    }
+
+    /// The connection string with any password replaced, safe for logs.
+    public var description: String {
+        var text = conninfo
+        // URL form: scheme://user:password@host
+        if let schemeEnd = text.range(of: "://"), let at = text[schemeEnd.upperBound...].firstIndex(of: "@") {
+            let userInfo = text[schemeEnd.upperBound..<at]
+            if let colon = userInfo.firstIndex(of: ":") {
+                text.replaceSubrange(text.index(after: colon)..<at, with: "***")
+            }
+        }
+        // key=value form and URL query parameters: password=...
+        for marker in ["password=", "password = "] {
+            while let range = text.range(of: marker), !text[range.upperBound...].hasPrefix("***") {
+                let end = text[range.upperBound...].firstIndex(where: { $0 == " " || $0 == "&" }) ?? text.endIndex
+                text.replaceSubrange(range.upperBound..<end, with: "***")
+            }
+        }
+        return text
+    }
+}

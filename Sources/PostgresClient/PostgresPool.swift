@@ -1,0 +1,152 @@
+import Logging
+import Synchronization
+
+/// A small pool of `PostgresConnection`s, each on its own thread.
+///
+/// Connections are opened lazily up to `maximumConnections`; callers beyond that
+/// wait their turn. A connection the server dropped is detected when it is next
+/// taken from the pool and re-established before the caller sees it.
+public final class PostgresPool: Sendable {
+    private struct State {
+        var idle: [PostgresConnection] = []
+        var opened = 0
+        var waiters: [CheckedContinuation<PostgresConnection, any Error>] = []
+        var closed = false
+    }
+
+    public let settings: ConnectionSettings
+    public let maximumConnections: Int
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    public init(settings: ConnectionSettings, maximumConnections: Int = 8, logger: Logger = Logger(label: "outlinestream.postgres")) {
+        precondition(maximumConnections > 0, "a pool needs at least one connection")
+        self.settings = settings
+        self.maximumConnections = maximumConnections
+        self.logger = logger
+    }
+
+    private enum Checkout {
+        case reuse(PostgresConnection)
+        case open
+        case wait
+        case closed
+    }
+
+    private func checkout() async throws -> PostgresConnection {
+        let decision: Checkout = state.withLock { state in
+            if state.closed { return .closed }
+            if let connection = state.idle.popLast() { return .reuse(connection) }
+            if state.opened < state.waiters.count + maximumConnections && state.opened < maximumConnections {
+                state.opened += 1
+                return .open
+            }
+            return .wait
+        }
+        switch decision {
+        case .closed:
+            throw PostgresError(kind: .usage, message: "the connection pool was shut down")
+        case .reuse(let connection):
+            do {
+                try await connection.ensureConnected()
+            } catch {
+                checkin(connection)
+                throw error
+            }
+            return connection
+        case .open:
+            do {
+                return try await PostgresConnection.connect(settings, logger: logger)
+            } catch {
+                state.withLock { $0.opened -= 1 }
+                throw error
+            }
+        case .wait:
+            let connection = try await withCheckedThrowingContinuation { continuation in
+                let shutDown = state.withLock { state -> Bool in
+                    if state.closed { return true }
+                    if let connection = state.idle.popLast() {
+                        continuation.resume(returning: connection)
+                        return false
+                    }
+                    state.waiters.append(continuation)
+                    return false
+                }
+                if shutDown {
+                    continuation.resume(throwing: PostgresError(kind: .usage, message: "the connection pool was shut down"))
+                }
+            }
+            do {
+                try await connection.ensureConnected()
+            } catch {
+                checkin(connection)
+                throw error
+            }
+            return connection
+        }
+    }
+
+    private func checkin(_ connection: PostgresConnection) {
+        let waiter: CheckedContinuation<PostgresConnection, any Error>? = state.withLock { state in
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            state.idle.append(connection)
+            return nil
+        }
+        waiter?.resume(returning: connection)
+    }
+
+    /// Lends a connection to `body` and takes it back afterwards, whatever happens.
+    public func withConnection<T>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending T
+    ) async throws -> sending T {
+        let connection = try await checkout()
+        do {
+            let result = try await body(connection)
+            checkin(connection)
+            return result
+        } catch {
+            checkin(connection)
+            throw error
+        }
+    }
+
+    /// Runs `body` inside `BEGIN` ... `COMMIT`, rolling back when it throws.
+    public func withTransaction<T>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending T
+    ) async throws -> sending T {
+        try await withConnection { connection in
+            try await connection.execute("BEGIN")
+            do {
+                let result = try await body(connection)
+                try await connection.execute("COMMIT")
+                return result
+            } catch {
+                try? await connection.execute("ROLLBACK")
+                throw error
+            }
+        }
+    }
+
+    /// Runs one statement on any free connection.
+    public func query(_ sql: String, _ binds: (any PostgresEncodable)?...) async throws -> PostgresRows {
+        try await withConnection { try await $0.query(sql, binds: binds) }
+    }
+
+    /// Closes every idle connection and refuses new checkouts.
+    public func shutdown() async {
+        let (idle, waiters) = state.withLock { state in
+            state.closed = true
+            defer {
+                state.idle.removeAll()
+                state.waiters.removeAll()
+            }
+            return (state.idle, state.waiters)
+        }
+        for waiter in waiters {
+            waiter.resume(throwing: PostgresError(kind: .usage, message: "the connection pool was shut down"))
+        }
+        for connection in idle { await connection.close() }
+    }
+}
