@@ -18,7 +18,7 @@ public enum LZ4Block {
     }
 
     /// Compresses `input` into a new block.
-    public static func compress(_ input: some ContiguousBytes) throws -> [UInt8] {
+    public static func compress(_ input: [UInt8]) throws -> [UInt8] {
         try input.withUnsafeBytes { source in
             guard source.count <= Int(LZ4_MAX_INPUT_SIZE) else { throw Failure.inputTooLarge(source.count) }
             let bound = Int(LZ4_compressBound(Int32(source.count)))
@@ -36,7 +36,7 @@ public enum LZ4Block {
 
     /// Decompresses a block that must expand to exactly `originalSize` bytes;
     /// anything else (corruption, truncation, a wrong size) is `Failure.corrupt`.
-    public static func decompress(_ block: some ContiguousBytes, originalSize: Int) throws -> [UInt8] {
+    public static func decompress(_ block: [UInt8], originalSize: Int) throws -> [UInt8] {
         guard originalSize >= 0, originalSize <= Int(LZ4_MAX_INPUT_SIZE) else { throw Failure.corrupt(expectedSize: originalSize) }
         return try block.withUnsafeBytes { source in
             var failed = false

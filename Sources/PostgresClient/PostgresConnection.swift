@@ -98,11 +98,13 @@ public actor PostgresConnection {
     }
 
     /// Runs one statement with binary parameters and returns its rows.
+    @discardableResult
     public func query(_ sql: String, _ binds: (any PostgresEncodable)?...) throws -> PostgresRows {
         try query(sql, binds: binds)
     }
 
     /// Runs one statement with binary parameters and returns its rows.
+    @discardableResult
     public func query(_ sql: String, binds: [(any PostgresEncodable)?]) throws -> PostgresRows {
         let connection = try liveHandle()
         var buffer: [UInt8] = []

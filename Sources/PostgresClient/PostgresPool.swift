@@ -130,6 +130,7 @@ public final class PostgresPool: Sendable {
     }
 
     /// Runs one statement on any free connection.
+    @discardableResult
     public func query(_ sql: String, _ binds: (any PostgresEncodable)?...) async throws -> PostgresRows {
         try await withConnection { try await $0.query(sql, binds: binds) }
     }

@@ -1,0 +1,1 @@
+DROP INDEX outline_sessions_one_active_per_workflow;

@@ -1,0 +1,1 @@
+DROP INDEX outline_events_provider_sequence_once;

@@ -1,0 +1,125 @@
+/// How a session gets its progress to the browser.
+public enum SessionMode: String, Codable, Sendable {
+    /// V3: the provider streams, the browser listens on SSE.
+    case streaming
+    /// V2: the provider runs in background mode and is polled.
+    case polling
+}
+
+/// A user asked for an outline. The first event of every session.
+public struct SessionStarted: OutlineEventPayload {
+    public static let eventType = "session.started"
+    public static let schemaVersion: Int16 = 1
+
+    public var workflowId: String
+    public var prompt: String
+    public var mode: SessionMode
+    public var requestedBy: String
+    public var idempotencyKey: String?
+    public var skipClarification: Bool
+    public var stepId: String?
+    public var metadata: JSONValue?
+
+    public init(workflowId: String, prompt: String, mode: SessionMode, requestedBy: String,
+                idempotencyKey: String? = nil, skipClarification: Bool = false, stepId: String? = nil, metadata: JSONValue? = nil) {
+        self.workflowId = workflowId
+        self.prompt = prompt
+        self.mode = mode
+        self.requestedBy = requestedBy
+        self.idempotencyKey = idempotencyKey
+        self.skipClarification = skipClarification
+        self.stepId = stepId
+        self.metadata = metadata
+    }
+}
+
+/// A fast model wrote questions the user should answer before research starts.
+public struct ClarificationRequested: OutlineEventPayload {
+    public static let eventType = "clarification.requested"
+    public static let schemaVersion: Int16 = 1
+    public var questions: [String]
+    public init(questions: [String]) { self.questions = questions }
+}
+
+/// The user answered the clarification questions (in the same order).
+public struct ClarificationAnswered: OutlineEventPayload {
+    public static let eventType = "clarification.answered"
+    public static let schemaVersion: Int16 = 1
+    public var answers: [String]
+    public init(answers: [String]) { self.answers = answers }
+}
+
+/// Prompt and answers were rewritten into the instructions the research model gets.
+public struct ResearchInstructionsWritten: OutlineEventPayload {
+    public static let eventType = "research.instructions_written"
+    public static let schemaVersion: Int16 = 1
+    public var instructions: String
+    public init(instructions: String) { self.instructions = instructions }
+}
+
+/// The session finished with an outline. Terminal.
+public struct SessionCompleted: OutlineEventPayload {
+    public static let eventType = "session.completed"
+    public static let schemaVersion: Int16 = 1
+    public var finalOutline: String
+    public var citations: [Citation]
+    public var usage: JSONValue?
+    public init(finalOutline: String, citations: [Citation], usage: JSONValue? = nil) {
+        self.finalOutline = finalOutline
+        self.citations = citations
+        self.usage = usage
+    }
+}
+
+/// The session failed. Terminal.
+public struct SessionFailed: OutlineEventPayload {
+    public static let eventType = "session.failed"
+    public static let schemaVersion: Int16 = 1
+    public var code: String
+    public var message: String
+    public var retryable: Bool
+    public init(code: String, message: String, retryable: Bool) {
+        self.code = code
+        self.message = message
+        self.retryable = retryable
+    }
+}
+
+/// Someone cancelled the session (the provider call is cancelled too). Terminal.
+public struct SessionCancelled: OutlineEventPayload {
+    public static let eventType = "session.cancelled"
+    public static let schemaVersion: Int16 = 1
+    public var cancelledBy: String
+    public var reason: String?
+    public init(cancelledBy: String, reason: String? = nil) {
+        self.cancelledBy = cancelledBy
+        self.reason = reason
+    }
+}
+
+/// A runner picked the session up again after a crash or a dropped stream.
+public struct SessionResumed: OutlineEventPayload {
+    public static let eventType = "session.resumed"
+    public static let schemaVersion: Int16 = 1
+    /// The last provider sequence number already in the log; the stream resumes after it.
+    public var fromProviderSequence: Int32?
+    public var reason: String
+    public var runner: String?
+    public init(fromProviderSequence: Int32?, reason: String, runner: String? = nil) {
+        self.fromProviderSequence = fromProviderSequence
+        self.reason = reason
+        self.runner = runner
+    }
+}
+
+/// A V2 poll of the provider's background response.
+public struct SessionPolled: OutlineEventPayload {
+    public static let eventType = "session.polled"
+    public static let schemaVersion: Int16 = 1
+    public var attempt: Int32
+    public var providerStatus: String
+    public init(attempt: Int32, providerStatus: String) {
+        self.attempt = attempt
+        self.providerStatus = providerStatus
+    }
+}

@@ -1,0 +1,45 @@
+import PostgresClient
+
+/// Whether the database is fit to serve: every migration applied unchanged, and
+/// the objects the invariants rest on actually present (someone with enough rights
+/// could have dropped a trigger by hand). Backs `/readyz` and `migrate health`.
+public struct SchemaHealth: Sendable {
+    public var problems: [String]
+    public var isHealthy: Bool { problems.isEmpty }
+
+    /// Triggers, indexes and functions the invariants need, by catalog name.
+    static let requiredTriggers = ["outline_events_no_update_or_delete", "outline_events_no_truncate"]
+    static let requiredIndexes = [
+        "outline_events_pkey", "outline_events_session_sequence_key", "outline_events_provider_sequence_once",
+        "outline_sessions_one_active_per_workflow", "outline_event_streams_pkey",
+    ]
+    static let requiredFunctions = ["outline_append_events"]
+
+    public static func check(_ migrator: Migrator) async throws -> SchemaHealth {
+        var problems: [String] = []
+        let status = try await migrator.status()
+        for entry in status.entries {
+            if entry.appliedAt == nil { problems.append("migration \(entry.version) (\(entry.name)) is not applied") }
+            if entry.checksumMatches == false { problems.append("migration \(entry.version) (\(entry.name)) changed after it was applied") }
+        }
+        for unknown in status.unknownApplied {
+            problems.append("migration \(unknown.version) (\(unknown.name)) is applied but unknown to this build")
+        }
+        let pool = migrator.pool
+        let triggers = Set(try await pool.query(
+            "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass('outline_events') AND tgenabled <> 'D'"
+        ).map { try $0.decode(String.self, at: 0) })
+        for name in requiredTriggers where !triggers.contains(name) {
+            problems.append("trigger \(name) is missing or disabled: the log is not protected against changes")
+        }
+        let indexes = Set(try await pool.query(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+        ).map { try $0.decode(String.self, at: 0) })
+        for name in requiredIndexes where !indexes.contains(name) { problems.append("index \(name) is missing") }
+        let functions = Set(try await pool.query(
+            "SELECT proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace"
+        ).map { try $0.decode(String.self, at: 0) })
+        for name in requiredFunctions where !functions.contains(name) { problems.append("function \(name) is missing") }
+        return SchemaHealth(problems: problems)
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import Logging
+import PostgresClient
+
+/// The append-only event log in PostgreSQL: append with optimistic concurrency,
+/// read a session or the whole log in order.
+///
+/// An append commits its events, every inline projection's changes and one NOTIFY
+/// per session in one transaction. Many sessions' events can share one append
+/// (see `GroupCommitWriter`): fewer, larger transactions are what makes the log fast.
+public final class EventStore: Sendable {
+    public let pool: PostgresPool
+    public let projections: [any InlineProjection]
+    private let logger: Logger
+
+    public init(pool: PostgresPool, projections: [any InlineProjection] = [], logger: Logger = Logger(label: "outlinestream.eventlog")) {
+        self.pool = pool
+        self.projections = projections
+        self.logger = logger
+    }
+
+    // MARK: Appending
+
+    /// Appends in a transaction of its own.
+    public func append(_ append: StreamAppend) async throws -> AppendResult {
+        try await self.append([append])[0]
+    }
+
+    /// Appends the events of several sessions in one transaction: all or nothing.
+    public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
+        let prepared = try PreparedAppend(appends)
+        do {
+            return try await pool.withTransaction { connection in
+                try await self.write(prepared, on: connection)
+            }
+        } catch let error as PostgresError {
+            throw Self.translate(error)
+        }
+    }
+
+    /// Appends inside a transaction the caller already opened on `connection`.
+    public func append(_ appends: [StreamAppend], on connection: PostgresConnection) async throws -> [AppendResult] {
+        do {
+            return try await write(try PreparedAppend(appends), on: connection)
+        } catch let error as PostgresError {
+            throw Self.translate(error)
+        }
+    }
+
+    private func write(_ prepared: PreparedAppend, on connection: PostgresConnection) async throws -> [AppendResult] {
+        let sessionIDs = prepared.streams.map(\.sessionID)
+        let heads = try await connection.query(
+            """
+            SELECT session_id, head_sequence, head_link FROM outline_event_streams
+             WHERE session_id = ANY($1) ORDER BY session_id FOR UPDATE
+            """,
+            PostgresArray(sessionIDs)
+        )
+        var current: [UUID: (sequence: Int32, link: [UInt8])] = [:]
+        for row in heads {
+            current[try row.decode(UUID.self, at: 0)] = (try row.decode(Int32.self, at: 1), try row.decode(PostgresBytes.self, at: 2).bytes)
+        }
+        let chained = try prepared.chain(onto: current)
+        if !projections.isEmpty {
+            let appended = chained.events.map {
+                AppendedEvent(sessionID: $0.sessionID, sequence: $0.sequence, recordedAt: $0.source.recordedAt, event: $0.source.event)
+            }
+            for projection in projections { try await projection.apply(appended, on: connection) }
+        }
+        let rows = try await connection.query(
+            "SELECT outline_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            binds: chained.binds
+        )
+        let lastPosition = try rows[0].decode(Int64.self, at: 0)
+        return chained.streams.map {
+            AppendResult(sessionID: $0.sessionID, firstSequence: $0.expected + 1, lastSequence: $0.expected + $0.count, lastPosition: lastPosition)
+        }
+    }
+
+    static func translate(_ error: PostgresError) -> any Error {
+        switch error.sqlState {
+        case "OS409":
+            let parts = (error.detail ?? "").split(separator: ":")
+            if parts.count == 2, let session = UUID(uuidString: String(parts[0])), let actual = Int32(parts[1]) {
+                let expected = Int32(error.message.split(separator: " ").last.flatMap { Int32($0) } ?? -1)
+                return EventLogError.sequenceConflict(sessionID: session, expected: expected, actual: actual)
+            }
+            return error
+        case "23505" where error.constraint == "outline_events_provider_sequence_once":
+            let session = (error.detail ?? "").split(whereSeparator: { "()=, ".contains($0) }).compactMap { UUID(uuidString: String($0)) }.first
+            return EventLogError.duplicateProviderEvent(sessionID: session ?? UUID(uuidString: "00000000-0000-0000-0000-000000000000")!, providerSequence: nil)
+        default:
+            return error
+        }
+    }
+
+    // MARK: Reading
+
+    static let selectColumns = """
+        position, session_id, sequence, event_type, schema_version, codec, payload, raw_size,
+        provider_sequence, recorded_at, chain_link
+        """
+
+    /// A session's events after `sequence`, in order, at most `limit`.
+    public func read(session: UUID, after sequence: Int32 = 0, limit: Int = 1000) async throws -> [RecordedEvent] {
+        let rows = try await pool.query(
+            "SELECT \(Self.selectColumns) FROM outline_events WHERE session_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
+            session, sequence, Int64(limit)
+        )
+        return try rows.map(Self.decode)
+    }
+
+    /// The whole log after global `position`, in order, at most `limit`.
+    public func readLog(after position: Int64, limit: Int = 1000) async throws -> [RecordedEvent] {
+        let rows = try await pool.query(
+            "SELECT \(Self.selectColumns) FROM outline_events WHERE position > $1 ORDER BY position LIMIT $2",
+            position, Int64(limit)
+        )
+        return try rows.map(Self.decode)
+    }
+
+    /// The session's head: its last sequence number (0 when it has no events) and chain link.
+    public func head(of session: UUID) async throws -> (sequence: Int32, link: [UInt8]) {
+        let rows = try await pool.query("SELECT head_sequence, head_link FROM outline_event_streams WHERE session_id = $1", session)
+        guard let row = rows.first else { return (0, ChainLink.genesis) }
+        return (try row.decode(Int32.self, at: 0), try row.decode(PostgresBytes.self, at: 1).bytes)
+    }
+
+    /// The global position of the newest committed event.
+    public func lastPosition() async throws -> Int64 {
+        try await pool.query("SELECT last_position FROM outline_log_head")[0].decode(Int64.self, at: 0)
+    }
+
+    /// Decodes a row selected with `selectColumns`, in that order.
+    public static func decode(_ row: PostgresRow) throws -> RecordedEvent {
+        let position = try row.decode(Int64.self, at: 0)
+        let sessionID = try row.decode(UUID.self, at: 1)
+        let sequence = try row.decode(Int32.self, at: 2)
+        let eventType = try row.decode(String.self, at: 3)
+        let schemaVersion = try row.decode(Int16.self, at: 4)
+        let codecValue = try row.decode(Int16.self, at: 5)
+        let stored = try row.decode(PostgresBytes.self, at: 6).bytes
+        let rawSize = try row.decode(Int.self, at: 7)
+        let providerSequence = try row.decode(Int32?.self, at: 8)
+        let recordedAt = try row.decode(Date.self, at: 9)
+        let chainLink = try row.decode(PostgresBytes.self, at: 10).bytes
+        func damaged(_ reason: String) -> EventLogError {
+            .corruptPayload(sessionID: sessionID, sequence: sequence, position: position, reason: reason)
+        }
+        guard let codec = PayloadCodec(rawValue: codecValue) else { throw damaged(PayloadCodecError.unknownCodec(codecValue).description) }
+        let json: [UInt8]
+        do {
+            json = try codec.decode(stored, rawSize: rawSize)
+        } catch {
+            throw damaged(String(describing: error))
+        }
+        let event: OutlineEvent
+        do {
+            event = try EventCatalog.decode(eventType: eventType, schemaVersion: schemaVersion, json: json, providerSequence: providerSequence)
+        } catch {
+            throw damaged("its JSON does not match \(eventType) v\(schemaVersion): \(error)")
+        }
+        return RecordedEvent(
+            position: position, sessionID: sessionID, sequence: sequence, eventType: eventType,
+            schemaVersion: schemaVersion, codec: codec, storedSize: stored.count, rawSize: rawSize,
+            providerSequence: providerSequence, recordedAt: recordedAt, chainLink: chainLink, json: json, event: event
+        )
+    }
+}

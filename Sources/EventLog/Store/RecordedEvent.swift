@@ -1,0 +1,19 @@
+import Foundation
+
+/// An event read back from the log, with everything stored beside it.
+public struct RecordedEvent: Sendable, Equatable {
+    public var position: Int64
+    public var sessionID: UUID
+    public var sequence: Int32
+    public var eventType: String
+    public var schemaVersion: Int16
+    public var codec: PayloadCodec
+    public var storedSize: Int
+    public var rawSize: Int
+    public var providerSequence: Int32?
+    public var recordedAt: Date
+    public var chainLink: [UInt8]
+    /// The payload's JSON as it was appended.
+    public var json: [UInt8]
+    public var event: OutlineEvent
+}
