@@ -43,7 +43,7 @@ CREATE TABLE outline_sessions (
     elapsed_ms              bigint      NOT NULL DEFAULT 0,
     last_event_at           timestamptz NOT NULL,
     CONSTRAINT outline_sessions_status_check CHECK (
-        status IN ('awaiting_clarification', 'clarified', 'researching', 'completed', 'failed', 'cancelled')),
+        status IN ('pending', 'awaiting_clarification', 'clarified', 'researching', 'completed', 'failed', 'cancelled')),
     CONSTRAINT outline_sessions_active_matches_status CHECK (
         is_active = (status NOT IN ('completed', 'failed', 'cancelled')))
 );

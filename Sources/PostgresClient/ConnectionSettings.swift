@@ -16,6 +16,18 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
         return ConnectionSettings(url)
     }
 
+    /// The same server and credentials, another database.
+    public func withDatabase(_ name: String) -> ConnectionSettings {
+        guard let schemeEnd = conninfo.range(of: "://") else {
+            // key=value form: a later key overrides an earlier one.
+            return ConnectionSettings(conninfo + " dbname='\(name)'")
+        }
+        let afterScheme = conninfo[schemeEnd.upperBound...]
+        let queryStart = afterScheme.firstIndex(of: "?") ?? conninfo.endIndex
+        let authorityEnd = afterScheme[..<queryStart].firstIndex(of: "/") ?? queryStart
+        return ConnectionSettings(String(conninfo[..<authorityEnd]) + "/" + name + String(conninfo[queryStart...]))
+    }
+
     /// The connection string with any password replaced, safe for logs.
     public var description: String {
         var text = conninfo

@@ -132,6 +132,12 @@ public final class PostgresPool: Sendable {
     /// Runs one statement on any free connection.
     @discardableResult
     public func query(_ sql: String, _ binds: (any PostgresEncodable)?...) async throws -> PostgresRows {
+        try await query(sql, binds: binds)
+    }
+
+    /// Runs one statement on any free connection.
+    @discardableResult
+    public func query(_ sql: String, binds: [(any PostgresEncodable)?]) async throws -> PostgresRows {
         try await withConnection { try await $0.query(sql, binds: binds) }
     }
 

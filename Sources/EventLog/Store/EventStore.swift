@@ -96,7 +96,8 @@ public final class EventStore: Sendable {
 
     // MARK: Reading
 
-    static let selectColumns = """
+    /// The columns `decode` reads, in its order.
+    public static let selectColumns = """
         position, session_id, sequence, event_type, schema_version, codec, payload, raw_size,
         provider_sequence, recorded_at, chain_link
         """

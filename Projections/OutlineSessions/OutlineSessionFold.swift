@@ -1,0 +1,99 @@
+import EventLog
+import Foundation
+
+/// The pure fold of a session's events into its `outline_sessions` row.
+///
+/// Both the inline path (at append time) and the rebuild (from the log) call
+/// this and nothing else, and it reads nothing but its arguments: that is why a
+/// rebuild gives exactly the rows the inline path wrote.
+public enum OutlineSessionFold {
+    /// The row after `event`; nil while a session has no `session.started` yet
+    /// (there is nothing to show before it).
+    public static func apply(
+        _ event: OutlineEvent,
+        sessionID: UUID,
+        sequence: Int32,
+        recordedAt: Date,
+        to current: OutlineSessionRow?
+    ) -> OutlineSessionRow? {
+        guard var row = current else {
+            guard case .sessionStarted(let started) = event else { return nil }
+            return OutlineSessionRow(
+                id: sessionID, workflowId: started.workflowId, version: 1, stepId: started.stepId,
+                status: .pending, outlinePrompt: started.prompt, clarificationQuestions: nil, clarificationAnswers: nil,
+                agentState: nil, researchInstructions: nil, finalOutline: nil, citations: nil,
+                sessionMetadata: started.metadata, backgroundResponseId: nil, pollingAttempts: 0, lastPolledAt: nil,
+                isActive: true, errorMessage: nil, startedAt: recordedAt, completedAt: nil, createdAt: recordedAt,
+                updatedAt: recordedAt, mode: started.mode, requestedBy: started.requestedBy,
+                idempotencyKey: started.idempotencyKey, lastEventSequence: sequence, lastProviderSequence: nil,
+                outputText: "", reasoningSummary: "", progressPhase: started.skipClarification ? .preparing : .clarifying,
+                webSearchesDone: 0, webSearchQueries: [], elapsedMs: 0, lastEventAt: recordedAt
+            )
+        }
+        switch event {
+        case .sessionStarted:
+            break // a second start of the same session id changes nothing
+        case .clarificationRequested(let requested):
+            row.clarificationQuestions = requested.questions
+            row.status = .awaitingClarification
+            row.progressPhase = .clarifying
+        case .clarificationAnswered(let answered):
+            row.clarificationAnswers = answered.answers
+            row.status = .clarified
+            row.progressPhase = .preparing
+        case .researchInstructionsWritten(let written):
+            row.researchInstructions = written.instructions
+            row.progressPhase = .preparing
+        case .providerRequestStarted:
+            row.status = .researching
+            row.progressPhase = .researching
+        case .providerResponseAccepted(let accepted):
+            row.backgroundResponseId = accepted.responseId
+            if let status = accepted.status { row.agentState = .object(["provider_status": .string(status)]) }
+        case .providerStatusChanged(let changed):
+            row.agentState = .object(["provider_status": .string(changed.status)])
+        case .reasoningSummaryDelta(let delta):
+            row.reasoningSummary += delta.delta
+        case .webSearchStep(let step):
+            if step.step == .completed { row.webSearchesDone += 1 }
+            if let query = step.query, !query.isEmpty { row.webSearchQueries.append(query) }
+        case .outputTextDelta(let delta):
+            row.outputText += delta.delta
+            row.progressPhase = .writing
+        case .citationAdded(let added):
+            row.citations = (row.citations ?? []) + [added.citation]
+        case .polled(let polled):
+            row.pollingAttempts = polled.attempt
+            row.lastPolledAt = recordedAt
+            row.agentState = .object(["provider_status": .string(polled.providerStatus)])
+        case .completed(let completed) where row.isActive:
+            row.finalOutline = completed.finalOutline
+            row.outputText = completed.finalOutline
+            row.citations = completed.citations
+            finish(&row, status: .completed, phase: .done, at: recordedAt)
+        case .failed(let failed) where row.isActive:
+            row.errorMessage = failed.message
+            finish(&row, status: .failed, phase: .failed, at: recordedAt)
+        case .cancelled:
+            finish(&row, status: .cancelled, phase: .cancelled, at: recordedAt)
+        case .completed, .failed, .resumed, .unknown:
+            break
+        }
+        if let providerSequence = event.providerSequence {
+            row.lastProviderSequence = max(row.lastProviderSequence ?? providerSequence, providerSequence)
+        }
+        row.lastEventSequence = sequence
+        row.updatedAt = recordedAt
+        row.lastEventAt = recordedAt
+        row.elapsedMs = Int64(((recordedAt.timeIntervalSince(row.startedAt)) * 1000).rounded())
+        return row
+    }
+
+    private static func finish(_ row: inout OutlineSessionRow, status: OutlineSessionRow.Status, phase: OutlineSessionRow.Phase, at time: Date) {
+        guard row.isActive else { return } // the first terminal event wins
+        row.status = status
+        row.progressPhase = phase
+        row.isActive = false
+        row.completedAt = time
+    }
+}

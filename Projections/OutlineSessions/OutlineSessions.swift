@@ -1,0 +1,60 @@
+import EventLog
+import Foundation
+import PostgresClient
+
+/// The session-level operations on top of the log and its read model: start a
+/// session (at most one active per workflow), read a session's row, find a
+/// workflow's latest session.
+public struct OutlineSessions: Sendable {
+    public let store: EventStore
+    public let table: OutlineSessionTable
+
+    public init(store: EventStore, table: OutlineSessionTable = .live) {
+        self.store = store
+        self.table = table
+    }
+
+    /// Appends `session.started` for a new session; the read model's unique index
+    /// decides, inside the same transaction, whether the workflow may start one.
+    public func start(sessionID: UUID = UUID(), _ started: SessionStarted, at time: Date = Date()) async throws -> AppendResult {
+        do {
+            return try await store.append(StreamAppend(sessionID: sessionID, expectedSequence: 0, events: [NewEvent(.sessionStarted(started), recordedAt: time)]))
+        } catch let error as PostgresError where error.isUniqueViolation {
+            switch error.constraint {
+            case "outline_sessions_one_active_per_workflow":
+                if let active = try await activeSession(workflowId: started.workflowId) {
+                    throw OutlineSessionStartError.activeSessionExists(workflowId: started.workflowId, activeSessionID: active.id)
+                }
+            case "outline_sessions_idempotency":
+                if let key = started.idempotencyKey, let existing = try await session(workflowId: started.workflowId, idempotencyKey: key) {
+                    throw OutlineSessionStartError.idempotencyKeyUsed(workflowId: started.workflowId, sessionID: existing.id)
+                }
+            default:
+                break
+            }
+            throw error
+        }
+    }
+
+    public func row(_ id: UUID) async throws -> OutlineSessionRow? {
+        try await store.pool.withConnection { try await table.rows(ids: [id], on: $0)[id] }
+    }
+
+    public func activeSession(workflowId: String) async throws -> OutlineSessionRow? {
+        try await first("SELECT to_jsonb(s) FROM \(table.name) s WHERE workflow_id = $1 AND is_active", workflowId)
+    }
+
+    /// The workflow's newest session, active or not.
+    public func latest(workflowId: String) async throws -> OutlineSessionRow? {
+        try await first("SELECT to_jsonb(s) FROM \(table.name) s WHERE workflow_id = $1 ORDER BY created_at DESC, id LIMIT 1", workflowId)
+    }
+
+    public func session(workflowId: String, idempotencyKey: String) async throws -> OutlineSessionRow? {
+        try await first("SELECT to_jsonb(s) FROM \(table.name) s WHERE workflow_id = $1 AND idempotency_key = $2", workflowId, idempotencyKey)
+    }
+
+    private func first(_ sql: String, _ binds: (any PostgresEncodable)?...) async throws -> OutlineSessionRow? {
+        let result = try await store.pool.query(sql, binds: binds)
+        return try OutlineSessionTable.decodeRows(result).values.first
+    }
+}

@@ -1,0 +1,232 @@
+import EventLog
+import Foundation
+import Logging
+import PostgresClient
+
+/// Rebuilds `outline_sessions` from the log into a fresh table, compares it with
+/// the live one, and swaps it in on request, while appends go on.
+///
+/// The bulk of the log is folded without blocking anyone. Events that arrive
+/// meanwhile are caught up in rounds; the last round runs with the live table
+/// locked (appends wait a moment, none is lost), then the tables are swapped in
+/// the same transaction. The read model is disposable: rebuilt, never patched.
+public struct OutlineSessionsRebuild: Sendable {
+    public struct Progress: Sendable {
+        public var eventsRead: Int64
+        public var eventsTotal: Int64
+        public var elapsed: Double
+        public var eventsPerSecond: Double { elapsed > 0 ? Double(eventsRead) / elapsed : 0 }
+        public var secondsLeft: Double? {
+            eventsPerSecond > 0 ? Double(max(0, eventsTotal - eventsRead)) / eventsPerSecond : nil
+        }
+    }
+
+    /// One session whose rebuilt row is not the live one.
+    public struct Difference: Sendable, Equatable {
+        public enum Kind: String, Sendable { case missingFromLive = "missing from live", missingFromRebuild = "missing from rebuild", differs }
+        public var sessionID: UUID
+        public var kind: Kind
+        /// Columns whose values differ, with the live and rebuilt values as JSON.
+        public var columns: [(name: String, live: String, rebuilt: String)]
+
+        public static func == (a: Difference, b: Difference) -> Bool {
+            a.sessionID == b.sessionID && a.kind == b.kind && a.columns.map(\.name) == b.columns.map(\.name)
+        }
+    }
+
+    public struct Report: Sendable {
+        public var eventsFolded: Int64
+        public var sessions: Int
+        public var seconds: Double
+        public var differences: [Difference]?
+        public var swapped: Bool
+        public var eventsPerSecond: Double { seconds > 0 ? Double(eventsFolded) / seconds : 0 }
+    }
+
+    public let pool: PostgresPool
+    public let live: OutlineSessionTable
+    public let target: OutlineSessionTable
+    public var pageSize: Int
+    private let logger: Logger
+
+    public init(pool: PostgresPool, live: OutlineSessionTable = .live, pageSize: Int = 20_000, logger: Logger = Logger(label: "outlinestream.rebuild")) throws {
+        self.pool = pool
+        self.live = live
+        self.target = try OutlineSessionTable(name: live.name + "_rebuild")
+        self.pageSize = pageSize
+        self.logger = logger
+    }
+
+    /// Folds the whole log into the rebuild table; with `verify`, compares it with
+    /// the live table at one consistent point; with `swap`, replaces the live table.
+    public func run(verify: Bool, swap: Bool, progress: (@Sendable (Progress) -> Void)? = nil) async throws -> Report {
+        let started = Date()
+        try await prepareTargetTable()
+        var state = FoldState()
+        let total = try await pool.query("SELECT last_position FROM outline_log_head")[0].decode(Int64.self, at: 0)
+        // Bulk: everything committed when we began.
+        try await pool.withConnection { connection in
+            try await fold(upTo: total, into: &state, on: connection, total: total, started: started, progress: progress)
+        }
+        try await writeChanged(&state)
+        // Catch up with what arrived meanwhile, without locking anyone out.
+        for _ in 0..<5 {
+            let head = try await pool.query("SELECT last_position FROM outline_log_head")[0].decode(Int64.self, at: 0)
+            if head - state.position < Int64(pageSize) { break }
+            try await pool.withConnection { connection in
+                try await fold(upTo: head, into: &state, on: connection, total: head, started: started, progress: progress)
+            }
+            try await writeChanged(&state)
+        }
+        var differences: [Difference]?
+        if verify || swap {
+            // The final round: live table locked, so the two can be compared and
+            // swapped at one point of the log.
+            let finalState = state
+            (state, differences) = try await pool.withTransaction { connection in
+                var state = finalState
+                try await connection.execute("LOCK TABLE \(live.name) IN \(swap ? "ACCESS EXCLUSIVE" : "SHARE") MODE")
+                let head = try await connection.query("SELECT last_position FROM outline_log_head")[0].decode(Int64.self, at: 0)
+                try await fold(upTo: head, into: &state, on: connection, total: head, started: started, progress: progress)
+                try await target.upsert(state.takeChanged(), on: connection)
+                let differences = verify ? try await compare(on: connection) : nil
+                if swap { try await swapTables(on: connection) }
+                return (state, differences)
+            }
+        }
+        return Report(eventsFolded: state.eventsFolded, sessions: state.rows.count, seconds: Date().timeIntervalSince(started),
+                      differences: differences, swapped: swap)
+    }
+
+    // MARK: Folding
+
+    struct FoldState: Sendable {
+        var position: Int64 = 0
+        var eventsFolded: Int64 = 0
+        var rows: [UUID: OutlineSessionRow] = [:]
+        var changed = Set<UUID>()
+
+        mutating func takeChanged() -> [OutlineSessionRow] {
+            defer { changed.removeAll(keepingCapacity: true) }
+            return changed.compactMap { rows[$0] }
+        }
+    }
+
+    private func fold(upTo end: Int64, into state: inout FoldState, on connection: PostgresConnection, total: Int64,
+                      started: Date, progress: (@Sendable (Progress) -> Void)?) async throws {
+        while state.position < end {
+            let page = try await connection.query(
+                "SELECT \(EventStore.selectColumns) FROM outline_events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
+                state.position, end, Int64(pageSize)
+            )
+            if page.isEmpty { break }
+            for row in page {
+                let recorded = try EventStore.decode(row)
+                if let next = OutlineSessionFold.apply(recorded.event, sessionID: recorded.sessionID, sequence: recorded.sequence,
+                                                       recordedAt: recorded.recordedAt, to: state.rows[recorded.sessionID]) {
+                    state.rows[recorded.sessionID] = next
+                    state.changed.insert(recorded.sessionID)
+                }
+                state.position = recorded.position
+                state.eventsFolded += 1
+            }
+            progress?(Progress(eventsRead: state.position, eventsTotal: total, elapsed: Date().timeIntervalSince(started)))
+        }
+    }
+
+    private func writeChanged(_ state: inout FoldState) async throws {
+        let rows = state.takeChanged()
+        for start in stride(from: 0, to: rows.count, by: 1000) {
+            let chunk = Array(rows[start..<min(start + 1000, rows.count)])
+            try await pool.withConnection { try await target.upsert(chunk, on: $0) }
+        }
+    }
+
+    // MARK: Tables
+
+    /// Creates the empty rebuild table shaped like the live one, its indexes named
+    /// `<live index>__rebuild` so they take the live names at the swap.
+    private func prepareTargetTable() async throws {
+        try await pool.withTransaction { connection in
+            try await connection.execute("DROP TABLE IF EXISTS \(target.name)")
+            try await connection.execute("CREATE TABLE \(target.name) (LIKE \(live.name) INCLUDING ALL)")
+            let liveIndexes = try await indexes(of: live.name, on: connection)
+            let targetIndexes = try await indexes(of: target.name, on: connection)
+            for (shape, targetName) in targetIndexes {
+                guard let liveName = liveIndexes[shape] else { continue }
+                try await connection.execute("ALTER INDEX \(targetName) RENAME TO \(liveName)__rebuild")
+            }
+        }
+    }
+
+    /// Index shape (uniqueness, method, columns, predicate) to index name.
+    private func indexes(of table: String, on connection: PostgresConnection) async throws -> [String: String] {
+        let rows = try await connection.query(
+            "SELECT c.relname, pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass",
+            table
+        )
+        var result: [String: String] = [:]
+        for row in rows {
+            let name = try row.decode(String.self, at: 0)
+            let definition = try row.decode(String.self, at: 1)
+            let unique = definition.hasPrefix("CREATE UNIQUE")
+            let shape = (unique ? "unique " : "") + (definition.range(of: " USING ").map { String(definition[$0.lowerBound...]) } ?? definition)
+            result[shape] = name
+        }
+        return result
+    }
+
+    private func swapTables(on connection: PostgresConnection) async throws {
+        let renamed = try await indexes(of: target.name, on: connection).values.filter { $0.hasSuffix("__rebuild") }
+        try await connection.execute("DROP TABLE \(live.name)")
+        try await connection.execute("ALTER TABLE \(target.name) RENAME TO \(live.name)")
+        for name in renamed {
+            try await connection.execute("ALTER INDEX \(name) RENAME TO \(name.dropLast("__rebuild".count))")
+        }
+        logger.info("swapped the rebuilt read model in", metadata: ["table": "\(live.name)"])
+    }
+
+    // MARK: Comparing
+
+    private func compare(on connection: PostgresConnection) async throws -> [Difference] {
+        let rows = try await connection.query(
+            """
+            SELECT coalesce(l.id, r.id), to_jsonb(l)::text, to_jsonb(r)::text
+              FROM \(live.name) l FULL JOIN \(target.name) r ON l.id = r.id
+             WHERE to_jsonb(l) IS DISTINCT FROM to_jsonb(r)
+             ORDER BY 1
+            """
+        )
+        return try rows.map { row in
+            let id = try row.decode(UUID.self, at: 0)
+            let liveText = try row.decode(String?.self, at: 1)
+            let rebuiltText = try row.decode(String?.self, at: 2)
+            guard let liveText else { return Difference(sessionID: id, kind: .missingFromLive, columns: []) }
+            guard let rebuiltText else { return Difference(sessionID: id, kind: .missingFromRebuild, columns: []) }
+            let liveColumns = try Self.columns(of: liveText)
+            let rebuiltColumns = try Self.columns(of: rebuiltText)
+            let names = Set(liveColumns.keys).union(rebuiltColumns.keys).sorted()
+            let differing = names.compactMap { name -> (name: String, live: String, rebuilt: String)? in
+                let a = liveColumns[name] ?? "null", b = rebuiltColumns[name] ?? "null"
+                return a == b ? nil : (name, a, b)
+            }
+            return Difference(sessionID: id, kind: .differs, columns: differing)
+        }
+    }
+
+    /// Each column's value of a `to_jsonb` row, re-serialized canonically.
+    static func columns(of json: String) throws -> [String: String] {
+        guard let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return [:] }
+        var result: [String: String] = [:]
+        for (key, value) in object {
+            if value is NSNull {
+                result[key] = "null"
+            } else if JSONSerialization.isValidJSONObject(value) {
+                result[key] = String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]), as: UTF8.self)
+            } else {
+                result[key] = String(decoding: try JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys]), as: UTF8.self)
+            }
+        }
+        return result
+    }
+}
