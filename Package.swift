@@ -88,7 +88,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["PostgresClient", "EventLog"],
+            dependencies: ["PostgresClient", "EventLog", "OutlineSchema", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
             swiftSettings: upcoming
         ),

@@ -16,6 +16,7 @@ public struct OutlineSessions: Sendable {
 
     /// Appends `session.started` for a new session; the read model's unique index
     /// decides, inside the same transaction, whether the workflow may start one.
+    @discardableResult
     public func start(sessionID: UUID = UUID(), _ started: SessionStarted, at time: Date = Date()) async throws -> AppendResult {
         do {
             return try await store.append(StreamAppend(sessionID: sessionID, expectedSequence: 0, events: [NewEvent(.sessionStarted(started), recordedAt: time)]))

@@ -69,8 +69,12 @@ public actor PostgresConnection {
     /// an error and closes the socket) without a round trip.
     public func checkAlive() -> Bool {
         guard let handle, PQstatus(handle) == CONNECTION_OK else { return false }
-        var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-        if poll(&descriptor, 1, 0) > 0 {
+        // An idle connection receives nothing but notices and notifications. A
+        // terminated backend sends a FATAL error and then closes: keep reading
+        // while there is something to read, and the close shows as a failed read.
+        for _ in 0..<8 {
+            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 0) > 0 else { break }
             if PQconsumeInput(handle) == 0 { return false }
             while let notify = PQnotifies(handle) { PQfreemem(notify) }
         }

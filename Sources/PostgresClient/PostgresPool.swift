@@ -96,6 +96,7 @@ public final class PostgresPool: Sendable {
     }
 
     /// Lends a connection to `body` and takes it back afterwards, whatever happens.
+    @discardableResult
     public func withConnection<T>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T
@@ -112,6 +113,7 @@ public final class PostgresPool: Sendable {
     }
 
     /// Runs `body` inside `BEGIN` ... `COMMIT`, rolling back when it throws.
+    @discardableResult
     public func withTransaction<T>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending T

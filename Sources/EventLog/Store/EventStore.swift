@@ -22,11 +22,13 @@ public final class EventStore: Sendable {
     // MARK: Appending
 
     /// Appends in a transaction of its own.
+    @discardableResult
     public func append(_ append: StreamAppend) async throws -> AppendResult {
         try await self.append([append])[0]
     }
 
     /// Appends the events of several sessions in one transaction: all or nothing.
+    @discardableResult
     public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
         let prepared = try PreparedAppend(appends)
         do {
@@ -39,6 +41,7 @@ public final class EventStore: Sendable {
     }
 
     /// Appends inside a transaction the caller already opened on `connection`.
+    @discardableResult
     public func append(_ appends: [StreamAppend], on connection: PostgresConnection) async throws -> [AppendResult] {
         do {
             return try await write(try PreparedAppend(appends), on: connection)

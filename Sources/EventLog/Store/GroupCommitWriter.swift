@@ -37,6 +37,7 @@ public final class GroupCommitWriter: Sendable {
     }
 
     /// Appends, sharing a transaction with whatever else is waiting; returns once committed.
+    @discardableResult
     public func append(_ append: StreamAppend) async throws -> AppendResult {
         try await withCheckedThrowingContinuation { continuation in
             let startFlusher = state.withLock { state -> Bool in

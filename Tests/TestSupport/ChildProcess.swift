@@ -1,0 +1,28 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs a program to completion and returns its exit status.
+///
+/// Foundation's `Process` waits until every descendant closes an inherited pipe,
+/// which a daemon like the PostgreSQL postmaster (started by `pg_ctl`) never does;
+/// this waits for the child alone, on a thread of its own.
+public func runChild(_ path: String, _ arguments: [String]) async throws -> Int32 {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            var pid: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+            defer { argv.forEach { free($0) } }
+            let spawned = posix_spawn(&pid, path, nil, nil, argv, environ)
+            guard spawned == 0 else {
+                continuation.resume(throwing: POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EINVAL))
+                return
+            }
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+            continuation.resume(returning: (status >> 8) & 0xFF)
+        }
+        thread.start()
+    }
+}

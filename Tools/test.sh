@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite against a real PostgreSQL: installs what is missing,
+# starts the project's private cluster (Tools/dev/postgres.sh), builds, tests.
+#
+# Tests that restart PostgreSQL itself run in a second pass on their own, so
+# they cannot disturb the others.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+Tools/dev/install-deps.sh
+Tools/dev/postgres.sh start
+eval "$(Tools/dev/postgres.sh env)"
+
+swift build --build-tests "$@"
+swift test --skip-build "$@" --skip ServerRestartTests
+OUTLINE_PG_RESTART_TESTS=1 swift test --skip-build "$@" --filter ServerRestartTests
