@@ -1,0 +1,12 @@
+import ArgumentParser
+
+/// The operators' and analysts' program: migrations, projections, the log.
+public struct OutlineAdmin: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "outline-admin",
+        abstract: "Operate OutlineStream's event log: migrate the schema, rebuild read models, read and verify sessions.",
+        subcommands: [MigrateCommand.self, ProjectionsCommand.self, EventsCommand.self, VerifyCommand.self]
+    )
+
+    public init() {}
+}

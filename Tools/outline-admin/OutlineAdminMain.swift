@@ -1,0 +1,5 @@
+import OutlineAdminCommands
+
+/// The executable is only an entry point; the commands live in OutlineAdminCommands.
+@main
+extension OutlineAdmin {}
