@@ -16,9 +16,30 @@ public enum OutlineSessionFold {
         recordedAt: Date,
         to current: OutlineSessionRow?
     ) -> OutlineSessionRow? {
-        guard var row = current else {
-            guard case .sessionStarted(let started) = event else { return nil }
-            return OutlineSessionRow(
+        var row = current
+        apply(event, sessionID: sessionID, sequence: sequence, recordedAt: recordedAt, to: &row)
+        return row
+    }
+
+    /// Whether `event` may replace the streamed texts rather than append to them.
+    /// Every other event leaves `outputText` and `reasoningSummary` as they were
+    /// or appends to them, which lets the inline projection send only the new text.
+    public static func replacesText(_ event: OutlineEvent) -> Bool {
+        if case .completed = event { return true }
+        return false
+    }
+
+    /// Folds `event` into `row` in place: a growing outline is never copied.
+    public static func apply(
+        _ event: OutlineEvent,
+        sessionID: UUID,
+        sequence: Int32,
+        recordedAt: Date,
+        to current: inout OutlineSessionRow?
+    ) {
+        guard current != nil else {
+            guard case .sessionStarted(let started) = event else { return }
+            current = OutlineSessionRow(
                 id: sessionID, workflowId: started.workflowId, version: 1, stepId: started.stepId,
                 status: .pending, outlinePrompt: started.prompt, clarificationQuestions: nil, clarificationAnswers: nil,
                 agentState: nil, researchInstructions: nil, finalOutline: nil, citations: nil,
@@ -29,7 +50,12 @@ public enum OutlineSessionFold {
                 outputText: "", reasoningSummary: "", progressPhase: started.skipClarification ? .preparing : .clarifying,
                 webSearchesDone: 0, webSearchQueries: [], elapsedMs: 0, lastEventAt: recordedAt
             )
+            return
         }
+        apply(event, sequence: sequence, recordedAt: recordedAt, to: &current!)
+    }
+
+    private static func apply(_ event: OutlineEvent, sequence: Int32, recordedAt: Date, to row: inout OutlineSessionRow) {
         switch event {
         case .sessionStarted:
             break // a second start of the same session id changes nothing
@@ -86,7 +112,6 @@ public enum OutlineSessionFold {
         row.updatedAt = recordedAt
         row.lastEventAt = recordedAt
         row.elapsedMs = Int64(((recordedAt.timeIntervalSince(row.startedAt)) * 1000).rounded())
-        return row
     }
 
     private static func finish(_ row: inout OutlineSessionRow, status: OutlineSessionRow.Status, phase: OutlineSessionRow.Phase, at time: Date) {

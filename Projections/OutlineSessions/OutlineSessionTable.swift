@@ -21,9 +21,9 @@ public struct OutlineSessionTable: Sendable {
         self.name = name
     }
 
-    public func rows(ids: [UUID], on connection: PostgresConnection) async throws -> [UUID: OutlineSessionRow] {
+    public func rows(ids: [UUID], on connection: isolated PostgresConnection) throws -> [UUID: OutlineSessionRow] {
         guard !ids.isEmpty else { return [:] }
-        let result = try await connection.query("SELECT to_jsonb(s) FROM \(name) s WHERE id = ANY($1)", PostgresArray(ids))
+        let result = try connection.query("SELECT to_jsonb(s) FROM \(name) s WHERE id = ANY($1)", PostgresArray(ids))
         return try Self.decodeRows(result)
     }
 
@@ -42,18 +42,53 @@ public struct OutlineSessionTable: Sendable {
     }
 
     /// Inserts or replaces `rows` in one statement.
-    public func upsert(_ rows: [OutlineSessionRow], on connection: PostgresConnection) async throws {
+    public func upsert(_ rows: [OutlineSessionRow], on connection: isolated PostgresConnection) throws {
         guard !rows.isEmpty else { return }
         let json = try OutlineSessionRow.jsonEncoder().encode(rows)
         let columns = OutlineSessionRow.columnNames.joined(separator: ", ")
         let excluded = OutlineSessionRow.columnNames.map { "EXCLUDED.\($0)" }.joined(separator: ", ")
-        try await connection.query(
+        try connection.query(
             """
             INSERT INTO \(name) (\(columns))
             SELECT \(columns) FROM jsonb_populate_recordset(NULL::\(name), $1)
             ON CONFLICT (id) DO UPDATE SET (\(columns)) = ROW(\(excluded))
             """,
             PostgresJSONB(utf8: Array(json))
+        )
+    }
+
+    /// A live session's row whose text columns only grew: the new text travels
+    /// alone and is appended in the database.
+    public struct GrownRow: Sendable {
+        public var row: OutlineSessionRow
+        public var outputSuffix: String
+        public var reasoningSuffix: String
+    }
+
+    /// Updates rows whose output text and reasoning summary only grew: every other
+    /// column from the row, the two texts by appending their new suffixes.
+    public func updateGrown(_ rows: [GrownRow], on connection: isolated PostgresConnection) throws {
+        guard !rows.isEmpty else { return }
+        let slim = rows.map { grown -> OutlineSessionRow in
+            var row = grown.row
+            row.outputText = ""
+            row.reasoningSummary = ""
+            return row
+        }
+        let json = try OutlineSessionRow.jsonEncoder().encode(slim)
+        let others = OutlineSessionRow.columnNames.filter { !["id", "output_text", "reasoning_summary"].contains($0) }
+        try connection.query(
+            """
+            UPDATE \(name) AS s
+               SET (\(others.joined(separator: ", "))) = ROW(\(others.map { "r.\($0)" }.joined(separator: ", "))),
+                   output_text = s.output_text || x.output_suffix,
+                   reasoning_summary = s.reasoning_summary || x.reasoning_suffix
+              FROM jsonb_populate_recordset(NULL::\(name), $1) AS r
+              JOIN unnest($2::uuid[], $3::text[], $4::text[]) AS x(id, output_suffix, reasoning_suffix) ON x.id = r.id
+             WHERE s.id = r.id
+            """,
+            PostgresJSONB(utf8: Array(json)), PostgresArray(rows.map(\.row.id)), PostgresArray(rows.map(\.outputSuffix)),
+            PostgresArray(rows.map(\.reasoningSuffix))
         )
     }
 }

@@ -38,7 +38,7 @@ public struct OutlineSessions: Sendable {
     }
 
     public func row(_ id: UUID) async throws -> OutlineSessionRow? {
-        try await store.pool.withConnection { try await table.rows(ids: [id], on: $0)[id] }
+        try await store.pool.withConnection { connection in try await connection.run { [table] in try table.rows(ids: [id], on: $0)[id] } }
     }
 
     public func activeSession(workflowId: String) async throws -> OutlineSessionRow? {

@@ -88,7 +88,8 @@ public struct OutlineSessionsRebuild: Sendable {
                 try await connection.execute("LOCK TABLE \(live.name) IN \(swap ? "ACCESS EXCLUSIVE" : "SHARE") MODE")
                 let head = try await connection.query("SELECT last_position FROM outline_log_head")[0].decode(Int64.self, at: 0)
                 try await fold(upTo: head, into: &state, on: connection, total: head, started: started, progress: progress)
-                try await target.upsert(state.takeChanged(), on: connection)
+                let changed = state.takeChanged()
+                try await connection.run { [target] in try target.upsert(changed, on: $0) }
                 let differences = verify ? try await compare(on: connection) : nil
                 if swap { try await swapTables(on: connection) }
                 return (state, differences)
@@ -122,11 +123,9 @@ public struct OutlineSessionsRebuild: Sendable {
             if page.isEmpty { break }
             for row in page {
                 let recorded = try EventStore.decode(row)
-                if let next = OutlineSessionFold.apply(recorded.event, sessionID: recorded.sessionID, sequence: recorded.sequence,
-                                                       recordedAt: recorded.recordedAt, to: state.rows[recorded.sessionID]) {
-                    state.rows[recorded.sessionID] = next
-                    state.changed.insert(recorded.sessionID)
-                }
+                OutlineSessionFold.apply(recorded.event, sessionID: recorded.sessionID, sequence: recorded.sequence,
+                                         recordedAt: recorded.recordedAt, to: &state.rows[recorded.sessionID])
+                if state.rows[recorded.sessionID] != nil { state.changed.insert(recorded.sessionID) }
                 state.position = recorded.position
                 state.eventsFolded += 1
             }
@@ -138,7 +137,7 @@ public struct OutlineSessionsRebuild: Sendable {
         let rows = state.takeChanged()
         for start in stride(from: 0, to: rows.count, by: 1000) {
             let chunk = Array(rows[start..<min(start + 1000, rows.count)])
-            try await pool.withConnection { try await target.upsert(chunk, on: $0) }
+            try await pool.withConnection { connection in try await connection.run { [target] in try target.upsert(chunk, on: $0) } }
         }
     }
 

@@ -8,6 +8,7 @@
 -- writer cannot leave a gap, a duplicate or a broken chain.
 --
 -- Errors: SQLSTATE OS409 (sequence conflict; DETAIL = '<session>:<actual head>').
+-- Notifies channel outline_events with 'session:head,session:head,...'.
 -- Returns the global position of the last event appended.
 CREATE FUNCTION outline_append_events(
     p_sessions           uuid[],
@@ -29,8 +30,12 @@ CREATE FUNCTION outline_append_events(
 LANGUAGE plpgsql AS $$
 DECLARE
     v_total integer := coalesce(array_length(p_event_sequences, 1), 0);
-    v_last  bigint;
-    v_head  integer;
+    v_last     bigint;
+    v_head     integer;
+    v_moved    integer;
+    v_created  integer;
+    v_session  uuid;
+    v_expected integer;
 BEGIN
     IF v_total = 0 THEN
         RETURN (SELECT last_position FROM outline_log_head);
@@ -40,28 +45,37 @@ BEGIN
             v_total, (SELECT sum(c) FROM unnest(p_counts) AS c) USING ERRCODE = 'OS400';
     END IF;
 
-    -- 1. Move each stream's head from the expected sequence, or refuse.
-    FOR i IN 1 .. array_length(p_sessions, 1) LOOP
-        IF p_expected[i] = 0 THEN
-            INSERT INTO outline_event_streams (session_id, head_sequence, head_link)
-            VALUES (p_sessions[i], p_counts[i], p_new_links[i])
-            ON CONFLICT (session_id) DO NOTHING;
-        ELSE
-            UPDATE outline_event_streams
-               SET head_sequence = p_expected[i] + p_counts[i],
-                   head_link = p_new_links[i],
-                   updated_at = now()
-             WHERE session_id = p_sessions[i]
-               AND head_sequence = p_expected[i]
-               AND head_link = p_prev_links[i];
-        END IF;
-        IF NOT FOUND THEN
-            SELECT head_sequence INTO v_head FROM outline_event_streams WHERE session_id = p_sessions[i];
-            RAISE EXCEPTION 'session % is at sequence %, not at the expected %',
-                p_sessions[i], coalesce(v_head, 0), p_expected[i]
-                USING ERRCODE = 'OS409', DETAIL = p_sessions[i]::text || ':' || coalesce(v_head, 0)::text;
-        END IF;
-    END LOOP;
+    -- 1. Move each stream's head from the expected sequence, set-based (one
+    --    statement for all sessions, not one per session), or refuse.
+    WITH moved AS (
+        UPDATE outline_event_streams AS s
+           SET head_sequence = u.expected + u.n, head_link = u.new_link, updated_at = now()
+          FROM unnest(p_sessions, p_expected, p_counts, p_prev_links, p_new_links)
+               AS u(session_id, expected, n, prev_link, new_link)
+         WHERE u.expected > 0
+           AND s.session_id = u.session_id
+           AND s.head_sequence = u.expected
+           AND s.head_link = u.prev_link
+        RETURNING 1
+    )
+    SELECT count(*) INTO v_moved FROM moved;
+    INSERT INTO outline_event_streams (session_id, head_sequence, head_link)
+    SELECT u.session_id, u.n, u.new_link
+      FROM unnest(p_sessions, p_expected, p_counts, p_new_links) AS u(session_id, expected, n, new_link)
+     WHERE u.expected = 0
+    ON CONFLICT (session_id) DO NOTHING;
+    GET DIAGNOSTICS v_created = ROW_COUNT;
+    IF v_moved + v_created <> array_length(p_sessions, 1) THEN
+        -- Name the first session whose head was not where its writer expected.
+        SELECT u.session_id, u.expected, coalesce(s.head_sequence, 0)
+          INTO v_session, v_expected, v_head
+          FROM unnest(p_sessions, p_expected, p_counts, p_new_links) AS u(session_id, expected, n, new_link)
+          LEFT JOIN outline_event_streams s ON s.session_id = u.session_id
+         WHERE coalesce(s.head_sequence, 0) <> u.expected + u.n OR s.head_link IS DISTINCT FROM u.new_link
+         LIMIT 1;
+        RAISE EXCEPTION 'session % is at sequence %, not at the expected %', v_session, v_head, v_expected
+            USING ERRCODE = 'OS409', DETAIL = v_session::text || ':' || v_head::text;
+    END IF;
 
     -- 2. Every event's sequence lies in its stream's new range; with the unique
     --    (session_id, sequence) key this makes each range dense.
@@ -88,11 +102,13 @@ BEGIN
            WITH ORDINALITY AS e(session_id, sequence, event_type, schema_version, codec,
                                 payload, raw_size, provider_sequence, recorded_at, chain_link, ord);
 
-    -- 4. Wake the readers: session id and new head only, never the payload.
+    -- 4. Wake the readers: "session:head" pairs, comma-separated, never a
+    --    payload; as few notifications as fit PostgreSQL's 8000-byte limit.
     --    Delivered at COMMIT, so a reader never hears of an event it cannot see.
-    FOR i IN 1 .. array_length(p_sessions, 1) LOOP
-        PERFORM pg_notify('outline_events', p_sessions[i]::text || ':' || (p_expected[i] + p_counts[i])::text);
-    END LOOP;
+    PERFORM pg_notify('outline_events', string_agg(pair, ',' ORDER BY ord))
+       FROM (SELECT u.session_id::text || ':' || (u.expected + u.n)::text AS pair, u.ord, (u.ord - 1) / 150 AS chunk
+               FROM unnest(p_sessions, p_expected, p_counts) WITH ORDINALITY AS u(session_id, expected, n, ord)) AS pairs
+      GROUP BY chunk;
 
     RETURN v_last;
 END;

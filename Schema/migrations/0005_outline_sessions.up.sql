@@ -53,3 +53,8 @@ CREATE INDEX outline_sessions_workflow_created ON outline_sessions (workflow_id,
 -- Idempotent starts: the same key for the same workflow names the same session.
 CREATE UNIQUE INDEX outline_sessions_idempotency ON outline_sessions (workflow_id, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
+
+-- The streamed texts grow by appends and are rewritten on every batch: storing
+-- them uncompressed spares a pglz pass over the whole text at each update.
+ALTER TABLE outline_sessions ALTER COLUMN output_text SET STORAGE EXTERNAL;
+ALTER TABLE outline_sessions ALTER COLUMN reasoning_summary SET STORAGE EXTERNAL;

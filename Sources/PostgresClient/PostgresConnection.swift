@@ -101,6 +101,28 @@ public actor PostgresConnection {
         return handle
     }
 
+    /// Runs `body` on this connection's own thread, where it can issue any number
+    /// of statements synchronously: no hop back to Swift's cooperative pool (where
+    /// it would queue behind other tasks) between them.
+    public func run<T: Sendable>(_ body: @Sendable (isolated PostgresConnection) throws -> T) throws -> T {
+        try body(self)
+    }
+
+    /// Runs `body` inside `BEGIN` ... `COMMIT` on this connection's own thread,
+    /// rolling back when it throws. A transaction written this way holds its locks
+    /// only as long as the database work takes.
+    public func transaction<T: Sendable>(_ body: @Sendable (isolated PostgresConnection) throws -> T) throws -> T {
+        try execute("BEGIN")
+        do {
+            let result = try body(self)
+            try execute("COMMIT")
+            return result
+        } catch {
+            if handle.map({ PQstatus($0) }) == CONNECTION_OK { try? execute("ROLLBACK") }
+            throw error
+        }
+    }
+
     /// Runs one statement with binary parameters and returns its rows.
     @discardableResult
     public func query(_ sql: String, _ binds: (any PostgresEncodable)?...) throws -> PostgresRows {

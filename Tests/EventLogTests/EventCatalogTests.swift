@@ -1,4 +1,4 @@
-import EventLog
+@testable import EventLog
 import Foundation
 import Testing
 import TestSupport
@@ -30,6 +30,26 @@ struct EventCatalogTests {
     func malformedKnownType() {
         #expect(throws: (any Error).self) {
             try EventCatalog.decode(eventType: OutputTextDelta.eventType, schemaVersion: 1, json: Array("{\"delta\": 5}".utf8))
+        }
+    }
+}
+
+@Suite("Hand-written delta JSON")
+struct DeltaJSONTests {
+    @Test("writes exactly what the generic encoder writes, for awkward text too", arguments: [
+        "plain", "", "quote \" and backslash \\ and slash /", "new\nline\r\ttab", "\u{01}\u{1F} controls", "– ’ “unicode” 🌊 é",
+    ])
+    func matchesGenericEncoder(text: String) throws {
+        let events: [OutlineEvent] = [
+            .outputTextDelta(OutputTextDelta(itemId: "msg_1", outputIndex: 2, contentIndex: 0, delta: text, providerSequence: 41)),
+            .outputTextDelta(OutputTextDelta(itemId: nil, outputIndex: -1, contentIndex: 3, delta: text, providerSequence: nil)),
+            .reasoningSummaryDelta(ReasoningSummaryDelta(itemId: "rs_\(text)", summaryIndex: 1, delta: text, providerSequence: 7)),
+            .reasoningSummaryDelta(ReasoningSummaryDelta(itemId: "rs", summaryIndex: 0, delta: text, providerSequence: nil)),
+        ]
+        for event in events {
+            let fast = try EventCatalog.encode(event)
+            #expect(try EventCatalog.decode(eventType: event.eventType, schemaVersion: 1, json: fast) == event)
+            #expect(String(decoding: fast, as: UTF8.self) == String(decoding: try EventCatalog.encodeGenerically(event), as: UTF8.self))
         }
     }
 }

@@ -8,7 +8,7 @@ public enum EventCatalog {
     private static let decoders: [String: (version: Int16, decode: @Sendable ([UInt8]) throws -> OutlineEvent)] = {
         var table: [String: (version: Int16, decode: @Sendable ([UInt8]) throws -> OutlineEvent)] = [:]
         func register<P: OutlineEventPayload>(_ type: P.Type, _ wrap: @escaping @Sendable (P) -> OutlineEvent) {
-            table[P.eventType] = (P.schemaVersion, { bytes in wrap(try JSONDecoder().decode(P.self, from: Data(bytes))) })
+            table[P.eventType] = (P.schemaVersion, { bytes in wrap(try decoder.decode(P.self, from: Data(bytes))) })
         }
         register(SessionStarted.self, OutlineEvent.sessionStarted)
         register(ClarificationRequested.self, OutlineEvent.clarificationRequested)
@@ -29,16 +29,32 @@ public enum EventCatalog {
         return table
     }()
 
+    private nonisolated(unsafe) static let decoder = JSONDecoder()
+
     /// The event type names this build knows, with the version it reads.
     public static var knownTypes: [String: Int16] { decoders.mapValues(\.version) }
 
     /// The payload's JSON, UTF-8, keys sorted so equal events give equal bytes.
     public static func encode(_ event: OutlineEvent) throws -> [UInt8] {
-        if case .unknown(let unknown) = event { return unknown.json }
+        switch event {
+        case .unknown(let unknown): return unknown.json
+        case .outputTextDelta(let delta): return DeltaJSON.encode(delta)
+        case .reasoningSummaryDelta(let delta): return DeltaJSON.encode(delta)
+        default: return Array(try encoder.encode(AnyPayload(event.payload!)))
+        }
+    }
+
+    /// The generic encoder's bytes, for checking the hand-written hot paths against.
+    static func encodeGenerically(_ event: OutlineEvent) throws -> [UInt8] {
+        Array(try encoder.encode(AnyPayload(event.payload!)))
+    }
+
+    /// Shared: configured once, never changed afterwards, and safe to use from many threads.
+    private nonisolated(unsafe) static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(AnyPayload(event.payload!)))
-    }
+        return encoder
+    }()
 
     /// Reads a stored payload. Unknown types and versions come back as `.unknown`;
     /// a known type whose JSON does not parse is an error (the row is damaged).

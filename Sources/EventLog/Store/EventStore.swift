@@ -30,11 +30,17 @@ public final class EventStore: Sendable {
     /// Appends the events of several sessions in one transaction: all or nothing.
     @discardableResult
     public func append(_ appends: [StreamAppend]) async throws -> [AppendResult] {
+        try await append(encoded: try appends.map(EncodedAppend.init))
+    }
+
+    func append(encoded appends: [EncodedAppend]) async throws -> [AppendResult] {
         let prepared = try PreparedAppend(appends)
         do {
-            return try await pool.withTransaction { connection in
-                try await self.write(prepared, on: connection)
+            let (results, afterCommit) = try await pool.withConnection { connection in
+                try await connection.transaction { connection in try self.write(prepared, on: connection) }
             }
+            afterCommit.forEach { $0() }
+            return results
         } catch let error as PostgresError {
             throw Self.translate(error)
         }
@@ -42,17 +48,18 @@ public final class EventStore: Sendable {
 
     /// Appends inside a transaction the caller already opened on `connection`.
     @discardableResult
-    public func append(_ appends: [StreamAppend], on connection: PostgresConnection) async throws -> [AppendResult] {
+    /// Projections' after-commit actions are returned for the caller to run once its transaction commits.
+    public func append(_ appends: [StreamAppend], on connection: isolated PostgresConnection) throws -> (results: [AppendResult], afterCommit: [@Sendable () -> Void]) {
         do {
-            return try await write(try PreparedAppend(appends), on: connection)
+            return try write(try PreparedAppend(appends.map(EncodedAppend.init)), on: connection)
         } catch let error as PostgresError {
             throw Self.translate(error)
         }
     }
 
-    private func write(_ prepared: PreparedAppend, on connection: PostgresConnection) async throws -> [AppendResult] {
+    private func write(_ prepared: PreparedAppend, on connection: isolated PostgresConnection) throws -> (results: [AppendResult], afterCommit: [@Sendable () -> Void]) {
         let sessionIDs = prepared.streams.map(\.sessionID)
-        let heads = try await connection.query(
+        let heads = try connection.query(
             """
             SELECT session_id, head_sequence, head_link FROM outline_event_streams
              WHERE session_id = ANY($1) ORDER BY session_id FOR UPDATE
@@ -64,20 +71,24 @@ public final class EventStore: Sendable {
             current[try row.decode(UUID.self, at: 0)] = (try row.decode(Int32.self, at: 1), try row.decode(PostgresBytes.self, at: 2).bytes)
         }
         let chained = try prepared.chain(onto: current)
+        var afterCommit: [@Sendable () -> Void] = []
         if !projections.isEmpty {
             let appended = chained.events.map {
                 AppendedEvent(sessionID: $0.sessionID, sequence: $0.sequence, recordedAt: $0.source.recordedAt, event: $0.source.event)
             }
-            for projection in projections { try await projection.apply(appended, on: connection) }
+            for projection in projections {
+                if let action = try projection.apply(appended, on: connection) { afterCommit.append(action) }
+            }
         }
-        let rows = try await connection.query(
+        let rows = try connection.query(
             "SELECT outline_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             binds: chained.binds
         )
         let lastPosition = try rows[0].decode(Int64.self, at: 0)
-        return chained.streams.map {
+        let results = chained.streams.map {
             AppendResult(sessionID: $0.sessionID, firstSequence: $0.expected + 1, lastSequence: $0.expected + $0.count, lastPosition: lastPosition)
         }
+        return (results, afterCommit)
     }
 
     static func translate(_ error: PostgresError) -> any Error {

@@ -12,7 +12,7 @@ import Synchronization
 /// append at fault sees the error.
 public final class GroupCommitWriter: Sendable {
     private struct Pending {
-        var append: StreamAppend
+        var append: EncodedAppend
         var continuation: CheckedContinuation<AppendResult, any Error>
     }
 
@@ -39,7 +39,8 @@ public final class GroupCommitWriter: Sendable {
     /// Appends, sharing a transaction with whatever else is waiting; returns once committed.
     @discardableResult
     public func append(_ append: StreamAppend) async throws -> AppendResult {
-        try await withCheckedThrowingContinuation { continuation in
+        let append = try EncodedAppend(append)
+        return try await withCheckedThrowingContinuation { continuation in
             let startFlusher = state.withLock { state -> Bool in
                 state.pending.append(Pending(append: append, continuation: continuation))
                 guard state.flushers < maxConcurrentTransactions else { return false }
@@ -61,11 +62,11 @@ public final class GroupCommitWriter: Sendable {
             var taken = Set<UUID>()
             for item in state.pending {
                 let session = item.append.sessionID
-                let fits = events == 0 || events + item.append.events.count <= maxEventsPerTransaction
+                let fits = events == 0 || events + item.append.eventCount <= maxEventsPerTransaction
                 if fits && !blocked.contains(session) {
                     batch.append(item)
                     taken.insert(session)
-                    events += item.append.events.count
+                    events += item.append.eventCount
                 } else {
                     // Keep the session's order: nothing of it may overtake this one.
                     blocked.insert(session)
@@ -84,7 +85,7 @@ public final class GroupCommitWriter: Sendable {
             let batch = takeBatch()
             if batch.isEmpty { return }
             do {
-                let results = try await store.append(batch.map(\.append))
+                let results = try await store.append(encoded: batch.map(\.append))
                 let positions = Dictionary(results.map { ($0.sessionID, $0.lastPosition) }, uniquingKeysWith: max)
                 finish(batch)
                 for item in batch {
@@ -92,7 +93,7 @@ public final class GroupCommitWriter: Sendable {
                     item.continuation.resume(returning: AppendResult(
                         sessionID: append.sessionID,
                         firstSequence: append.expectedSequence + 1,
-                        lastSequence: append.expectedSequence + Int32(append.events.count),
+                        lastSequence: append.expectedSequence + Int32(append.eventCount),
                         lastPosition: positions[append.sessionID] ?? 0
                     ))
                 }
@@ -105,7 +106,7 @@ public final class GroupCommitWriter: Sendable {
                 // Isolate the append at fault: the others commit on their own.
                 for item in batch {
                     do {
-                        item.continuation.resume(returning: try await store.append(item.append))
+                        item.continuation.resume(returning: try await store.append(encoded: [item.append])[0])
                     } catch {
                         item.continuation.resume(throwing: error)
                     }

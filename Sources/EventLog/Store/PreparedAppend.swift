@@ -1,8 +1,33 @@
 import Foundation
 import PostgresClient
 
-/// An append with its payloads already encoded and compressed, done before the
-/// transaction opens so the transaction holds its locks as briefly as possible.
+/// A `StreamAppend` with its payloads encoded, compressed and digested.
+///
+/// Made by the appending task itself (in parallel with other sessions' tasks),
+/// before the transaction opens, so a transaction holds its locks only for the
+/// database work and one writer's CPU is not the bottleneck of a group commit.
+struct EncodedAppend: Sendable {
+    var sessionID: UUID
+    var expectedSequence: Int32
+    var events: [PreparedAppend.Event]
+
+    init(_ append: StreamAppend) throws {
+        guard !append.events.isEmpty else { throw EventLogError.invalidAppend("no events for session \(append.sessionID)") }
+        guard append.expectedSequence >= 0 else { throw EventLogError.invalidAppend("expected sequence \(append.expectedSequence) is negative") }
+        sessionID = append.sessionID
+        expectedSequence = append.expectedSequence
+        events = try append.events.map { new in
+            let json = try EventCatalog.encode(new.event)
+            let (codec, stored) = PayloadCodec.encode(json)
+            return PreparedAppend.Event(source: new, eventType: new.event.eventType, schemaVersion: new.event.schemaVersion,
+                                        codec: codec, stored: stored, rawSize: Int32(json.count), digest: ChainLink.payloadDigest(json))
+        }
+    }
+
+    var eventCount: Int { events.count }
+}
+
+/// The appends of one transaction, merged per session and ordered for locking.
 struct PreparedAppend: Sendable {
     struct Event: Sendable {
         var source: NewEvent
@@ -24,27 +49,19 @@ struct PreparedAppend: Sendable {
     /// so two appends never wait on each other in a cycle).
     let streams: [Stream]
 
-    init(_ appends: [StreamAppend]) throws {
+    init(_ appends: [EncodedAppend]) throws {
         var bySession: [UUID: Stream] = [:]
         for append in appends {
-            guard !append.events.isEmpty else { throw EventLogError.invalidAppend("no events for session \(append.sessionID)") }
-            guard append.expectedSequence >= 0 else { throw EventLogError.invalidAppend("expected sequence \(append.expectedSequence) is negative") }
-            let events = try append.events.map { new -> Event in
-                let json = try EventCatalog.encode(new.event)
-                let (codec, stored) = PayloadCodec.encode(json)
-                return Event(source: new, eventType: new.event.eventType, schemaVersion: new.event.schemaVersion,
-                             codec: codec, stored: stored, rawSize: Int32(json.count), digest: ChainLink.payloadDigest(json))
-            }
             if var existing = bySession[append.sessionID] {
                 // A second append for the same session in one batch must follow the first.
                 let end = existing.expected + Int32(existing.events.count)
                 guard append.expectedSequence == end else {
                     throw EventLogError.sequenceConflict(sessionID: append.sessionID, expected: append.expectedSequence, actual: end)
                 }
-                existing.events += events
+                existing.events += append.events
                 bySession[append.sessionID] = existing
             } else {
-                bySession[append.sessionID] = Stream(sessionID: append.sessionID, expected: append.expectedSequence, events: events)
+                bySession[append.sessionID] = Stream(sessionID: append.sessionID, expected: append.expectedSequence, events: append.events)
             }
         }
         streams = bySession.values.sorted { $0.sessionID.uuidString < $1.sessionID.uuidString }
