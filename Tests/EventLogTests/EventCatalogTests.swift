@@ -53,3 +53,39 @@ struct DeltaJSONTests {
         }
     }
 }
+
+@Suite("Flat JSON reader for deltas")
+struct FlatJSONTests {
+    @Test("reads what the generic encoder writes, escapes and surrogate pairs included")
+    func readsGenericOutput() throws {
+        let texts = ["plain", "", "q\"b\\s/", "n\nr\rt\t", "\u{01}\u{1F}", "– ’ 🌊 é", "\u{2028}"]
+        for text in texts {
+            let event = OutputTextDelta(itemId: "i\(text)", outputIndex: 2, contentIndex: 0, delta: text, providerSequence: 9)
+            let json = try EventCatalog.encodeGenerically(.outputTextDelta(event))
+            #expect(DeltaJSON.decodeOutputTextDelta(json) == event)
+        }
+        let escaped = Array(#"{"delta":"\ud83c\udf0a \u00e9 \/","itemId":null,"outputIndex":-1,"contentIndex":0}"#.utf8)
+        #expect(DeltaJSON.decodeOutputTextDelta(escaped) == OutputTextDelta(itemId: nil, outputIndex: -1, contentIndex: 0, delta: "🌊 é /", providerSequence: nil))
+    }
+
+    @Test("anything unusual falls back to the generic decoder, which judges it", arguments: [
+        #"{"delta":"a","outputIndex":1.5,"contentIndex":0}"#,
+        #"{"delta":"a","outputIndex":1,"contentIndex":0,"extra":{"nested":true}}"#,
+        #"{"delta":5,"outputIndex":1,"contentIndex":0}"#,
+        #"{"delta":"a","outputIndex":1}"#,
+        #"{"delta":"a","outputIndex":1,"contentIndex":0} trailing"#,
+        #"{"delta":"unterminated"#,
+        #"{"delta":"bad \x escape","outputIndex":1,"contentIndex":0}"#,
+        #"{"delta":"a","outputIndex":99999999999,"contentIndex":0}"#,
+    ])
+    func fallsBack(json: String) {
+        #expect(DeltaJSON.decodeOutputTextDelta(Array(json.utf8)) == nil)
+    }
+
+    @Test("the catalog still decodes a delta with an extra nested field through the fallback")
+    func catalogFallback() throws {
+        let json = Array(#"{"delta":"a","outputIndex":1,"contentIndex":0,"extra":{"nested":true}}"#.utf8)
+        let event = try EventCatalog.decode(eventType: OutputTextDelta.eventType, schemaVersion: 1, json: json)
+        #expect(event == .outputTextDelta(OutputTextDelta(itemId: nil, outputIndex: 1, contentIndex: 0, delta: "a", providerSequence: nil)))
+    }
+}

@@ -1,8 +1,28 @@
 /// Hand-written JSON for the events a live session appends by the thousand
 /// (text and reasoning deltas). Same keys, sorted, as the generic encoder writes,
 /// at a fraction of its cost: JSONEncoder was a third of the append path's CPU.
-/// Decoding stays with the generic decoder; a test checks both agree.
+/// Decoding reads the flat object directly and falls back to the generic decoder
+/// for anything unusual; tests check both directions against the generic coder.
 enum DeltaJSON {
+    static func decodeOutputTextDelta(_ bytes: [UInt8]) -> OutputTextDelta? {
+        guard let object = FlatJSONObject(bytes), let delta = object.string("delta"),
+              let outputIndex = object.integer("outputIndex").flatMap(Int32.init(exactly:)),
+              let contentIndex = object.integer("contentIndex").flatMap(Int32.init(exactly:)) else { return nil }
+        let itemId = object.string("itemId")
+        if itemId == nil && !object.isNullOrAbsent("itemId") { return nil }
+        let sequence = object.integer("providerSequence").flatMap(Int32.init(exactly:))
+        if sequence == nil && !object.isNullOrAbsent("providerSequence") { return nil }
+        return OutputTextDelta(itemId: itemId, outputIndex: outputIndex, contentIndex: contentIndex, delta: delta, providerSequence: sequence)
+    }
+
+    static func decodeReasoningSummaryDelta(_ bytes: [UInt8]) -> ReasoningSummaryDelta? {
+        guard let object = FlatJSONObject(bytes), let delta = object.string("delta"), let itemId = object.string("itemId"),
+              let summaryIndex = object.integer("summaryIndex").flatMap(Int32.init(exactly:)) else { return nil }
+        let sequence = object.integer("providerSequence").flatMap(Int32.init(exactly:))
+        if sequence == nil && !object.isNullOrAbsent("providerSequence") { return nil }
+        return ReasoningSummaryDelta(itemId: itemId, summaryIndex: summaryIndex, delta: delta, providerSequence: sequence)
+    }
+
     static func encode(_ delta: OutputTextDelta) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(96 + delta.delta.utf8.count + (delta.itemId?.utf8.count ?? 0))

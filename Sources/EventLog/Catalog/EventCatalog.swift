@@ -18,8 +18,18 @@ public enum EventCatalog {
         register(ProviderResponseAccepted.self, OutlineEvent.providerResponseAccepted)
         register(ProviderStatusChanged.self, OutlineEvent.providerStatusChanged)
         register(ReasoningSummaryDelta.self, OutlineEvent.reasoningSummaryDelta)
+        let genericReasoning = table[ReasoningSummaryDelta.eventType]!.decode
+        table[ReasoningSummaryDelta.eventType] = (ReasoningSummaryDelta.schemaVersion, { bytes in
+            if let delta = DeltaJSON.decodeReasoningSummaryDelta(bytes) { return .reasoningSummaryDelta(delta) }
+            return try genericReasoning(bytes)
+        })
         register(WebSearchStep.self, OutlineEvent.webSearchStep)
         register(OutputTextDelta.self, OutlineEvent.outputTextDelta)
+        let genericOutput = table[OutputTextDelta.eventType]!.decode
+        table[OutputTextDelta.eventType] = (OutputTextDelta.schemaVersion, { bytes in
+            if let delta = DeltaJSON.decodeOutputTextDelta(bytes) { return .outputTextDelta(delta) }
+            return try genericOutput(bytes)
+        })
         register(CitationAdded.self, OutlineEvent.citationAdded)
         register(SessionPolled.self, OutlineEvent.polled)
         register(SessionCompleted.self, OutlineEvent.completed)
