@@ -2,21 +2,28 @@ import EventLog
 import Foundation
 import PostgresClient
 
-/// Reads and writes rows of an `outline_sessions`-shaped table (the live one, or
-/// a rebuild being filled), through PostgreSQL's own JSON row conversion.
+/// Reads and writes one `outline_sessions`-shaped read model: a view over a rows
+/// table and a text-pieces table (see `Schema/migrations/0005`). The live one, or
+/// a rebuild being filled beside it.
 public struct OutlineSessionTable: Sendable {
     public static let live = OutlineSessionTable(validatedName: "outline_sessions")
 
+    /// The view with every column of the read model.
     public let name: String
+    /// The table of everything but the texts.
+    public var rowsTable: String { name == "outline_sessions" ? "outline_session_rows" : "outline_session_rows" + name.dropFirst("outline_sessions".count) }
+    /// The table of text pieces.
+    public var textTable: String { name == "outline_sessions" ? "outline_session_text" : "outline_session_text" + name.dropFirst("outline_sessions".count) }
 
     init(validatedName: String) { self.name = validatedName }
 
-    /// A table name is an identifier, not a value, so it cannot be a parameter:
-    /// only plain lower-case names are accepted.
+    /// `outline_sessions` or `outline_sessions_<suffix>`: table names are identifiers,
+    /// not values, so they cannot be parameters; only these plain names are accepted.
     public init(name: String) throws {
-        guard !name.isEmpty, name.count <= 63, name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }),
-              !name.first!.isNumber else {
-            throw PostgresError(kind: .usage, message: "\(name) is not a plain lower-case table name")
+        let suffix = name.dropFirst("outline_sessions".count)
+        guard name.hasPrefix("outline_sessions"), name.count <= 50,
+              suffix.isEmpty || (suffix.first == "_" && suffix.dropFirst().allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "_") }) else {
+            throw PostgresError(kind: .usage, message: "\(name) is not outline_sessions or outline_sessions_<lower-case suffix>")
         }
         self.name = name
     }
@@ -41,54 +48,70 @@ public struct OutlineSessionTable: Sendable {
         return rows
     }
 
-    /// Inserts or replaces `rows` in one statement.
-    public func upsert(_ rows: [OutlineSessionRow], on connection: isolated PostgresConnection) throws {
-        guard !rows.isEmpty else { return }
-        let json = try OutlineSessionRow.jsonEncoder().encode(rows)
-        let columns = OutlineSessionRow.columnNames.joined(separator: ", ")
-        let excluded = OutlineSessionRow.columnNames.map { "EXCLUDED.\($0)" }.joined(separator: ", ")
-        try connection.query(
-            """
-            INSERT INTO \(name) (\(columns))
-            SELECT \(columns) FROM jsonb_populate_recordset(NULL::\(name), $1)
-            ON CONFLICT (id) DO UPDATE SET (\(columns)) = ROW(\(excluded))
-            """,
-            PostgresJSONB(utf8: Array(json))
-        )
+    /// The rows table's columns: every column but the two texts.
+    static let rowColumns = OutlineSessionRow.columnNames.filter { $0 != "output_text" && $0 != "reasoning_summary" }
+
+    /// Writes the scalar columns of `rows` (JSON without the texts, which travel apart).
+    private func writeRowColumns(_ rows: [OutlineSessionRow], upsert: Bool, on connection: isolated PostgresConnection) throws {
+        let slim = rows.map { row -> OutlineSessionRow in
+            var row = row
+            row.outputText = ""
+            row.reasoningSummary = ""
+            return row
+        }
+        let json = PostgresJSONB(utf8: Array(try OutlineSessionRow.jsonEncoder().encode(slim)))
+        let columns = Self.rowColumns.joined(separator: ", ")
+        let assigned = Self.rowColumns.filter { $0 != "id" }
+        if upsert {
+            try connection.query(
+                """
+                INSERT INTO \(rowsTable) (\(columns))
+                SELECT \(columns) FROM jsonb_populate_recordset(NULL::\(rowsTable), $1)
+                ON CONFLICT (id) DO UPDATE SET (\(assigned.joined(separator: ", "))) = ROW(\(assigned.map { "EXCLUDED.\($0)" }.joined(separator: ", ")))
+                """,
+                json
+            )
+        } else {
+            try connection.query(
+                """
+                UPDATE \(rowsTable) AS s SET (\(assigned.joined(separator: ", "))) = ROW(\(assigned.map { "r.\($0)" }.joined(separator: ", ")))
+                  FROM jsonb_populate_recordset(NULL::\(rowsTable), $1) AS r WHERE s.id = r.id
+                """,
+                json
+            )
+        }
     }
 
-    /// A live session's row whose text columns only grew: the new text travels
-    /// alone and is appended in the database.
+    /// Inserts or replaces `rows` whole: their scalar columns, and their texts as
+    /// one piece each (replacing any pieces they had).
+    public func upsert(_ rows: [OutlineSessionRow], on connection: isolated PostgresConnection) throws {
+        guard !rows.isEmpty else { return }
+        try writeRowColumns(rows, upsert: true, on: connection)
+        try connection.query("DELETE FROM \(textTable) WHERE session_id = ANY($1)", PostgresArray(rows.map(\.id)))
+        try insertPieces(rows.map { ($0.id, $0.lastEventSequence, $0.outputText, $0.reasoningSummary) }, on: connection)
+    }
+
+    /// A live session's row whose texts only grew since it was last written.
     public struct GrownRow: Sendable {
         public var row: OutlineSessionRow
         public var outputSuffix: String
         public var reasoningSuffix: String
     }
 
-    /// Updates rows whose output text and reasoning summary only grew: every other
-    /// column from the row, the two texts by appending their new suffixes.
+    /// Updates rows whose texts only grew: the scalar columns, plus one new piece
+    /// holding just the new text.
     public func updateGrown(_ rows: [GrownRow], on connection: isolated PostgresConnection) throws {
         guard !rows.isEmpty else { return }
-        let slim = rows.map { grown -> OutlineSessionRow in
-            var row = grown.row
-            row.outputText = ""
-            row.reasoningSummary = ""
-            return row
-        }
-        let json = try OutlineSessionRow.jsonEncoder().encode(slim)
-        let others = OutlineSessionRow.columnNames.filter { !["id", "output_text", "reasoning_summary"].contains($0) }
+        try writeRowColumns(rows.map(\.row), upsert: false, on: connection)
+        try insertPieces(rows.map { ($0.row.id, $0.row.lastEventSequence, $0.outputSuffix, $0.reasoningSuffix) }, on: connection)
+    }
+
+    private func insertPieces(_ pieces: [(UUID, Int32, String, String)], on connection: isolated PostgresConnection) throws {
+        let nonEmpty = pieces.filter { !$0.2.isEmpty || !$0.3.isEmpty }
+        guard !nonEmpty.isEmpty else { return }
         try connection.query(
-            """
-            UPDATE \(name) AS s
-               SET (\(others.joined(separator: ", "))) = ROW(\(others.map { "r.\($0)" }.joined(separator: ", "))),
-                   output_text = s.output_text || x.output_suffix,
-                   reasoning_summary = s.reasoning_summary || x.reasoning_suffix
-              FROM jsonb_populate_recordset(NULL::\(name), $1) AS r
-              JOIN unnest($2::uuid[], $3::text[], $4::text[]) AS x(id, output_suffix, reasoning_suffix) ON x.id = r.id
-             WHERE s.id = r.id
-            """,
-            PostgresJSONB(utf8: Array(json)), PostgresArray(rows.map(\.row.id)), PostgresArray(rows.map(\.outputSuffix)),
-            PostgresArray(rows.map(\.reasoningSuffix))
+            "INSERT INTO \(textTable) (session_id, piece_no, output_piece, reasoning_piece) SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::text[])",
+            PostgresArray(nonEmpty.map(\.0)), PostgresArray(nonEmpty.map(\.1)), PostgresArray(nonEmpty.map(\.2)), PostgresArray(nonEmpty.map(\.3))
         )
     }
 }

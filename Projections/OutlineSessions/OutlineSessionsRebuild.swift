@@ -3,8 +3,8 @@ import Foundation
 import Logging
 import PostgresClient
 
-/// Rebuilds `outline_sessions` from the log into a fresh table, compares it with
-/// the live one, and swaps it in on request, while appends go on.
+/// Rebuilds `outline_sessions` from the log into fresh tables, compares them with
+/// the live ones, and swaps them in on request, while appends go on.
 ///
 /// The bulk of the log is folded without blocking anyone. Events that arrive
 /// meanwhile are caught up in rounds; the last round runs with the live table
@@ -85,7 +85,9 @@ public struct OutlineSessionsRebuild: Sendable {
             let finalState = state
             (state, differences) = try await pool.withTransaction { connection in
                 var state = finalState
-                try await connection.execute("LOCK TABLE \(live.name) IN \(swap ? "ACCESS EXCLUSIVE" : "SHARE") MODE")
+                // The view first, then its tables: the order appenders take them in,
+                // so waiting here never closes a cycle.
+                try await connection.execute("LOCK TABLE \(live.name), \(live.rowsTable), \(live.textTable) IN \(swap ? "ACCESS EXCLUSIVE" : "SHARE") MODE")
                 let head = try await connection.query("SELECT last_position FROM outline_log_head")[0].decode(Int64.self, at: 0)
                 try await fold(upTo: head, into: &state, on: connection, total: head, started: started, progress: progress)
                 let changed = state.takeChanged()
@@ -143,18 +145,23 @@ public struct OutlineSessionsRebuild: Sendable {
 
     // MARK: Tables
 
-    /// Creates the empty rebuild table shaped like the live one, its indexes named
-    /// `<live index>__rebuild` so they take the live names at the swap.
+    /// Creates the empty rebuild tables shaped like the live ones, their indexes
+    /// named `<live index>__rebuild` so they take the live names at the swap, and
+    /// the view over them.
     private func prepareTargetTable() async throws {
         try await pool.withTransaction { connection in
-            try await connection.execute("DROP TABLE IF EXISTS \(target.name)")
-            try await connection.execute("CREATE TABLE \(target.name) (LIKE \(live.name) INCLUDING ALL)")
-            let liveIndexes = try await indexes(of: live.name, on: connection)
-            let targetIndexes = try await indexes(of: target.name, on: connection)
-            for (shape, targetName) in targetIndexes {
-                guard let liveName = liveIndexes[shape] else { continue }
-                try await connection.execute("ALTER INDEX \(targetName) RENAME TO \(liveName)__rebuild")
+            try await connection.execute("DROP VIEW IF EXISTS \(target.name)")
+            for (liveTable, targetTable) in [(live.rowsTable, target.rowsTable), (live.textTable, target.textTable)] {
+                try await connection.execute("DROP TABLE IF EXISTS \(targetTable)")
+                try await connection.execute("CREATE TABLE \(targetTable) (LIKE \(liveTable) INCLUDING ALL)")
+                let liveIndexes = try await indexes(of: liveTable, on: connection)
+                let targetIndexes = try await indexes(of: targetTable, on: connection)
+                for (shape, targetName) in targetIndexes {
+                    guard let liveName = liveIndexes[shape] else { continue }
+                    try await connection.execute("ALTER INDEX \(targetName) RENAME TO \(liveName)__rebuild")
+                }
             }
+            try await connection.query("SELECT outline_sessions_define_view($1, $2, $3)", target.name, target.rowsTable, target.textTable)
         }
     }
 
@@ -176,13 +183,20 @@ public struct OutlineSessionsRebuild: Sendable {
     }
 
     private func swapTables(on connection: PostgresConnection) async throws {
-        let renamed = try await indexes(of: target.name, on: connection).values.filter { $0.hasSuffix("__rebuild") }
-        try await connection.execute("DROP TABLE \(live.name)")
-        try await connection.execute("ALTER TABLE \(target.name) RENAME TO \(live.name)")
+        var renamed: [String] = []
+        for table in [target.rowsTable, target.textTable] {
+            renamed += try await indexes(of: table, on: connection).values.filter { $0.hasSuffix("__rebuild") }
+        }
+        try await connection.execute("DROP VIEW \(target.name)")
+        try await connection.execute("DROP VIEW \(live.name)")
+        try await connection.execute("DROP TABLE \(live.rowsTable), \(live.textTable)")
+        try await connection.execute("ALTER TABLE \(target.rowsTable) RENAME TO \(live.rowsTable)")
+        try await connection.execute("ALTER TABLE \(target.textTable) RENAME TO \(live.textTable)")
         for name in renamed {
             try await connection.execute("ALTER INDEX \(name) RENAME TO \(name.dropLast("__rebuild".count))")
         }
-        logger.info("swapped the rebuilt read model in", metadata: ["table": "\(live.name)"])
+        try await connection.query("SELECT outline_sessions_define_view($1, $2, $3)", live.name, live.rowsTable, live.textTable)
+        logger.info("swapped the rebuilt read model in", metadata: ["view": "\(live.name)"])
     }
 
     // MARK: Comparing

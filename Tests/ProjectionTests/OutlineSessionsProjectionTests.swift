@@ -70,7 +70,8 @@ struct OutlineSessionsProjectionTests {
             let store = Self.store(pool)
             let histories = try await Self.appendHistories(store, sessions: 5, deltas: 20)
             let drifted = histories.keys.sorted { $0.uuidString < $1.uuidString }[2]
-            try await pool.query("UPDATE outline_sessions SET output_text = 'drift', web_searches_done = 99 WHERE id = $1", drifted)
+            try await pool.query("UPDATE outline_session_rows SET web_searches_done = 99 WHERE id = $1", drifted)
+            try await pool.query("INSERT INTO outline_session_text VALUES ($1, 100000, ' drift', '')", drifted)
             let rebuild = try OutlineSessionsRebuild(pool: pool, logger: TestDatabase.quietLogger)
             let dryRun = try await rebuild.run(verify: true, swap: false)
             let difference = try #require(dryRun.differences?.first)

@@ -13,7 +13,8 @@ public struct SchemaHealth: Sendable {
         "outline_events_pkey", "outline_events_session_sequence_key", "outline_events_provider_sequence_once",
         "outline_sessions_one_active_per_workflow", "outline_event_streams_pkey",
     ]
-    static let requiredFunctions = ["outline_append_events"]
+    static let requiredFunctions = ["outline_append_events", "outline_sessions_define_view"]
+    static let requiredRelations = ["outline_events", "outline_event_streams", "outline_log_head", "outline_sessions", "outline_session_rows", "outline_session_text"]
 
     public static func check(_ migrator: Migrator) async throws -> SchemaHealth {
         var problems: [String] = []
@@ -40,6 +41,10 @@ public struct SchemaHealth: Sendable {
             "SELECT proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace"
         ).map { try $0.decode(String.self, at: 0) })
         for name in requiredFunctions where !functions.contains(name) { problems.append("function \(name) is missing") }
+        for name in requiredRelations {
+            let present = try await pool.query("SELECT to_regclass($1) IS NOT NULL", name)[0].decode(Bool.self, at: 0)
+            if !present { problems.append("table or view \(name) is missing") }
+        }
         return SchemaHealth(problems: problems)
     }
 }
