@@ -6,9 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-Tools/dev/install-deps.sh
-Tools/dev/postgres.sh start
-eval "$(Tools/dev/postgres.sh env)"
+. Tools/dev/prepare.sh
 
 swift build --product outline-admin "$@"
 admin="$(swift build --show-bin-path "$@")/outline-admin"

@@ -8,9 +8,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
-Tools/dev/install-deps.sh
-Tools/dev/postgres.sh start
-eval "$(Tools/dev/postgres.sh env)"
+. Tools/dev/prepare.sh
 
 swift build --build-tests "$@"
 swift test --skip-build "$@" --skip ServerRestartTests

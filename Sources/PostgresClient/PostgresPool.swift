@@ -47,13 +47,7 @@ public final class PostgresPool: Sendable {
         case .closed:
             throw PostgresError(kind: .usage, message: "the connection pool was shut down")
         case .reuse(let connection):
-            do {
-                try await connection.ensureConnected()
-            } catch {
-                checkin(connection)
-                throw error
-            }
-            return connection
+            return try await readied(connection)
         case .open:
             do {
                 return try await PostgresConnection.connect(settings, logger: logger)
@@ -76,14 +70,19 @@ public final class PostgresPool: Sendable {
                     continuation.resume(throwing: PostgresError(kind: .usage, message: "the connection pool was shut down"))
                 }
             }
-            do {
-                try await connection.ensureConnected()
-            } catch {
-                checkin(connection)
-                throw error
-            }
-            return connection
+            return try await readied(connection)
         }
+    }
+
+    /// The connection, re-established if the server dropped it; back to the pool if that fails.
+    private func readied(_ connection: PostgresConnection) async throws -> PostgresConnection {
+        do {
+            try await connection.ensureConnected()
+        } catch {
+            checkin(connection)
+            throw error
+        }
+        return connection
     }
 
     private func checkin(_ connection: PostgresConnection) {
