@@ -39,6 +39,12 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(name: "LZ4", dependencies: ["CLZ4"], swiftSettings: upcoming),
+        .target(name: "OutlineJSON", swiftSettings: upcoming),
+        .target(
+            name: "OpenAIResponses",
+            dependencies: ["OutlineJSON", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming
+        ),
         .target(
             name: "OutlineSchema",
             path: "Schema",
@@ -48,7 +54,7 @@ let package = Package(
         .target(
             name: "EventLog",
             dependencies: [
-                "PostgresClient", "LZ4", "OutlineSchema",
+                "PostgresClient", "LZ4", "OutlineSchema", "OutlineJSON",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -56,7 +62,7 @@ let package = Package(
         ),
         .target(
             name: "OutlineProjections",
-            dependencies: ["EventLog", "PostgresClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EventLog", "PostgresClient", "OutlineJSON", .product(name: "Logging", package: "swift-log")],
             path: "Projections",
             swiftSettings: upcoming
         ),
@@ -88,7 +94,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["PostgresClient", "EventLog", "OutlineSchema", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PostgresClient", "EventLog", "OutlineSchema", "OutlineJSON", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
             swiftSettings: upcoming
         ),
@@ -99,12 +105,17 @@ let package = Package(
         ),
         .testTarget(
             name: "EventLogTests",
-            dependencies: ["EventLog", "LZ4", "PostgresClient", "TestSupport"],
+            dependencies: ["EventLog", "LZ4", "PostgresClient", "TestSupport", "OutlineJSON"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "OpenAIResponsesTests",
+            dependencies: ["OpenAIResponses", "OutlineJSON"],
             swiftSettings: upcoming
         ),
         .testTarget(
             name: "ProjectionTests",
-            dependencies: ["OutlineProjections", "EventLog", "PostgresClient", "TestSupport"],
+            dependencies: ["OutlineProjections", "EventLog", "PostgresClient", "TestSupport", "OutlineJSON"],
             swiftSettings: upcoming
         ),
     ]

@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import OutlineJSON
 
 /// The pure fold of a session's events into its `outline_sessions` row.
 ///

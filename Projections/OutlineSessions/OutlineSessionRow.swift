@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import OutlineJSON
 
 /// One row of the `outline_sessions` read model: what the V2 API, `/latest` and
 /// the SSE snapshot show of a session.

@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import OutlineJSON
 import Logging
 import PostgresClient
 

@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import OutlineJSON
 
 /// Event histories for tests: one of every kind, and whole generated sessions.
 public enum SampleEvents {

@@ -1,3 +1,4 @@
+import OutlineJSON
 /// How a session gets its progress to the browser.
 public enum SessionMode: String, Codable, Sendable {
     /// V3: the provider streams, the browser listens on SSE.
