@@ -41,6 +41,16 @@ let package = Package(
         .target(name: "LZ4", dependencies: ["CLZ4"], swiftSettings: upcoming),
         .target(name: "OutlineJSON", swiftSettings: upcoming),
         .target(
+            name: "CCurl",
+            path: "Sources/CCurl",
+            linkerSettings: [.linkedLibrary("curl")]
+        ),
+        .target(
+            name: "ProviderHTTP",
+            dependencies: ["CCurl", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "OpenAIResponses",
             dependencies: ["OutlineJSON", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming
@@ -106,6 +116,11 @@ let package = Package(
         .testTarget(
             name: "EventLogTests",
             dependencies: ["EventLog", "LZ4", "PostgresClient", "TestSupport", "OutlineJSON"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "ProviderHTTPTests",
+            dependencies: ["ProviderHTTP"],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -1,0 +1,93 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 for testing the libcurl client against real
+/// sockets: it answers each connection with a scripted response, written in
+/// pieces with pauses, or cut off, as a test asks. One thread per connection.
+final class LoopbackServer: @unchecked Sendable {
+    enum Step: Sendable {
+        case write(String)
+        case pause(milliseconds: Int)
+        /// Close the socket abruptly (a dropped connection).
+        case cut
+    }
+
+    let port: Int
+    private let listener: Int32
+    private let script: @Sendable (_ requestHead: String, _ body: String) -> [Step]
+    private let lock = NSLock()
+    private var requests: [(head: String, body: String)] = []
+
+    init(script: @escaping @Sendable (_ requestHead: String, _ body: String) -> [Step]) throws {
+        self.script = script
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var yes: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard bound == 0, listen(fd, 64) == 0 else { throw POSIXError(.EADDRINUSE) }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        withUnsafeMutablePointer(to: &address) { _ = $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        listener = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let thread = Thread { [self] in acceptLoop() }
+        thread.start()
+    }
+
+    var url: String { "http://127.0.0.1:\(port)" }
+
+    var received: [(head: String, body: String)] { lock.withLock { requests } }
+
+    func stop() { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
+
+    private func acceptLoop() {
+        while true {
+            let connection = accept(listener, nil, nil)
+            if connection < 0 { return }
+            let thread = Thread { [self] in serve(connection) }
+            thread.start()
+        }
+    }
+
+    private func serve(_ connection: Int32) {
+        defer { close(connection) }
+        var buffer = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        var head = ""
+        var body = ""
+        while true {
+            let count = read(connection, &chunk, chunk.count)
+            if count <= 0 { return }
+            buffer += chunk[0..<count]
+            let text = String(decoding: buffer, as: UTF8.self)
+            guard let end = text.range(of: "\r\n\r\n") else { continue }
+            head = String(text[..<end.lowerBound])
+            let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+            let bodyBytes = buffer.count - text[..<end.upperBound].utf8.count
+            if bodyBytes >= length {
+                body = String(text[end.upperBound...])
+                break
+            }
+        }
+        lock.withLock { requests.append((head, body)) }
+        for step in script(head, body) {
+            switch step {
+            case .write(let text):
+                let bytes = Array(text.utf8)
+                if write(connection, bytes, bytes.count) < 0 { return }
+            case .pause(let milliseconds):
+                usleep(UInt32(milliseconds * 1000))
+            case .cut:
+                var linger = linger(l_onoff: 1, l_linger: 0)
+                setsockopt(connection, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
+                return
+            }
+        }
+    }
+}
