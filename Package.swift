@@ -52,7 +52,7 @@ let package = Package(
         ),
         .target(
             name: "OpenAIResponses",
-            dependencies: ["OutlineJSON", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OutlineJSON", "ProviderHTTP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming
         ),
         .target(
@@ -120,12 +120,12 @@ let package = Package(
         ),
         .testTarget(
             name: "ProviderHTTPTests",
-            dependencies: ["ProviderHTTP"],
+            dependencies: ["ProviderHTTP", "TestSupport"],
             swiftSettings: upcoming
         ),
         .testTarget(
             name: "OpenAIResponsesTests",
-            dependencies: ["OpenAIResponses", "OutlineJSON"],
+            dependencies: ["OpenAIResponses", "OutlineJSON", "ProviderHTTP", "TestSupport"],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import Foundation
 import ProviderHTTP
 import Testing
+import TestSupport
 
 @Suite("HTTP over libcurl, against a real server on loopback")
 struct CurlHTTPClientTests {

@@ -6,21 +6,21 @@ import Glibc
 /// A tiny HTTP/1.1 server on 127.0.0.1 for testing the libcurl client against real
 /// sockets: it answers each connection with a scripted response, written in
 /// pieces with pauses, or cut off, as a test asks. One thread per connection.
-final class LoopbackServer: @unchecked Sendable {
-    enum Step: Sendable {
+public final class LoopbackServer: @unchecked Sendable {
+    public enum Step: Sendable {
         case write(String)
         case pause(milliseconds: Int)
         /// Close the socket abruptly (a dropped connection).
         case cut
     }
 
-    let port: Int
+    public let port: Int
     private let listener: Int32
     private let script: @Sendable (_ requestHead: String, _ body: String) -> [Step]
     private let lock = NSLock()
     private var requests: [(head: String, body: String)] = []
 
-    init(script: @escaping @Sendable (_ requestHead: String, _ body: String) -> [Step]) throws {
+    public init(script: @escaping @Sendable (_ requestHead: String, _ body: String) -> [Step]) throws {
         self.script = script
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var yes: Int32 = 1
@@ -39,11 +39,11 @@ final class LoopbackServer: @unchecked Sendable {
         thread.start()
     }
 
-    var url: String { "http://127.0.0.1:\(port)" }
+    public var url: String { "http://127.0.0.1:\(port)" }
 
-    var received: [(head: String, body: String)] { lock.withLock { requests } }
+    public var received: [(head: String, body: String)] { lock.withLock { requests } }
 
-    func stop() { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
+    public func stop() { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
 
     private func acceptLoop() {
         while true {

@@ -1,0 +1,67 @@
+import Foundation
+
+/// Where the Responses API is and how to talk to it. The same client talks to
+/// the real API (`https://api.openai.com` with a key) and to the simulated
+/// provider on loopback.
+public struct ResponsesConfiguration: Sendable, CustomStringConvertible {
+    public var baseURL: String
+    /// Sent as a bearer token; never logged or printed (see `description`).
+    public var apiKey: String?
+    public var connectTimeout: Duration
+    /// A stream that sends nothing (not even a keep-alive) for this long is
+    /// aborted, and the runner resumes it.
+    public var stallTimeout: Duration
+    /// Non-streamed calls (create, retrieve, cancel) give up after this long.
+    public var requestTimeout: Duration
+    public var retry: RetryPolicy
+
+    public init(baseURL: String = "https://api.openai.com", apiKey: String? = nil, connectTimeout: Duration = .seconds(10),
+                stallTimeout: Duration = .seconds(90), requestTimeout: Duration = .seconds(60), retry: RetryPolicy = RetryPolicy()) {
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.apiKey = apiKey
+        self.connectTimeout = connectTimeout
+        self.stallTimeout = stallTimeout
+        self.requestTimeout = requestTimeout
+        self.retry = retry
+    }
+
+    /// From `OPENAI_BASE_URL` and `OPENAI_API_KEY`.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> ResponsesConfiguration {
+        ResponsesConfiguration(baseURL: environment["OPENAI_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? "https://api.openai.com",
+                               apiKey: environment["OPENAI_API_KEY"].flatMap { $0.isEmpty ? nil : $0 })
+    }
+
+    public var description: String {
+        "Responses API at \(baseURL) (key: \(apiKey == nil ? "none" : "set, hidden"))"
+    }
+}
+
+/// Exponential backoff with jitter, honouring the provider's Retry-After.
+public struct RetryPolicy: Sendable {
+    public var maxAttempts: Int
+    public var initialDelay: Duration
+    public var maxDelay: Duration
+    /// The fraction of each delay drawn at random (0.2: ±20 %), so many
+    /// sessions retrying at once do not hit the provider in step.
+    public var jitter: Double
+
+    public init(maxAttempts: Int = 6, initialDelay: Duration = .milliseconds(500), maxDelay: Duration = .seconds(30), jitter: Double = 0.2) {
+        self.maxAttempts = maxAttempts
+        self.initialDelay = initialDelay
+        self.maxDelay = maxDelay
+        self.jitter = jitter
+    }
+
+    /// The wait before attempt `attempt + 1` (attempt counts from 1).
+    public func delay(afterAttempt attempt: Int, retryAfterSeconds: Double? = nil) -> Duration {
+        if let retryAfterSeconds, retryAfterSeconds >= 0 {
+            return .milliseconds(Int(min(retryAfterSeconds, 300) * 1000))
+        }
+        let base = Double(initialDelay.components.seconds) + Double(initialDelay.components.attoseconds) / 1e18
+        let cap = Double(maxDelay.components.seconds) + Double(maxDelay.components.attoseconds) / 1e18
+        let exponential = min(cap, base * pow(2, Double(max(0, attempt - 1))))
+        let spread = exponential * jitter
+        let seconds = max(0, exponential + Double.random(in: -spread...spread))
+        return .milliseconds(Int(seconds * 1000))
+    }
+}
