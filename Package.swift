@@ -71,6 +71,11 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(
+            name: "SessionRunner",
+            dependencies: ["EventLog", "OpenAIResponses", "OutlineJSON", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "OutlineProjections",
             dependencies: ["EventLog", "PostgresClient", "OutlineJSON", .product(name: "Logging", package: "swift-log")],
             path: "Projections",
@@ -126,6 +131,11 @@ let package = Package(
         .testTarget(
             name: "OpenAIResponsesTests",
             dependencies: ["OpenAIResponses", "OutlineJSON", "ProviderHTTP", "TestSupport"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "SessionRunnerTests",
+            dependencies: ["SessionRunner", "EventLog", "OpenAIResponses", "OutlineJSON", "TestSupport"],
             swiftSettings: upcoming
         ),
         .testTarget(

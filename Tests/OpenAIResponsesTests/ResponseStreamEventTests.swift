@@ -1,6 +1,7 @@
 import Foundation
 import OpenAIResponses
 import Testing
+import TestSupport
 
 @Suite("Responses API stream events, against streams recorded from the real API")
 struct ResponseStreamEventTests {

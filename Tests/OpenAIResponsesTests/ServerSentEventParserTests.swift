@@ -1,6 +1,7 @@
 import Foundation
 import OpenAIResponses
 import Testing
+import TestSupport
 
 @Suite("Server-Sent Events parser")
 struct ServerSentEventParserTests {

@@ -80,6 +80,8 @@ public struct WebSearchStep: OutlineEventPayload {
         case inProgress = "in_progress"
         case searching
         case completed
+        /// What the search did, once the provider reports it (its query).
+        case described
     }
     public var itemId: String
     public var step: Step

@@ -2,31 +2,31 @@ import Foundation
 
 /// The streams recorded from the real Responses API, in `../shared/fixtures/openai-responses/`
 /// (`OUTLINE_FIXTURES_DIR` overrides), turned back into the SSE bytes the API sent.
-enum RecordedStreams {
-    static var directory: URL {
+public enum RecordedStreams {
+    public static var directory: URL {
         if let override = ProcessInfo.processInfo.environment["OUTLINE_FIXTURES_DIR"], !override.isEmpty {
             return URL(fileURLWithPath: override)
         }
-        // Tests/OpenAIResponsesTests/RecordedStreams.swift → the clone's root → ../shared
+        // Tests/TestSupport/RecordedStreams.swift → the clone's root → ../shared
         return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("shared/fixtures/openai-responses")
     }
 
-    static let names = ["openai-web-search-tool.1", "openai-reasoning-encrypted-content.1", "openai-error.1"]
+    public static let names = ["openai-web-search-tool.1", "openai-reasoning-encrypted-content.1", "openai-error.1"]
 
     /// The `data:` payloads of a recorded stream, one JSON object per element.
-    static func payloads(_ name: String) throws -> [String] {
+    public static func payloads(_ name: String) throws -> [String] {
         let text = try String(contentsOf: directory.appendingPathComponent("\(name).chunks.txt"), encoding: .utf8)
         return text.split(separator: "\n").map(String.init).filter { !$0.isEmpty }
     }
 
-    static func type(of payload: String) -> String {
+    public static func type(of payload: String) -> String {
         let object = try! JSONSerialization.jsonObject(with: Data(payload.utf8)) as! [String: Any]
         return object["type"] as! String
     }
 
     /// The stream as the provider frames it: `event:` and `data:` lines, blank line between.
-    static func sse(_ payloads: [String], lineEnding: String = "\n") -> [UInt8] {
+    public static func sse(_ payloads: [String], lineEnding: String = "\n") -> [UInt8] {
         var text = ""
         for payload in payloads {
             text += "event: \(type(of: payload))\(lineEnding)data: \(payload)\(lineEnding)\(lineEnding)"
@@ -37,7 +37,7 @@ enum RecordedStreams {
     /// The same stream made awkward: CRLF endings, keep-alive comments, JSON split
     /// over two `data:` lines, an unknown field, and no blank line after the last event.
     /// Returns the bytes and the `data` each event must yield (two `data:` lines join with "\n").
-    static func awkwardSSE(_ payloads: [String]) -> (bytes: [UInt8], data: [String]) {
+    public static func awkwardSSE(_ payloads: [String]) -> (bytes: [UInt8], data: [String]) {
         var text = "\u{FEFF}: stream opened\r\n\r\n"
         var data: [String] = []
         for (index, payload) in payloads.enumerated() {
