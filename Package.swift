@@ -13,11 +13,15 @@ let package = Package(
         .library(name: "OutlineProjections", targets: ["OutlineProjections"]),
         .executable(name: "outline-admin", targets: ["outline-admin"]),
         .executable(name: "outline-bench", targets: ["outline-bench"]),
+        .executable(name: "simulated-provider", targets: ["simulated-provider"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         // C libraries, kept at the edge: only the wrapping Swift files import these.
@@ -68,6 +72,23 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: upcoming
+        ),
+        .target(
+            name: "SimulatedProvider",
+            dependencies: [
+                "OpenAIResponses", "OutlineJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "simulated-provider",
+            dependencies: ["SimulatedProvider", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Hummingbird", package: "hummingbird")],
+            path: "Tools/simulated-provider",
             swiftSettings: upcoming
         ),
         .target(
@@ -134,8 +155,13 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .testTarget(
+            name: "SimulatedProviderTests",
+            dependencies: ["SimulatedProvider", "OpenAIResponses", "ProviderHTTP", "TestSupport"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
             name: "SessionRunnerTests",
-            dependencies: ["SessionRunner", "EventLog", "OpenAIResponses", "OutlineJSON", "TestSupport"],
+            dependencies: ["SessionRunner", "SimulatedProvider", "ProviderHTTP", "EventLog", "OpenAIResponses", "OutlineJSON", "TestSupport"],
             swiftSettings: upcoming
         ),
         .testTarget(

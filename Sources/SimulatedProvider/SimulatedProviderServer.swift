@@ -1,0 +1,204 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// The simulated OpenAI Responses API: the endpoints OutlineStream calls, on
+/// loopback, answering in the real wire format with deterministic transcripts,
+/// and failing on request. Tests, benchmarks and the embedded default run
+/// against it; nothing here ever reaches the real provider.
+///
+/// Fast models (anything that is not a deep-research model) answer at once and
+/// are not streamed: they write clarification questions (`metadata.purpose =
+/// clarification_questions`) or research instructions.
+public struct SimulatedProviderServer: Sendable {
+    public let state: SimulatedProviderState
+    public var spec: TranscriptSpec
+    public var faults: [SimulatedFault]
+
+    public init(state: SimulatedProviderState = SimulatedProviderState(), spec: TranscriptSpec = TranscriptSpec(), faults: [SimulatedFault] = []) {
+        self.state = state
+        self.spec = spec
+        self.faults = faults
+    }
+
+    static let faultHeader = HTTPField.Name("X-Simulated-Fault")!
+    static let paceHeader = HTTPField.Name("X-Simulated-Pace-Ms")!
+    static let seedHeader = HTTPField.Name("X-Simulated-Seed")!
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.post("/v1/responses") { request, _ in try await create(request) }
+        router.get("/v1/responses/:id") { request, context in try await retrieveOrResume(request, id: context.parameters.get("id") ?? "") }
+        router.post("/v1/responses/:id/cancel") { _, context in try await cancel(id: context.parameters.get("id") ?? "") }
+        router.get("/v1/simulator/stats") { _, _ in
+            let counts = await state.createCountBySession
+            return Self.json(.ok, ["creates": await state.createCount, "creates_by_session": counts])
+        }
+        return router
+    }
+
+    // MARK: Endpoints
+
+    private func create(_ request: Request) async throws -> Response {
+        let faults: [SimulatedFault]
+        do {
+            faults = try self.faults + SimulatedFault.parse(request.headers[Self.faultHeader] ?? "")
+        } catch {
+            return Self.error(.badRequest, "\(error)", type: "invalid_request_error")
+        }
+        if let refusal = await refusal(faults) { return refusal }
+        var request = request
+        let body = try await request.collectBody(upTo: 4 << 20)
+        guard let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
+            return Self.error(.badRequest, "We could not parse the JSON body of your request.", type: "invalid_request_error")
+        }
+        guard let model = object["model"] as? String, !model.isEmpty else {
+            return Self.error(.badRequest, "Missing required parameter: 'model'.", type: "invalid_request_error", param: "model")
+        }
+        guard let input = object["input"] as? String ?? (object["input"] as? [Any]).map({ "\($0)" }) else {
+            return Self.error(.badRequest, "Missing required parameter: 'input'.", type: "invalid_request_error", param: "input")
+        }
+        let metadata = object["metadata"] as? [String: String] ?? [:]
+        let stream = object["stream"] as? Bool ?? false
+        let id = "resp_sim" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        guard model.contains("deep-research") else {
+            if stream { return Self.error(.badRequest, "The simulated fast model \(model) answers without streaming.", type: "invalid_request_error", param: "stream") }
+            await state.register(SimulatedResponse(id: id, transcript: Transcript(spec: TranscriptSpec(webSearches: 0, reasoningSummaries: 0, outputLength: 0),
+                                                                                 responseID: id, model: model, createdAt: 0),
+                                                   createdAt: .now, pace: .zero, faults: []), session: metadata["outline_session"])
+            return Self.json(.ok, Self.fastAnswer(id: id, model: model, input: input, purpose: metadata["purpose"]))
+        }
+        var spec = self.spec
+        if let pace = request.headers[Self.paceHeader].flatMap(Int.init) { spec.pace = .milliseconds(pace) }
+        if let seed = request.headers[Self.seedHeader].flatMap(UInt64.init) {
+            spec.seed = seed
+        } else if let session = metadata["outline_session"] {
+            spec.seed = UInt64(truncatingIfNeeded: session.utf8.reduce(5381) { ($0 &* 33) &+ Int($1) })
+        }
+        let transcript = Transcript(spec: spec, responseID: id, model: model, createdAt: Int(Date().timeIntervalSince1970))
+        let response = SimulatedResponse(id: id, transcript: transcript, createdAt: .now, pace: spec.pace, faults: faults)
+        await state.register(response, session: metadata["outline_session"])
+        if stream { return streamResponse(id: id, after: -1, faults: faults) }
+        return Self.json(.ok, response.retrieved(at: .now))
+    }
+
+    private func retrieveOrResume(_ request: Request, id: String) async throws -> Response {
+        guard let response = await state.response(id) else { return Self.notFound(id) }
+        let extraFaults = (try? SimulatedFault.parse(request.headers[Self.faultHeader] ?? "")) ?? []
+        if let refusal = await refusal(faults + extraFaults) { return refusal }
+        guard request.uri.queryParameters.get("stream") == "true" else { return Self.json(.ok, response.retrieved(at: .now)) }
+        let after: Int
+        if let text = request.uri.queryParameters.get("starting_after") {
+            guard let value = Int(text), value >= -1 else {
+                return Self.error(.badRequest, "Invalid 'starting_after': \(text).", type: "invalid_request_error", param: "starting_after")
+            }
+            after = value
+        } else {
+            after = -1
+        }
+        for case .resumeRefused(let seconds) in response.faults + extraFaults where ContinuousClock.now - response.createdAt > .milliseconds(Int(seconds * 1000)) {
+            return Self.error(.badRequest, "Response \(id) can no longer be streamed; retrieve it instead.", type: "invalid_request_error", code: "stream_expired")
+        }
+        return streamResponse(id: id, after: after, faults: response.faults + extraFaults)
+    }
+
+    private func cancel(id: String) async throws -> Response {
+        guard let response = await state.cancel(id) else { return Self.notFound(id) }
+        return Self.json(.ok, response.retrieved(at: .now))
+    }
+
+    /// A 429 or 500 when a fault says so.
+    private func refusal(_ faults: [SimulatedFault]) async -> Response? {
+        for (index, fault) in faults.enumerated() {
+            switch fault {
+            case .rateLimited(let retryAfter, let times) where await state.fires(index, times: times):
+                var response = Self.error(.tooManyRequests, "Rate limit reached for requests. Please try again in \(retryAfter)s.", type: "requests",
+                                          code: "rate_limit_exceeded")
+                response.headers[.retryAfter] = retryAfter == retryAfter.rounded() ? String(Int(retryAfter)) : String(retryAfter)
+                return response
+            case .serverError(let times) where await state.fires(1000 + index, times: times):
+                return Self.error(.internalServerError, "The server had an error while processing your request.", type: "server_error")
+            default:
+                continue
+            }
+        }
+        return nil
+    }
+
+    struct ConnectionCut: Error {}
+
+    /// Streams a response's events after `after`, each at its time on the run's clock.
+    private func streamResponse(id: String, after: Int, faults: [SimulatedFault]) -> Response {
+        let state = self.state
+        let body = ResponseBody { writer in
+            var sent = 0
+            var index = after + 1
+            while true {
+                guard let response = await state.response(id) else { break }
+                let count = response.transcript.events.count
+                if index >= count { break }
+                if response.cancelled, index > response.cancelledAt ?? -1 {
+                    let event = Transcript.json(["type": "response.cancelled", "sequence_number": index, "response": response.responseObject(status: "cancelled")])
+                    try await writer.write(ByteBuffer(string: "event: response.cancelled\ndata: \(event)\n\n"))
+                    break
+                }
+                if response.faults.contains(.stuckQueued), index > 0 {
+                    try await Task.sleep(for: .seconds(5))
+                    try await writer.write(ByteBuffer(string: ": still queued\n\n"))
+                    continue
+                }
+                for fault in faults {
+                    if case .cutAfter(let limit) = fault, sent == limit { throw ConnectionCut() }
+                    if case .stall(let afterEvents, let seconds) = fault, sent == afterEvents { try await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
+                }
+                let due = response.time(of: index)
+                while due - ContinuousClock.now > .seconds(5) {
+                    try await Task.sleep(for: .seconds(5))
+                    try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                }
+                if due > .now { try await Task.sleep(until: due) }
+                let type = index == count - 1 && response.terminalStatus != "completed" ? "response.\(response.terminalStatus)" : response.transcript.eventTypes[index]
+                try await writer.write(ByteBuffer(string: "event: \(type)\ndata: \(response.event(index))\n\n"))
+                sent += 1
+                index += 1
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    // MARK: Answers
+
+    static func fastAnswer(id: String, model: String, input: String, purpose: String?) -> [String: Any] {
+        let text: String
+        switch purpose {
+        case "clarification_questions":
+            text = ["Who will read this piece, and how much do they already know?",
+                    "How long should the finished piece be?",
+                    "Which regions or markets should the research cover?",
+                    "Are there sources you trust, or want avoided?"].joined(separator: "\n")
+        default:
+            text = "Research brief. Write a well-sourced content outline for this request, citing each claim: \(input)"
+        }
+        let part: [String: Any] = ["type": "output_text", "text": text, "annotations": [Any]()]
+        return ["id": id, "object": "response", "status": "completed", "model": model, "background": false, "error": NSNull(),
+                "output": [["id": "msg_" + id.dropFirst(5), "type": "message", "status": "completed", "role": "assistant", "content": [part]]],
+                "usage": ["input_tokens": input.count / 4, "output_tokens": text.count / 4, "total_tokens": (input.count + text.count) / 4]]
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// An error shaped as the provider shapes them.
+    static func error(_ status: HTTPResponse.Status, _ message: String, type: String, param: String? = nil, code: String? = nil) -> Response {
+        json(status, ["error": ["message": message, "type": type, "param": param as Any? ?? NSNull(), "code": code as Any? ?? NSNull()]])
+    }
+
+    static func notFound(_ id: String) -> Response {
+        error(.notFound, "No response found with id '\(id)'.", type: "invalid_request_error")
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+
+/// Everything the simulated provider remembers: the responses it created and
+/// how many times it was asked to create one, per outline session, so tests can
+/// prove that nothing was charged twice.
+public actor SimulatedProviderState {
+    var responses: [String: SimulatedResponse] = [:]
+    public private(set) var createCount = 0
+    public private(set) var createCountBySession: [String: Int] = [:]
+    /// Configuration-level faults with a number of times still to fire.
+    private var remaining: [Int: Int] = [:]
+
+    public init() {}
+
+    func register(_ response: SimulatedResponse, session: String?) {
+        responses[response.id] = response
+        createCount += 1
+        if let session { createCountBySession[session, default: 0] += 1 }
+    }
+
+    func response(_ id: String) -> SimulatedResponse? { responses[id] }
+
+    /// Cancels a running response; repeat calls change nothing.
+    func cancel(_ id: String) -> SimulatedResponse? {
+        guard var response = responses[id] else { return nil }
+        if !response.cancelled {
+            let now = ContinuousClock.now
+            if response.lastEventIndex(at: now) < response.transcript.events.count - 1 {
+                response.cancelled = true
+                response.cancelledAt = response.lastEventIndex(at: now)
+            }
+            responses[id] = response
+        }
+        return response
+    }
+
+    /// Whether a counted fault (configured with `times`) fires for this request.
+    func fires(_ key: Int, times: Int) -> Bool {
+        let left = remaining[key] ?? times
+        guard left > 0 else { return false }
+        remaining[key] = left - 1
+        return true
+    }
+
+    public func creates(forSession session: String) -> Int { createCountBySession[session] ?? 0 }
+}

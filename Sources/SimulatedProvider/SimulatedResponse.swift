@@ -1,0 +1,61 @@
+import Foundation
+
+/// One response the simulated provider created: its transcript runs on a clock
+/// from its creation, whether or not anyone streams it (background mode), so a
+/// resumed stream or a retrieve sees exactly where the run has got to.
+struct SimulatedResponse: Sendable {
+    let id: String
+    let transcript: Transcript
+    let createdAt: ContinuousClock.Instant
+    let pace: Duration
+    let faults: [SimulatedFault]
+    var cancelled = false
+    var cancelledAt: Int?
+
+    /// The index of the last event that has happened by `now` (-1: none yet).
+    func lastEventIndex(at now: ContinuousClock.Instant) -> Int {
+        if faults.contains(.stuckQueued) { return 0 }
+        if let cancelledAt { return cancelledAt }
+        let elapsed = now - createdAt
+        let steps = pace == .zero ? Int.max : Int(elapsed / pace)
+        return min(transcript.events.count - 1, steps)
+    }
+
+    /// When event `index` happens.
+    func time(of index: Int) -> ContinuousClock.Instant { createdAt + pace * index }
+
+    var terminalStatus: String {
+        if faults.contains(.fail) { return "failed" }
+        if faults.contains(.incomplete) { return "incomplete" }
+        return "completed"
+    }
+
+    /// The stream's events, the last one rewritten when a fault changes the ending.
+    func event(_ index: Int) -> String {
+        let last = transcript.events.count - 1
+        guard index == last, terminalStatus != "completed" else { return transcript.events[index] }
+        return Transcript.json(["type": "response.\(terminalStatus)", "sequence_number": index, "response": responseObject(status: terminalStatus)])
+    }
+
+    /// The response object as a retrieve shows it now.
+    func retrieved(at now: ContinuousClock.Instant) -> [String: Any] {
+        if cancelled { return responseObject(status: "cancelled") }
+        if faults.contains(.stuckQueued) { return responseObject(status: "queued") }
+        let last = lastEventIndex(at: now)
+        if last >= transcript.events.count - 1 {
+            if terminalStatus == "completed" {
+                return (try? JSONSerialization.jsonObject(with: Data(transcript.completedResponse.utf8)) as? [String: Any]) ?? [:]
+            }
+            return responseObject(status: terminalStatus)
+        }
+        return responseObject(status: last < 1 ? "queued" : "in_progress")
+    }
+
+    func responseObject(status: String) -> [String: Any] {
+        var object: [String: Any] = ["id": id, "object": "response", "status": status, "background": true, "output": [Any](),
+                                     "error": NSNull(), "incomplete_details": NSNull(), "usage": NSNull()]
+        if status == "failed" { object["error"] = ["code": "server_error", "message": "The simulated research run failed."] }
+        if status == "incomplete" { object["incomplete_details"] = ["reason": "max_output_tokens"] }
+        return object
+    }
+}

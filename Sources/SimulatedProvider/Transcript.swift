@@ -1,0 +1,156 @@
+import Foundation
+
+/// A deterministic deep-research stream in the Responses API's wire format: the
+/// same event types, field names and nesting as the streams recorded from the
+/// real API (`shared/fixtures/openai-responses`), with citation indices counted
+/// in Unicode code points as the provider counts them.
+public struct Transcript: Sendable {
+    /// The `data:` JSON of every stream event, `sequence_number` = index.
+    public let events: [String]
+    /// Each event's `type`, for the SSE `event:` line.
+    public let eventTypes: [String]
+    /// The final outline, as the deltas add up to.
+    public let outputText: String
+    /// Citations as (url, start, end) in code points of `outputText`.
+    public let citations: [(url: String, title: String, start: Int, end: Int)]
+    /// The completed response object's JSON (what a retrieve returns at the end).
+    public let completedResponse: String
+    public let responseID: String
+
+    static let topics = ["tidal power", "grid storage", "offshore wind", "heat pumps", "district heating", "green hydrogen"]
+    static let words = ["costs", "sites", "capacity", "policy", "efficiency", "maintenance", "supply", "demand", "research", "risks",
+                        "Europe’s", "déjà-vu", "long–term", "investment", "storage", "turbines", "tariffs", "engineers"]
+
+    public init(spec: TranscriptSpec, responseID: String, model: String, createdAt: Int) {
+        var random = SeededRandom(seed: spec.seed)
+        self.responseID = responseID
+        var events: [[String: Any]] = []
+        var output: [[String: Any]] = []
+        func response(status: String, output: [[String: Any]], usage: Any = NSNull()) -> [String: Any] {
+            ["id": responseID, "object": "response", "created_at": createdAt, "status": status, "background": true, "model": model,
+             "error": NSNull(), "incomplete_details": NSNull(), "output": output, "usage": usage, "metadata": [String: String]()]
+        }
+        events.append(["type": "response.created", "response": response(status: "queued", output: [])])
+        events.append(["type": "response.in_progress", "response": response(status: "in_progress", output: [])])
+        let topic = Self.topics[Int(random.next() % UInt64(Self.topics.count))]
+        var queries: [String] = []
+        for step in 0..<max(spec.webSearches, spec.reasoningSummaries) {
+            if step < spec.reasoningSummaries {
+                let index = output.count
+                let itemID = "rs_\(responseID.dropFirst(5))\(step)"
+                let summary = "**Planning \(topic), step \(step + 1)**\n\nI will look at \(Self.words[step % Self.words.count]) and \(Self.words[(step + 3) % Self.words.count])."
+                events.append(["type": "response.output_item.added", "output_index": index, "item": ["id": itemID, "type": "reasoning", "summary": []]])
+                events.append(["type": "response.reasoning_summary_part.added", "item_id": itemID, "output_index": index, "summary_index": 0,
+                               "part": ["type": "summary_text", "text": ""]])
+                for piece in Self.split(summary, size: 8) {
+                    events.append(["type": "response.reasoning_summary_text.delta", "item_id": itemID, "output_index": index, "summary_index": 0,
+                                   "delta": piece, "obfuscation": "sim"])
+                }
+                events.append(["type": "response.reasoning_summary_text.done", "item_id": itemID, "output_index": index, "summary_index": 0, "text": summary])
+                events.append(["type": "response.reasoning_summary_part.done", "item_id": itemID, "output_index": index, "summary_index": 0,
+                               "part": ["type": "summary_text", "text": summary]])
+                let item: [String: Any] = ["id": itemID, "type": "reasoning", "summary": [["type": "summary_text", "text": summary]]]
+                events.append(["type": "response.output_item.done", "output_index": index, "item": item])
+                output.append(item)
+            }
+            if step < spec.webSearches {
+                let index = output.count
+                let itemID = "ws_\(responseID.dropFirst(5))\(step)"
+                let query = "\(topic) \(Self.words[Int(random.next() % UInt64(Self.words.count))]) \(2020 + step)"
+                queries.append(query)
+                events.append(["type": "response.output_item.added", "output_index": index, "item": ["id": itemID, "type": "web_search_call", "status": "in_progress"]])
+                for status in ["in_progress", "searching", "completed"] {
+                    events.append(["type": "response.web_search_call.\(status)", "output_index": index, "item_id": itemID])
+                }
+                let item: [String: Any] = ["id": itemID, "type": "web_search_call", "status": "completed",
+                                           "action": ["type": "search", "query": query, "sources": [["type": "url", "url": "https://example.org/\(step)"]]]]
+                events.append(["type": "response.output_item.done", "output_index": index, "item": item])
+                output.append(item)
+            }
+        }
+        // The outline: headings and bullets, a citation after some bullets.
+        var text = "# \(topic.capitalized): an outline\n\n"
+        var citations: [(url: String, title: String, start: Int, end: Int)] = []
+        var section = 0
+        while text.unicodeScalars.count < spec.outputLength {
+            section += 1
+            text += "## \(section). \(Self.words[Int(random.next() % UInt64(Self.words.count))].capitalized)\n"
+            for _ in 0..<3 {
+                let count = 4 + Int(random.next() % 8)
+                let bullet = (0..<count).map { _ in Self.words[Int(random.next() % UInt64(Self.words.count))] }.joined(separator: " ")
+                text += "- \(bullet)"
+                if random.next() % 3 == 0 {
+                    let n = citations.count
+                    let url = "https://example.org/source/\(spec.seed)/\(n)"
+                    let link = " ([example.org](\(url)))"
+                    let start = text.unicodeScalars.count + 1
+                    text += link
+                    citations.append((url, "Source \(n) on \(topic)", start, text.unicodeScalars.count))
+                }
+                text += "\n"
+            }
+            text += "\n"
+        }
+        let messageIndex = output.count
+        let messageID = "msg_\(responseID.dropFirst(5))"
+        events.append(["type": "response.output_item.added", "output_index": messageIndex,
+                       "item": ["id": messageID, "type": "message", "status": "in_progress", "content": [], "role": "assistant"]])
+        events.append(["type": "response.content_part.added", "item_id": messageID, "output_index": messageIndex, "content_index": 0,
+                       "part": ["type": "output_text", "annotations": [], "logprobs": [], "text": ""]])
+        var emitted = 0
+        var nextCitation = 0
+        var annotations: [[String: Any]] = []
+        for piece in Self.split(text, size: spec.deltaSize) {
+            events.append(["type": "response.output_text.delta", "item_id": messageID, "output_index": messageIndex, "content_index": 0,
+                           "delta": piece, "logprobs": [], "obfuscation": "sim"])
+            emitted += piece.unicodeScalars.count
+            while nextCitation < citations.count, citations[nextCitation].end <= emitted {
+                let citation = citations[nextCitation]
+                let annotation: [String: Any] = ["type": "url_citation", "start_index": citation.start, "end_index": citation.end,
+                                                 "title": citation.title, "url": citation.url]
+                events.append(["type": "response.output_text.annotation.added", "item_id": messageID, "output_index": messageIndex,
+                               "content_index": 0, "annotation_index": nextCitation, "annotation": annotation])
+                annotations.append(annotation)
+                nextCitation += 1
+            }
+        }
+        let part: [String: Any] = ["type": "output_text", "annotations": annotations, "logprobs": [], "text": text]
+        events.append(["type": "response.output_text.done", "item_id": messageID, "output_index": messageIndex, "content_index": 0, "text": text, "logprobs": []])
+        events.append(["type": "response.content_part.done", "item_id": messageID, "output_index": messageIndex, "content_index": 0, "part": part])
+        let message: [String: Any] = ["id": messageID, "type": "message", "status": "completed", "content": [part], "role": "assistant"]
+        events.append(["type": "response.output_item.done", "output_index": messageIndex, "item": message])
+        output.append(message)
+        let usage: [String: Any] = ["input_tokens": 1200, "output_tokens": text.utf8.count / 4, "total_tokens": 1200 + text.utf8.count / 4]
+        let completed = response(status: "completed", output: output, usage: usage)
+        events.append(["type": "response.completed", "response": completed])
+
+        self.eventTypes = events.map { $0["type"] as! String }
+        self.events = events.enumerated().map { index, event in
+            var event = event
+            event["sequence_number"] = index
+            return Self.json(event)
+        }
+        self.outputText = text
+        self.citations = citations
+        self.completedResponse = Self.json(completed)
+    }
+
+    /// Pieces of `size` Unicode scalars (never splitting a scalar, as the API never does).
+    static func split(_ text: String, size: Int) -> [String] {
+        var pieces: [String] = []
+        var current = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            current.append(scalar)
+            if current.count >= size {
+                pieces.append(String(current))
+                current = String.UnicodeScalarView()
+            }
+        }
+        if !current.isEmpty { pieces.append(String(current)) }
+        return pieces
+    }
+
+    static func json(_ object: [String: Any]) -> String {
+        String(decoding: try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+    }
+}

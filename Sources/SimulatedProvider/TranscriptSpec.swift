@@ -1,0 +1,23 @@
+/// The shape of a simulated deep-research run: how much it searches, thinks and
+/// writes, how fast, and how it goes wrong.
+public struct TranscriptSpec: Sendable, Equatable {
+    public var seed: UInt64
+    public var webSearches: Int
+    public var reasoningSummaries: Int
+    /// Characters (Unicode scalars) of outline text, about.
+    public var outputLength: Int
+    /// Characters per output text delta.
+    public var deltaSize: Int
+    /// Time between two events of the stream.
+    public var pace: Duration
+
+    public init(seed: UInt64 = 1, webSearches: Int = 4, reasoningSummaries: Int = 3, outputLength: Int = 2000, deltaSize: Int = 12,
+                pace: Duration = .milliseconds(5)) {
+        self.seed = seed
+        self.webSearches = webSearches
+        self.reasoningSummaries = reasoningSummaries
+        self.outputLength = outputLength
+        self.deltaSize = max(1, deltaSize)
+        self.pace = pace
+    }
+}
