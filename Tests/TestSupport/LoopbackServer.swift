@@ -43,9 +43,21 @@ public final class LoopbackServer: @unchecked Sendable {
 
     public var received: [(head: String, body: String)] { lock.withLock { requests } }
 
-    public func stop() { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
+    private let stopped = DispatchSemaphore(value: 0)
+
+    /// Stops accepting and returns once the listening socket is closed. The
+    /// accept thread closes it itself: closing it from here could let a new
+    /// server reuse the descriptor while this thread still accepts on it.
+    public func stop() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        stopped.wait()
+    }
 
     private func acceptLoop() {
+        defer {
+            close(listener)
+            stopped.signal()
+        }
         while true {
             let connection = accept(listener, nil, nil)
             if connection < 0 { return }
@@ -64,14 +76,13 @@ public final class LoopbackServer: @unchecked Sendable {
             let count = read(connection, &chunk, chunk.count)
             if count <= 0 { return }
             buffer += chunk[0..<count]
-            let text = String(decoding: buffer, as: UTF8.self)
-            guard let end = text.range(of: "\r\n\r\n") else { continue }
-            head = String(text[..<end.lowerBound])
+            // Find the end of the head in bytes: a read may split a UTF-8 character.
+            guard let end = (0..<max(0, buffer.count - 3)).first(where: { buffer[$0..<($0 + 4)].elementsEqual([13, 10, 13, 10]) }) else { continue }
+            head = String(decoding: buffer[..<end], as: UTF8.self)
             let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
                 .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
-            let bodyBytes = buffer.count - text[..<end.upperBound].utf8.count
-            if bodyBytes >= length {
-                body = String(text[end.upperBound...])
+            if buffer.count - (end + 4) >= length {
+                body = String(decoding: buffer[(end + 4)...], as: UTF8.self)
                 break
             }
         }
