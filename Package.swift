@@ -161,7 +161,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SessionRunnerTests",
-            dependencies: ["SessionRunner", "SimulatedProvider", "ProviderHTTP", "EventLog", "OpenAIResponses", "OutlineJSON", "TestSupport"],
+            dependencies: ["SessionRunner", "SimulatedProvider", "ProviderHTTP", "OutlineProjections", "PostgresClient", "EventLog", "OpenAIResponses", "OutlineJSON", "TestSupport"],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -43,4 +43,9 @@ public actor SimulatedProviderState {
     }
 
     public func creates(forSession session: String) -> Int { createCountBySession[session] ?? 0 }
+
+    /// The full outline text of a response's transcript, and its citation URLs.
+    public func transcript(ofResponse id: String) -> (text: String, citationURLs: [String])? {
+        responses[id].map { ($0.transcript.outputText, $0.transcript.citations.map(\.url)) }
+    }
 }

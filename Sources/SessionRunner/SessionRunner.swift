@@ -1,0 +1,224 @@
+import EventLog
+import Foundation
+import Logging
+import OpenAIResponses
+
+/// Drives a session's deep research at the provider and records it in the log,
+/// exactly once: every provider event is appended once, in order, with its
+/// provider sequence number, however often the stream drops or stalls.
+///
+/// Streaming (V3): create with `stream: true`; on a dropped or stalled stream,
+/// resume after the last stored provider sequence number; when the provider
+/// refuses to resume (the stream is too old) or keeps failing, poll the response
+/// until it ends and reconcile what the stream had not delivered (the missing
+/// text and citations), so the log still ends with the complete outline.
+/// Polling (V2): create in background mode and poll, recording each poll.
+///
+/// The charge point: `provider.request_started` is committed before the create
+/// call and `provider.response_accepted` (with the response id) as soon as the
+/// provider names the response, in its own transaction. A crash between the two
+/// leaves a started request without a response id: an adopting runner sees it
+/// and fails the session rather than paying again blindly.
+public struct SessionRunner: Sendable {
+    public struct Settings: Sendable {
+        public var model: String
+        public var pollInterval: Duration
+        /// Resume attempts in a row without progress before falling back to polling.
+        public var maxResumesWithoutProgress: Int
+        public var resumeBackoff: Duration
+
+        public init(model: String = "o3-deep-research", pollInterval: Duration = .seconds(5), maxResumesWithoutProgress: Int = 5,
+                    resumeBackoff: Duration = .milliseconds(200)) {
+            self.model = model
+            self.pollInterval = pollInterval
+            self.maxResumesWithoutProgress = maxResumesWithoutProgress
+            self.resumeBackoff = resumeBackoff
+        }
+    }
+
+    public let store: EventStore
+    public let writer: GroupCommitWriter
+    public let client: ResponsesClient
+    public let settings: Settings
+    private let logger: Logger
+
+    public init(store: EventStore, writer: GroupCommitWriter, client: ResponsesClient, settings: Settings = Settings(),
+                logger: Logger = Logger(label: "outlinestream.runner")) {
+        self.store = store
+        self.writer = writer
+        self.client = client
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// What the log already says about a session's research, for starting or adopting it.
+    struct Progress {
+        var head: Int32 = 0
+        var requestStarted = false
+        var responseID: String?
+        var lastProviderSequence: Int32?
+        var text = ""
+        var citations: [Citation] = []
+        /// Web search items whose completion is in the log.
+        var searchesCompleted = Set<String>()
+        var terminal = false
+        var polls: Int32 = 0
+    }
+
+    func progress(of session: UUID) async throws -> Progress {
+        var progress = Progress()
+        var after: Int32 = 0
+        while true {
+            let page = try await store.read(session: session, after: after, limit: 5000)
+            if page.isEmpty { break }
+            for recorded in page {
+                progress.head = recorded.sequence
+                if let sequence = recorded.providerSequence { progress.lastProviderSequence = max(progress.lastProviderSequence ?? sequence, sequence) }
+                switch recorded.event {
+                case .providerRequestStarted: progress.requestStarted = true
+                case .providerResponseAccepted(let accepted): progress.responseID = accepted.responseId
+                case .outputTextDelta(let delta): progress.text += delta.delta
+                case .citationAdded(let added): progress.citations.append(added.citation)
+                case .webSearchStep(let step) where step.step == .completed: progress.searchesCompleted.insert(step.itemId)
+                case .polled(let polled): progress.polls = polled.attempt
+                default: if recorded.event.isTerminal { progress.terminal = true }
+                }
+            }
+            after = page.last!.sequence
+        }
+        return progress
+    }
+
+    /// Runs (or, after a crash, continues) a session's research to its end.
+    public func research(session: UUID, instructions: String, mode: SessionMode) async throws {
+        var progress = try await progress(of: session)
+        if progress.terminal { return }
+        let events = SessionEventWriter(sessionID: session, writer: writer, expectedSequence: progress.head)
+        if progress.responseID == nil {
+            if progress.requestStarted {
+                // A create may have reached the provider without its id being stored:
+                // do not pay twice on a guess.
+                try await events.append([.failed(SessionFailed(
+                    code: "charge_unknown", message: "The research request's outcome is unknown after an interruption; start the session again.", retryable: true))],
+                    immediately: true)
+                return
+            }
+            try await events.append([.providerRequestStarted(ProviderRequestStarted(model: settings.model, background: true, stream: mode == .streaming, attempt: 1))],
+                                    immediately: true)
+        }
+        switch mode {
+        case .streaming:
+            try await stream(session: session, instructions: instructions, progress: &progress, events: events)
+        case .polling:
+            if progress.responseID == nil {
+                var request = CreateResponseRequest.deepResearch(model: settings.model, instructions: instructions, stream: false, sessionID: session.uuidString.lowercased())
+                request.stream = false
+                let created = try await client.create(request)
+                progress.responseID = created.id
+                try await events.append([.providerResponseAccepted(ProviderResponseAccepted(responseId: created.id, status: created.status.rawValue, providerSequence: nil))],
+                                        immediately: true)
+            }
+            try await pollToEnd(progress: &progress, events: events, recordPolls: true)
+        }
+        try await events.flush()
+    }
+
+    private func stream(session: UUID, instructions: String, progress: inout Progress, events: SessionEventWriter) async throws {
+        var resumesWithoutProgress = 0
+        while true {
+            let stream: AsyncThrowingStream<ResponseStreamEvent, any Error>
+            if let responseID = progress.responseID {
+                stream = client.resume(responseID: responseID, after: Int(progress.lastProviderSequence ?? -1))
+            } else {
+                stream = client.createStream(.deepResearch(model: settings.model, instructions: instructions, stream: true, sessionID: session.uuidString.lowercased()))
+            }
+            let before = progress.lastProviderSequence
+            do {
+                for try await event in stream {
+                    if let last = progress.lastProviderSequence, event.sequenceNumber <= Int(last) { continue } // already stored
+                    let mapped = ProviderEventMapping.domainEvents(for: event)
+                    progress.lastProviderSequence = Int32(clamping: event.sequenceNumber)
+                    for case .providerResponseAccepted(let accepted) in mapped { progress.responseID = accepted.responseId }
+                    for case .outputTextDelta(let delta) in mapped { progress.text += delta.delta }
+                    for case .citationAdded(let added) in mapped { progress.citations.append(added.citation) }
+                    for case .webSearchStep(let step) in mapped where step.step == .completed { progress.searchesCompleted.insert(step.itemId) }
+                    let ends = mapped.contains { $0.isTerminal }
+                    let isChargePoint = mapped.contains { if case .providerResponseAccepted = $0 { true } else { false } }
+                    if !mapped.isEmpty { try await events.append(mapped, immediately: ends || isChargePoint) }
+                    if ends { return }
+                }
+                // The stream ended without a terminal event: resume it.
+                logger.info("provider stream ended early; resuming", metadata: ["session": "\(session)"])
+            } catch let error as ResponsesError where error.isRetryable {
+                logger.warning("provider stream interrupted; resuming", metadata: ["session": "\(session)", "error": "\(error)"])
+            } catch let error as ResponsesError {
+                guard case .http(let status, _, _, _) = error, status == 400 || status == 404, progress.responseID != nil else {
+                    try await events.append([.failed(SessionFailed(code: "provider_error", message: error.description, retryable: false))], immediately: true)
+                    return
+                }
+                logger.warning("provider refused to resume the stream; polling instead", metadata: ["session": "\(session)", "error": "\(error)"])
+                try await pollToEnd(progress: &progress, events: events, recordPolls: false)
+                return
+            }
+            guard progress.responseID != nil else {
+                try await events.append([.failed(SessionFailed(code: "provider_unreachable", message: "The research model's stream broke before it started.", retryable: true))],
+                                        immediately: true)
+                return
+            }
+            resumesWithoutProgress = progress.lastProviderSequence == before ? resumesWithoutProgress + 1 : 0
+            if resumesWithoutProgress >= settings.maxResumesWithoutProgress {
+                try await pollToEnd(progress: &progress, events: events, recordPolls: false)
+                return
+            }
+            try await events.append([.resumed(SessionResumed(fromProviderSequence: progress.lastProviderSequence, reason: "stream interrupted"))])
+            try await Task.sleep(for: settings.resumeBackoff)
+        }
+    }
+
+    /// Polls the response until it ends, then appends what the stream missed and the end.
+    private func pollToEnd(progress: inout Progress, events: SessionEventWriter, recordPolls: Bool) async throws {
+        guard let responseID = progress.responseID else { return }
+        var lastStatus: String?
+        while true {
+            let response = try await client.retrieve(responseID: responseID)
+            if recordPolls {
+                progress.polls += 1
+                try await events.append([.polled(SessionPolled(attempt: progress.polls, providerStatus: response.status.rawValue))])
+            } else if response.status.rawValue != lastStatus, !response.status.isTerminal {
+                try await events.append([.providerStatusChanged(ProviderStatusChanged(status: response.status.rawValue, providerSequence: nil))])
+            }
+            lastStatus = response.status.rawValue
+            if response.status.isTerminal {
+                try await events.append(Self.reconciliation(streamedText: progress.text, streamedCitations: progress.citations,
+                                                             searchesCompleted: progress.searchesCompleted, final: response), immediately: true)
+                return
+            }
+            try await Task.sleep(for: settings.pollInterval)
+        }
+    }
+
+    /// The events that complete a log from the final response: the searches,
+    /// text and citations the stream did not deliver, then the end.
+    static func reconciliation(streamedText: String, streamedCitations: [Citation], searchesCompleted: Set<String>, final: ResponseObject) -> [OutlineEvent] {
+        var events: [OutlineEvent] = []
+        for item in final.output where item.type == "web_search_call" {
+            guard let id = item.id, !searchesCompleted.contains(id) else { continue }
+            events.append(.webSearchStep(WebSearchStep(itemId: id, step: .completed, query: nil, providerSequence: nil)))
+            if let query = item.action?.query {
+                events.append(.webSearchStep(WebSearchStep(itemId: id, step: .described, query: query, providerSequence: nil)))
+            }
+        }
+        if final.status == .completed {
+            let finalText = final.outputText
+            if finalText.utf8.starts(with: streamedText.utf8), finalText.utf8.count > streamedText.utf8.count {
+                let missing = String(finalText.utf8.dropFirst(streamedText.utf8.count))!
+                events.append(.outputTextDelta(OutputTextDelta(itemId: nil, outputIndex: 0, contentIndex: 0, delta: missing, providerSequence: nil)))
+            }
+            let known = Set(streamedCitations)
+            for citation in final.citations.map(Citation.init) where !known.contains(citation) {
+                events.append(.citationAdded(CitationAdded(citation: citation, providerSequence: nil)))
+            }
+        }
+        return events + ProviderEventMapping.terminalEvents(for: final, providerSequence: nil)
+    }
+}
