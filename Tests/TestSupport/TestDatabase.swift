@@ -101,10 +101,20 @@ public enum TestDatabase {
         }
     }
 
+    /// Drops a test database: cleanup, so best effort. `WITH (FORCE)` cannot end an
+    /// autovacuum worker that happens to be busy there; wait a moment and retry.
     static func drop(_ settings: ConnectionSettings) async throws {
         guard let name = settings.conninfo.split(separator: "?").first?.split(separator: "/").last else { return }
         let admin = try await PostgresConnection.connect(baseSettings)
-        try await admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        for attempt in 1...20 {
+            do {
+                try await admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+                break
+            } catch let error as PostgresError where error.sqlState == "42501" || error.sqlState == "55006" {
+                if attempt == 20 { break }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
         await admin.close()
     }
 
