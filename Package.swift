@@ -121,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "outline-bench",
             dependencies: [
-                "EventLog", "OutlineProjections", "PostgresClient",
+                "EventLog", "OutlineProjections", "PostgresClient", "OpenAIResponses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -16,6 +16,8 @@ struct OutlineBench: AsyncParsableCommand {
         abstract: "Benchmark the event log against a scratch database on the server DATABASE_URL names."
     )
 
+    @Option(help: "what to measure: log (append, COPY ceiling, rebuild, storage) or parser (SSE framing and event decoding)") var suite = "log"
+    @Option(help: "folder of the recorded provider streams (parser suite)") var fixtures = "../shared/fixtures/openai-responses"
     @Option(help: "concurrent live sessions") var sessions = 100
     @Option(help: "text deltas per append (what a runner buffers in a few ms)") var batch = 10
     @Option(help: "total delta events to append") var events = 300_000
@@ -31,9 +33,15 @@ struct OutlineBench: AsyncParsableCommand {
             throw ValidationError("sessions, batch and writers must be at least 1, and events at least sessions")
         }
         guard ["inline", "none"].contains(projection) else { throw ValidationError("--projection is inline or none") }
+        guard ["log", "parser"].contains(suite) else { throw ValidationError("--suite is log or parser") }
     }
 
     func run() async throws {
+        if suite == "parser" {
+            print("# outline-bench \(CommandLine.arguments.dropFirst().joined(separator: " "))")
+            try ParserBenchmark(fixtures: URL(fileURLWithPath: fixtures), megabytes: 200).run()
+            return
+        }
         var logger = Logger(label: "outline-bench")
         logger.logLevel = .warning
         guard let base = databaseURL.map(ConnectionSettings.init) ?? ConnectionSettings.fromEnvironment(ProcessInfo.processInfo.environment) else {

@@ -22,22 +22,47 @@ public struct ServerSentEventParser: Sendable {
 
     /// Parses `bytes` and returns the events they complete.
     public mutating func feed(_ bytes: some Sequence<UInt8>) -> [ServerSentEvent] {
+        feed(Array(bytes))
+    }
+
+    /// Parses `bytes` and returns the events they complete.
+    public mutating func feed(_ bytes: [UInt8]) -> [ServerSentEvent] {
+        bytes.withUnsafeBufferPointer { feed(buffer: $0) }
+    }
+
+    /// Parses `bytes` and returns the events they complete.
+    public mutating func feed(_ bytes: ArraySlice<UInt8>) -> [ServerSentEvent] {
+        bytes.withUnsafeBufferPointer { feed(buffer: $0) }
+    }
+
+    /// Scans for line endings and copies whole runs between them, not byte by byte.
+    private mutating func feed(buffer: UnsafeBufferPointer<UInt8>) -> [ServerSentEvent] {
         var events: [ServerSentEvent] = []
-        for byte in bytes {
-            if afterCR {
-                afterCR = false
-                if byte == 0x0A { continue } // the LF of a CRLF
-            }
-            switch byte {
-            case 0x0A:
+        var index = 0
+        if afterCR, !buffer.isEmpty {
+            afterCR = false
+            if buffer[0] == 0x0A { index = 1 } // the LF of a CRLF split across chunks
+        }
+        var start = index
+        while index < buffer.count {
+            let byte = buffer[index]
+            if byte == 0x0A || byte == 0x0D {
+                line.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[start..<index]))
                 endLine(into: &events)
-            case 0x0D:
-                endLine(into: &events)
-                afterCR = true
-            default:
-                line.append(byte)
+                if byte == 0x0D {
+                    if index + 1 < buffer.count {
+                        if buffer[index + 1] == 0x0A { index += 1 }
+                    } else {
+                        afterCR = true
+                    }
+                }
+                index += 1
+                start = index
+            } else {
+                index += 1
             }
         }
+        line.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[start..<buffer.count]))
         return events
     }
 
@@ -61,25 +86,20 @@ public struct ServerSentEventParser: Sendable {
             return
         }
         if line.first == UInt8(ascii: ":") { return } // a comment: keep-alive
-        let name: Substring
-        var value: Substring
-        let text = String(decoding: line, as: UTF8.self)
-        if let colon = text.firstIndex(of: ":") {
-            name = text[..<colon]
-            value = text[text.index(after: colon)...]
-            if value.first == " " { value = value.dropFirst() }
-        } else {
-            name = Substring(text)
-            value = ""
-        }
+        let colon = line.firstIndex(of: UInt8(ascii: ":"))
+        let nameBytes = line[..<(colon ?? line.endIndex)]
+        var valueStart = colon.map { $0 + 1 } ?? line.endIndex
+        if valueStart < line.endIndex, line[valueStart] == UInt8(ascii: " ") { valueStart += 1 }
+        let name = String(decoding: nameBytes, as: UTF8.self)
+        let value = String(decoding: line[valueStart...], as: UTF8.self)
         switch name {
         case "data":
-            dataLines.append(String(value))
+            dataLines.append(value)
             hasData = true
         case "event":
-            eventType = String(value)
+            eventType = value
         case "id":
-            if !value.contains("\0") { id = String(value) }
+            if !value.contains("\0") { id = value }
         case "retry":
             if !value.isEmpty, value.allSatisfy(\.isASCII), value.allSatisfy(\.isNumber), let milliseconds = Int(value) { retry = milliseconds }
         default:
