@@ -93,7 +93,7 @@ let package = Package(
         ),
         .target(
             name: "SessionRunner",
-            dependencies: ["EventLog", "OpenAIResponses", "OutlineJSON", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EventLog", "OpenAIResponses", "OutlineJSON", "PostgresClient", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming
         ),
         .target(

@@ -112,7 +112,13 @@ public enum OutlineSessionFold {
         row.lastEventSequence = sequence
         row.updatedAt = recordedAt
         row.lastEventAt = recordedAt
-        row.elapsedMs = Int64(((recordedAt.timeIntervalSince(row.startedAt)) * 1000).rounded())
+        // In whole microseconds first (what PostgreSQL stores), so the inline fold
+        // and a rebuild from stored times compute the same figure.
+        row.elapsedMs = (microseconds(recordedAt) - microseconds(row.startedAt)) / 1000
+    }
+
+    private static func microseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
     }
 
     private static func finish(_ row: inout OutlineSessionRow, status: OutlineSessionRow.Status, phase: OutlineSessionRow.Phase, at time: Date) {

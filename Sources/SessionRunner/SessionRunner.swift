@@ -94,6 +94,11 @@ public struct SessionRunner: Sendable {
         var progress = try await progress(of: session)
         if progress.terminal { return }
         let events = SessionEventWriter(sessionID: session, writer: writer, expectedSequence: progress.head)
+        if progress.responseID != nil {
+            // Continuing a run another runner (or an earlier life of this one) started.
+            try await events.append([.resumed(SessionResumed(fromProviderSequence: progress.lastProviderSequence,
+                                                             reason: "continued after the previous runner stopped"))], immediately: true)
+        }
         if progress.responseID == nil {
             if progress.requestStarted {
                 // A create may have reached the provider without its id being stored:
@@ -126,6 +131,7 @@ public struct SessionRunner: Sendable {
     private func stream(session: UUID, instructions: String, progress: inout Progress, events: SessionEventWriter) async throws {
         var resumesWithoutProgress = 0
         while true {
+            try Task.checkCancellation()
             let stream: AsyncThrowingStream<ResponseStreamEvent, any Error>
             if let responseID = progress.responseID {
                 stream = client.resume(responseID: responseID, after: Int(progress.lastProviderSequence ?? -1))
@@ -147,8 +153,12 @@ public struct SessionRunner: Sendable {
                     if !mapped.isEmpty { try await events.append(mapped, immediately: ends || isChargePoint) }
                     if ends { return }
                 }
+                // A cancelled runner stops here, as a crashed one would.
+                try Task.checkCancellation()
                 // The stream ended without a terminal event: resume it.
                 logger.info("provider stream ended early; resuming", metadata: ["session": "\(session)"])
+            } catch is CancellationError {
+                throw CancellationError()
             } catch let error as ResponsesError where error.isRetryable {
                 logger.warning("provider stream interrupted; resuming", metadata: ["session": "\(session)", "error": "\(error)"])
             } catch let error as ResponsesError {

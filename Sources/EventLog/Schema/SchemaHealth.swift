@@ -14,7 +14,7 @@ public struct SchemaHealth: Sendable {
         "outline_sessions_one_active_per_workflow", "outline_event_streams_pkey",
     ]
     static let requiredFunctions = ["outline_append_events", "outline_sessions_define_view"]
-    static let requiredRelations = ["outline_events", "outline_event_streams", "outline_log_head", "outline_sessions", "outline_session_rows", "outline_session_text"]
+    static let requiredRelations = ["outline_events", "outline_event_streams", "outline_log_head", "outline_sessions", "outline_session_rows", "outline_session_text", "outline_session_leases"]
 
     public static func check(_ migrator: Migrator) async throws -> SchemaHealth {
         var problems: [String] = []

@@ -1,0 +1,80 @@
+import EventLog
+import Foundation
+import OpenAIResponses
+import OutlineProjections
+import PostgresClient
+import SessionRunner
+import SimulatedProvider
+import Testing
+import TestSupport
+
+@Suite("Leases and adoption: a runner that dies mid-stream is replaced, nothing lost, nothing charged twice")
+struct SessionAdoptionTests {
+    @Test("a runner killed mid-stream is adopted by another; the log has every provider event once and one create call")
+    func adoptAfterCrash() async throws {
+        let provider = try await RunningSimulatedProvider.start(SimulatedProviderServer(
+            spec: TranscriptSpec(webSearches: 2, reasoningSummaries: 2, outputLength: 2500, deltaSize: 8, pace: .milliseconds(4))))
+        defer { Task { await provider.stop() } }
+        try await TestDatabase.withDatabase { pool, _ in
+            let store = EventStore(pool: pool, projections: [OutlineSessionsProjection()])
+            let sessions = OutlineSessions(store: store)
+            let started = try await sessions.start(SessionStarted(workflowId: "wf-adopt", prompt: "Tides", mode: .streaming, requestedBy: "u", skipClarification: true))
+            try await store.append(StreamAppend(sessionID: started.sessionID, expectedSequence: 1, events: [
+                NewEvent(.researchInstructionsWritten(ResearchInstructionsWritten(instructions: "Research tides"))),
+            ]))
+            let client = ResponsesClient(configuration: ResponsesConfiguration(baseURL: provider.url, stallTimeout: .seconds(2)))
+            func supervisor(_ owner: String) -> SessionSupervisor {
+                SessionSupervisor(runner: SessionRunner(store: store, writer: GroupCommitWriter(store: store), client: client,
+                                                        settings: .init(resumeBackoff: .milliseconds(20)), logger: TestDatabase.quietLogger),
+                                  leases: SessionLeases(pool: pool, owner: owner, timeToLive: .milliseconds(800)),
+                                  heartbeat: .milliseconds(200), logger: TestDatabase.quietLogger)
+            }
+            let first = supervisor("runner-a")
+            let second = supervisor("runner-b")
+            let crashed = Task { try await first.run(session: started.sessionID, instructions: "Research tides", mode: .streaming) }
+            // Let it stream for a while, then kill it without any cleanup.
+            while (try await sessions.row(started.sessionID)?.outputText.count ?? 0) < 300 { try await Task.sleep(for: .milliseconds(20)) }
+            crashed.cancel()
+            _ = try? await crashed.value
+
+            // Its lease still holds the session: the second runner must wait for it to expire.
+            #expect(try await second.run(session: started.sessionID, instructions: "x", mode: .streaming) == .heldElsewhere)
+            try await Task.sleep(for: .milliseconds(900))
+            #expect(try await second.adoptExpired() == 1)
+
+            let row = try #require(try await sessions.row(started.sessionID))
+            #expect(row.status == .completed)
+            let log = try await store.read(session: started.sessionID, limit: 100_000)
+            let responseID = try #require(log.compactMap { if case .providerResponseAccepted(let a) = $0.event { a.responseId } else { nil } }.first)
+            let transcript = try #require(await provider.state.transcript(ofResponse: responseID))
+            #expect(row.finalOutline == transcript.text)
+            let deltas = log.compactMap { if case .outputTextDelta(let d) = $0.event { d.delta } else { nil } }.joined()
+            #expect(deltas == transcript.text)
+            let providerSequences = log.compactMap(\.providerSequence)
+            #expect(Set(providerSequences).count == providerSequences.count)
+            #expect(providerSequences == providerSequences.sorted())
+            #expect(log.contains { if case .resumed(let resumed) = $0.event { resumed.reason.contains("previous runner") } else { false } })
+            #expect(await provider.state.creates(forSession: started.sessionID.uuidString.lowercased()) == 1)
+            // Done: the lease is gone and nothing is left to adopt.
+            #expect(try await SessionLeases(pool: pool, owner: "x").adoptable().isEmpty)
+        }
+    }
+
+    @Test("a lease is exclusive until it expires, renewable only by its owner")
+    func leaseRules() async throws {
+        try await TestDatabase.withDatabase { pool, _ in
+            let session = UUID()
+            let a = SessionLeases(pool: pool, owner: "a", timeToLive: .milliseconds(300))
+            let b = SessionLeases(pool: pool, owner: "b", timeToLive: .milliseconds(300))
+            #expect(try await a.acquire(session))
+            #expect(try await !b.acquire(session))
+            #expect(try await a.renew(session))
+            #expect(try await !b.renew(session))
+            try await Task.sleep(for: .milliseconds(400))
+            #expect(try await b.acquire(session))
+            #expect(try await !a.renew(session)) // a lost it
+            try await b.release(session)
+            #expect(try await a.acquire(session))
+        }
+    }
+}
