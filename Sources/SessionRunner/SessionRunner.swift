@@ -22,14 +22,17 @@ import OpenAIResponses
 public struct SessionRunner: Sendable {
     public struct Settings: Sendable {
         public var model: String
+        /// The fast model that writes clarification questions and research instructions.
+        public var fastModel: String
         public var pollInterval: Duration
         /// Resume attempts in a row without progress before falling back to polling.
         public var maxResumesWithoutProgress: Int
         public var resumeBackoff: Duration
 
-        public init(model: String = "o3-deep-research", pollInterval: Duration = .seconds(5), maxResumesWithoutProgress: Int = 5,
+        public init(model: String = "o3-deep-research", fastModel: String = "gpt-4.1-mini", pollInterval: Duration = .seconds(5), maxResumesWithoutProgress: Int = 5,
                     resumeBackoff: Duration = .milliseconds(200)) {
             self.model = model
+            self.fastModel = fastModel
             self.pollInterval = pollInterval
             self.maxResumesWithoutProgress = maxResumesWithoutProgress
             self.resumeBackoff = resumeBackoff
@@ -89,8 +92,17 @@ public struct SessionRunner: Sendable {
         return progress
     }
 
-    /// Runs (or, after a crash, continues) a session's research to its end.
+    /// Runs (or, after a crash, continues) a session's research to its end. When
+    /// the session ends elsewhere meanwhile (cancelled), it stops quietly.
     public func research(session: UUID, instructions: String, mode: SessionMode) async throws {
+        do {
+            try await researchUnchecked(session: session, instructions: instructions, mode: mode)
+        } catch let error as EventLogError {
+            guard case .sequenceConflict = error, try await progress(of: session).terminal else { throw error }
+        }
+    }
+
+    private func researchUnchecked(session: UUID, instructions: String, mode: SessionMode) async throws {
         var progress = try await progress(of: session)
         if progress.terminal { return }
         let events = SessionEventWriter(sessionID: session, writer: writer, expectedSequence: progress.head)
