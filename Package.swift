@@ -121,7 +121,7 @@ let package = Package(
         .executableTarget(
             name: "outline-bench",
             dependencies: [
-                "EventLog", "OutlineProjections", "PostgresClient", "OpenAIResponses",
+                "EventLog", "OutlineProjections", "PostgresClient", "OpenAIResponses", "SessionRunner", "SimulatedProvider",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -16,9 +16,11 @@ struct OutlineBench: AsyncParsableCommand {
         abstract: "Benchmark the event log against a scratch database on the server DATABASE_URL names."
     )
 
-    @Option(help: "what to measure: log (append, COPY ceiling, rebuild, storage) or parser (SSE framing and event decoding)") var suite = "log"
+    @Option(help: "what to measure: log (append, COPY ceiling, rebuild, storage), parser (SSE framing and event decoding), or runner (sessions end to end against the simulated provider)") var suite = "log"
     @Option(help: "folder of the recorded provider streams (parser suite)") var fixtures = "../shared/fixtures/openai-responses"
     @Option(help: "concurrent live sessions") var sessions = 100
+    @Option(help: "runner suite: milliseconds between provider events") var paceMs = 0
+    @Option(help: "runner suite: outline length in characters") var outputLength = 3000
     @Option(help: "text deltas per append (what a runner buffers in a few ms)") var batch = 10
     @Option(help: "total delta events to append") var events = 300_000
     @Option(help: "inline projection during appends: inline or none") var projection = "inline"
@@ -33,7 +35,7 @@ struct OutlineBench: AsyncParsableCommand {
             throw ValidationError("sessions, batch and writers must be at least 1, and events at least sessions")
         }
         guard ["inline", "none"].contains(projection) else { throw ValidationError("--projection is inline or none") }
-        guard ["log", "parser"].contains(suite) else { throw ValidationError("--suite is log or parser") }
+        guard ["log", "parser", "runner"].contains(suite) else { throw ValidationError("--suite is log, parser or runner") }
     }
 
     func run() async throws {
@@ -51,12 +53,19 @@ struct OutlineBench: AsyncParsableCommand {
         let admin = try await PostgresConnection.connect(base, logger: logger)
         try await admin.execute("CREATE DATABASE \(name)")
         let settings = base.withDatabase(name)
-        let pool = PostgresPool(settings: settings, maximumConnections: writers + 4, logger: logger)
+        let pool = PostgresPool(settings: settings, maximumConnections: writers + 6, logger: logger)
         defer { print("") }
         do {
             try await Migrator(pool: pool, migrations: try Migration.load(from: SchemaFiles.directory()!), logger: logger).up()
             print("# outline-bench \(CommandLine.arguments.dropFirst().joined(separator: " "))")
             print("# \(ProcessInfo.processInfo.activeProcessorCount) cores; PostgreSQL \(try await pool.query("SHOW server_version")[0].decode(String.self, at: 0)); synchronous_commit=\(try await pool.query("SHOW synchronous_commit")[0].decode(String.self, at: 0)), fsync=\(try await pool.query("SHOW fsync")[0].decode(String.self, at: 0))")
+            if suite == "runner" {
+                try await RunnerBenchmark(sessions: sessions, outputLength: outputLength, pace: .milliseconds(paceMs)).run(pool: pool, logger: logger)
+                await pool.shutdown()
+                if !keep { try await admin.execute("DROP DATABASE \(name) WITH (FORCE)") }
+                await admin.close()
+                return
+            }
             let workload = AppendWorkload(sessions: sessions, batch: batch, events: events, writers: writers, inlineProjection: projection == "inline")
             try await workload.run(pool: pool, logger: logger)
             if copyRows > 0 { try await CopyCeiling(rows: copyRows).run(pool: pool) }
