@@ -77,7 +77,16 @@ public struct SimulatedProviderServer: Sendable {
         } else if let session = metadata["outline_session"] {
             spec.seed = UInt64(truncatingIfNeeded: session.utf8.reduce(5381) { ($0 &* 33) &+ Int($1) })
         }
-        let transcript = Transcript(spec: spec, responseID: id, model: model, createdAt: Int(Date().timeIntervalSince1970))
+        let transcript: Transcript
+        if let recorded = spec.recorded {
+            do {
+                transcript = try Transcript(recorded: recorded, responseID: id)
+            } catch {
+                return Self.error(.internalServerError, "The recorded transcript cannot be replayed: \(error)", type: "server_error")
+            }
+        } else {
+            transcript = Transcript(spec: spec, responseID: id, model: model, createdAt: Int(Date().timeIntervalSince1970))
+        }
         let response = SimulatedResponse(id: id, transcript: transcript, createdAt: .now, pace: spec.pace, faults: faults)
         await state.register(response, session: metadata["outline_session"])
         if stream { return streamResponse(id: id, after: -1, faults: faults) }

@@ -1,4 +1,5 @@
 import Foundation
+import OpenAIResponses
 
 /// A deterministic deep-research stream in the Responses API's wire format: the
 /// same event types, field names and nesting as the streams recorded from the
@@ -133,6 +134,41 @@ public struct Transcript: Sendable {
         self.outputText = text
         self.citations = citations
         self.completedResponse = Self.json(completed)
+    }
+
+    /// A stream recorded from the real API, replayed as this response: the same
+    /// bytes, with the recorded response id replaced by `responseID` so that
+    /// resume, retrieve and cancel address this run.
+    public init(recorded payloads: [String], responseID: String) throws {
+        func object(_ json: String) throws -> [String: Any] {
+            guard let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { throw TranscriptError.notAnObject }
+            return object
+        }
+        guard let first = payloads.first, let recordedID = (try object(first)["response"] as? [String: Any])?["id"] as? String else {
+            throw TranscriptError.noCreatedEvent
+        }
+        var events: [String] = []
+        var types: [String] = []
+        // Several responses in one recording: replay the first one only.
+        for (index, payload) in payloads.enumerated() {
+            let event = try object(payload)
+            let type = event["type"] as? String ?? "message"
+            if index > 0 && type == "response.created" { break }
+            events.append(payload.replacingOccurrences(of: recordedID, with: responseID))
+            types.append(type)
+        }
+        guard let last = events.last, let final = try object(last)["response"] as? [String: Any] else { throw TranscriptError.noFinalResponse }
+        self.responseID = responseID
+        self.events = events
+        self.eventTypes = types
+        self.completedResponse = Self.json(final)
+        let parsed = try JSONDecoder().decode(ResponseObject.self, from: Data(self.completedResponse.utf8))
+        self.outputText = parsed.outputText
+        self.citations = parsed.citations.map { ($0.url, $0.title ?? "", $0.startIndex, $0.endIndex) }
+    }
+
+    public enum TranscriptError: Error {
+        case notAnObject, noCreatedEvent, noFinalResponse
     }
 
     /// Pieces of `size` Unicode scalars (never splitting a scalar, as the API never does).

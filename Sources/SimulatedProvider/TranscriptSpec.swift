@@ -10,6 +10,8 @@ public struct TranscriptSpec: Sendable, Equatable {
     public var deltaSize: Int
     /// Time between two events of the stream.
     public var pace: Duration
+    /// A recorded stream (its `data:` payloads) to serve instead of a generated one.
+    public var recorded: [String]?
 
     public init(seed: UInt64 = 1, webSearches: Int = 4, reasoningSummaries: Int = 3, outputLength: Int = 2000, deltaSize: Int = 12,
                 pace: Duration = .milliseconds(5)) {
@@ -19,5 +21,6 @@ public struct TranscriptSpec: Sendable, Equatable {
         self.outputLength = outputLength
         self.deltaSize = max(1, deltaSize)
         self.pace = pace
+        self.recorded = nil
     }
 }

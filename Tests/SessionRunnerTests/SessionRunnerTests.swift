@@ -77,3 +77,34 @@ struct SessionRunnerTests {
         }
     }
 }
+
+@Suite("The runner against a stream recorded from the real API, replayed by the simulated provider")
+struct RecordedReplayTests {
+    @Test("the recorded web-search stream, cut twice, ends in the outline the real provider wrote", arguments: [[SimulatedFault](), [.cutAfter(events: 60)]])
+    func replay(faults: [SimulatedFault]) async throws {
+        var spec = TranscriptSpec(pace: .milliseconds(1))
+        spec.recorded = try RecordedStreams.payloads("openai-web-search-tool.1")
+        let provider = try await RunningSimulatedProvider.start(SimulatedProviderServer(spec: spec, faults: faults))
+        defer { Task { await provider.stop() } }
+        let recordedFinal = try #require(try RecordedStreams.payloads("openai-web-search-tool.1").last)
+        let expected = try JSONDecoder().decode(Wrapper.self, from: Data(recordedFinal.utf8)).response
+        try await TestDatabase.withDatabase { pool, _ in
+            let store = EventStore(pool: pool, projections: [OutlineSessionsProjection()])
+            let sessions = OutlineSessions(store: store)
+            let session = try await sessions.start(SessionStarted(workflowId: "wf-replay", prompt: "p", mode: .streaming, requestedBy: "u", skipClarification: true)).sessionID
+            let runner = SessionRunner(store: store, writer: GroupCommitWriter(store: store),
+                                       client: ResponsesClient(configuration: ResponsesConfiguration(baseURL: provider.url, stallTimeout: .seconds(2))),
+                                       settings: .init(resumeBackoff: .milliseconds(10)), logger: TestDatabase.quietLogger)
+            try await runner.research(session: session, instructions: "i", mode: .streaming)
+            let row = try #require(try await sessions.row(session))
+            #expect(row.status == .completed)
+            #expect(row.finalOutline == expected.outputText)
+            #expect(row.citations?.count == 12)
+            #expect(row.webSearchesDone == 6)
+            #expect(row.webSearchQueries.count == 2)
+            #expect(await provider.state.creates(forSession: session.uuidString.lowercased()) == 1)
+        }
+    }
+
+    struct Wrapper: Decodable { var response: ResponseObject }
+}

@@ -18,15 +18,18 @@ struct SimulatedProviderCommand: AsyncParsableCommand {
     @Option(help: "outline length in characters") var outputLength = 4000
     @Option(help: "characters per text delta") var deltaSize = 12
     @Option(help: "milliseconds between stream events") var paceMs = 20
+    @Option(help: "serve this recorded stream (a .chunks.txt file of data: payloads) instead of generated transcripts") var replay: String?
     @Option(help: "faults for every request, e.g. '429:1:2,cut-after:50' (see README)") var fault = ""
 
     func run() async throws {
         let faults: [SimulatedFault]
         do { faults = try SimulatedFault.parse(fault) } catch { throw ValidationError("\(error)") }
-        let server = SimulatedProviderServer(
-            spec: TranscriptSpec(seed: seed, webSearches: webSearches, reasoningSummaries: reasoningSummaries, outputLength: outputLength,
-                                 deltaSize: deltaSize, pace: .milliseconds(paceMs)),
-            faults: faults)
+        var spec = TranscriptSpec(seed: seed, webSearches: webSearches, reasoningSummaries: reasoningSummaries, outputLength: outputLength,
+                                  deltaSize: deltaSize, pace: .milliseconds(paceMs))
+        if let replay {
+            spec.recorded = try String(contentsOfFile: replay, encoding: .utf8).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        }
+        let server = SimulatedProviderServer(spec: spec, faults: faults)
         let running = try await RunningSimulatedProvider.start(server, host: host, port: port)
         FileHandle.standardOutput.write(Data("simulated provider listening on \(running.url) (OPENAI_BASE_URL=\(running.url))\n".utf8))
         while !Task.isCancelled { try await Task.sleep(for: .seconds(3600)) }
