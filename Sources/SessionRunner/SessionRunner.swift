@@ -28,14 +28,18 @@ public struct SessionRunner: Sendable {
         /// Resume attempts in a row without progress before falling back to polling.
         public var maxResumesWithoutProgress: Int
         public var resumeBackoff: Duration
+        /// A response still queued after this long is cancelled and the session
+        /// fails with a clear message, instead of waiting forever.
+        public var maxQueuedTime: Duration
 
         public init(model: String = "o3-deep-research", fastModel: String = "gpt-4.1-mini", pollInterval: Duration = .seconds(5), maxResumesWithoutProgress: Int = 5,
-                    resumeBackoff: Duration = .milliseconds(200)) {
+                    resumeBackoff: Duration = .milliseconds(200), maxQueuedTime: Duration = .seconds(1800)) {
             self.model = model
             self.fastModel = fastModel
             self.pollInterval = pollInterval
             self.maxResumesWithoutProgress = maxResumesWithoutProgress
             self.resumeBackoff = resumeBackoff
+            self.maxQueuedTime = maxQueuedTime
         }
     }
 
@@ -201,8 +205,16 @@ public struct SessionRunner: Sendable {
     private func pollToEnd(progress: inout Progress, events: SessionEventWriter, recordPolls: Bool) async throws {
         guard let responseID = progress.responseID else { return }
         var lastStatus: String?
+        let started = ContinuousClock.now
         while true {
             let response = try await client.retrieve(responseID: responseID)
+            if response.status == .queued, ContinuousClock.now - started > settings.maxQueuedTime {
+                _ = try? await client.cancel(responseID: responseID)
+                try await events.append([.failed(SessionFailed(
+                    code: "stuck_queued", message: "The research model never started: the provider kept the request queued too long. Start it again later.",
+                    retryable: true))], immediately: true)
+                return
+            }
             if recordPolls {
                 progress.polls += 1
                 try await events.append([.polled(SessionPolled(attempt: progress.polls, providerStatus: response.status.rawValue))])

@@ -154,7 +154,7 @@ public struct SimulatedProviderServer: Sendable {
                     break
                 }
                 if response.faults.contains(.stuckQueued), index > 0 {
-                    try await Task.sleep(for: .seconds(5))
+                    try await Task.sleep(for: .milliseconds(250))
                     try await writer.write(ByteBuffer(string: ": still queued\n\n"))
                     continue
                 }

@@ -118,7 +118,7 @@ struct ResponsesClientTests {
         defer { server.stop() }
         let result = await Self.collect(Self.client(server).resume(responseID: "resp_1", after: 0))
         #expect(result.events.count == 5)
-        #expect(result.error as? ResponsesError == .stalled(seconds: 0))
+        #expect(result.error as? ResponsesError == .stalled(seconds: 2))
     }
 
     @Test("the API key never appears in the configuration's description")

@@ -108,3 +108,29 @@ struct RecordedReplayTests {
 
     struct Wrapper: Decodable { var response: ResponseObject }
 }
+
+@Suite("A response stuck in the provider's queue")
+struct StuckQueueTests {
+    @Test("the runner stops waiting on the stream, polls, then cancels and fails the session clearly; charged once")
+    func stuckQueued() async throws {
+        let provider = try await RunningSimulatedProvider.start(SimulatedProviderServer(spec: TranscriptSpec(pace: .milliseconds(1)), faults: [.stuckQueued]))
+        defer { Task { await provider.stop() } }
+        try await TestDatabase.withDatabase { pool, _ in
+            let store = EventStore(pool: pool, projections: [OutlineSessionsProjection()])
+            let sessions = OutlineSessions(store: store)
+            let session = try await sessions.start(SessionStarted(workflowId: "wf-stuck", prompt: "p", mode: .streaming, requestedBy: "u", skipClarification: true)).sessionID
+            let client = ResponsesClient(configuration: ResponsesConfiguration(baseURL: provider.url, stallTimeout: .seconds(2), eventStallTimeout: .milliseconds(400)))
+            let runner = SessionRunner(store: store, writer: GroupCommitWriter(store: store), client: client,
+                                       settings: .init(pollInterval: .milliseconds(100), maxResumesWithoutProgress: 2, resumeBackoff: .milliseconds(10),
+                                                       maxQueuedTime: .milliseconds(500)),
+                                       logger: TestDatabase.quietLogger)
+            try await runner.research(session: session, instructions: "i", mode: .streaming)
+            let row = try #require(try await sessions.row(session))
+            #expect(row.status == .failed)
+            #expect(row.errorMessage?.contains("queued") == true)
+            let responseID = try #require(row.backgroundResponseId)
+            #expect(try await client.retrieve(responseID: responseID).status == .cancelled)
+            #expect(await provider.state.creates(forSession: session.uuidString.lowercased()) == 1)
+        }
+    }
+}

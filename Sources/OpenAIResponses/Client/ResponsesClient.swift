@@ -97,17 +97,21 @@ public struct ResponsesClient: Sendable {
         do {
             return try await http.send(request)
         } catch let error as HTTPTransferError {
-            throw Self.translate(error)
+            throw translate(error)
         }
     }
 
-    static func translate(_ error: HTTPTransferError) -> any Error {
+    func translate(_ error: HTTPTransferError) -> any Error {
         switch error {
-        case .stalled: ResponsesError.stalled(seconds: 0)
+        case .stalled: ResponsesError.stalled(seconds: Self.seconds(configuration.stallTimeout))
         case .cancelled: CancellationError()
         case .timedOut: ResponsesError.transport("the request timed out")
         case .transport(let code, let message): ResponsesError.transport("curl \(code): \(message)")
         }
+    }
+
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 
     /// True when the request certainly never reached the provider.
@@ -128,7 +132,8 @@ public struct ResponsesClient: Sendable {
                      retryAfterSeconds: head.header("retry-after").flatMap(Double.init))
     }
 
-    private func withRetries<T: Sendable>(operation: String, onlyWhenNotSent: Bool, _ body: @Sendable () async throws -> T) async throws -> T {
+    private func withRetries<T: Sendable>(operation: String, onlyWhenNotSent: Bool, retryStalls: Bool = true,
+                                          _ body: @Sendable () async throws -> T) async throws -> T {
         var attempt = 1
         while true {
             do {
@@ -138,6 +143,8 @@ public struct ResponsesClient: Sendable {
                 let retryable: Bool
                 if onlyWhenNotSent {
                     if case .http(let status, _, _, _) = responsesError { retryable = status == 429 || status >= 500 } else { retryable = Self.notSent(error) }
+                } else if case .stalled = responsesError, !retryStalls {
+                    retryable = false
                 } else {
                     retryable = responsesError?.isRetryable ?? false
                 }
@@ -161,7 +168,8 @@ public struct ResponsesClient: Sendable {
         let (stream, continuation) = AsyncThrowingStream<ResponseStreamEvent, any Error>.makeStream()
         let task = Task {
             do {
-                try await withRetries(operation: operation, onlyWhenNotSent: onlyWhenNotSent) {
+                // A stalled stream is the caller's to resume (it knows where it got to).
+                try await withRetries(operation: operation, onlyWhenNotSent: onlyWhenNotSent, retryStalls: false) {
                     try await pump(request, into: continuation)
                 }
                 continuation.finish()
@@ -183,8 +191,12 @@ public struct ResponsesClient: Sendable {
         var head: HTTPResponseHead?
         var errorBody: [UInt8] = []
         var delivered = false
+        var lastEvent = ContinuousClock.now
         do {
             for try await part in http.stream(request) {
+                if ContinuousClock.now - lastEvent > configuration.eventStallTimeout {
+                    throw ResponsesError.stalled(seconds: Self.seconds(configuration.eventStallTimeout))
+                }
                 switch part {
                 case .head(let value):
                     head = value
@@ -196,12 +208,13 @@ public struct ResponsesClient: Sendable {
                     for event in parser.feed(bytes) {
                         try deliver(event, into: continuation)
                         delivered = true
+                        lastEvent = .now
                     }
                 }
             }
             if Task.isCancelled { throw CancellationError() }
         } catch let error as HTTPTransferError {
-            let translated = Self.translate(error)
+            let translated = translate(error)
             if delivered { throw StreamEnded(error: translated) }
             throw translated
         } catch let error as ResponsesError where delivered {

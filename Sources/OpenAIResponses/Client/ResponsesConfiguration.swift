@@ -11,16 +11,21 @@ public struct ResponsesConfiguration: Sendable, CustomStringConvertible {
     /// A stream that sends nothing (not even a keep-alive) for this long is
     /// aborted, and the runner resumes it.
     public var stallTimeout: Duration
+    /// A stream that delivers no event for this long (keep-alive comments do
+    /// not count) is treated as stalled too: a response stuck in the provider's
+    /// queue keeps its connection alive but never moves.
+    public var eventStallTimeout: Duration
     /// Non-streamed calls (create, retrieve, cancel) give up after this long.
     public var requestTimeout: Duration
     public var retry: RetryPolicy
 
     public init(baseURL: String = "https://api.openai.com", apiKey: String? = nil, connectTimeout: Duration = .seconds(10),
-                stallTimeout: Duration = .seconds(90), requestTimeout: Duration = .seconds(60), retry: RetryPolicy = RetryPolicy()) {
+                stallTimeout: Duration = .seconds(90), eventStallTimeout: Duration = .seconds(300), requestTimeout: Duration = .seconds(60), retry: RetryPolicy = RetryPolicy()) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.apiKey = apiKey
         self.connectTimeout = connectTimeout
         self.stallTimeout = stallTimeout
+        self.eventStallTimeout = eventStallTimeout
         self.requestTimeout = requestTimeout
         self.retry = retry
     }

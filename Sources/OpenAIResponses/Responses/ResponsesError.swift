@@ -1,3 +1,5 @@
+import Foundation
+
 /// Failures talking to the Responses API, in terms the runner can act on.
 public enum ResponsesError: Error, Equatable, CustomStringConvertible {
     /// The provider answered with an HTTP error; `retryable` for 429 and 5xx.
@@ -21,7 +23,7 @@ public enum ResponsesError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .http(let status, let code, let message, _): "provider answered HTTP \(status)\(code.map { " (\($0))" } ?? ""): \(message)"
         case .transport(let why): "cannot reach the provider: \(why)"
-        case .stalled(let seconds): "the provider's stream sent nothing for \(Int(seconds)) s"
+        case .stalled(let seconds): "the provider's stream sent nothing for \(seconds.formatted(.number.precision(.fractionLength(0...1)))) s"
         case .malformedEvent(let why): "the provider sent a malformed event: \(why)"
         }
     }
