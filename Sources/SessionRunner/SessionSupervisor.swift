@@ -1,6 +1,7 @@
 import EventLog
 import Foundation
 import Logging
+import Synchronization
 
 /// Runs sessions under leases: takes a session's lease, heartbeats it while the
 /// runner works, lets go when the session ends, and adopts sessions whose
@@ -10,6 +11,9 @@ public struct SessionSupervisor: Sendable {
     public let leases: SessionLeases
     public let heartbeat: Duration
     private let logger: Logger
+    /// Sessions this supervisor is running now (the lease alone cannot tell:
+    /// re-acquiring one's own lease succeeds).
+    private let running = SessionSet()
 
     public init(runner: SessionRunner, leases: SessionLeases, heartbeat: Duration? = nil, logger: Logger = Logger(label: "outlinestream.supervisor")) {
         self.runner = runner
@@ -30,6 +34,8 @@ public struct SessionSupervisor: Sendable {
     /// calling task stops it at once, as a crash would: the lease is not
     /// released and expires, and another runner adopts the session.
     public func run(session: UUID, instructions: String, mode: SessionMode) async throws -> Outcome {
+        guard running.insert(session) else { return .heldElsewhere }
+        defer { running.remove(session) }
         guard try await leases.acquire(session) else { return .heldElsewhere }
         let outcome: Outcome = try await withThrowingTaskGroup(of: Outcome?.self) { group in
             group.addTask {
@@ -69,4 +75,38 @@ public struct SessionSupervisor: Sendable {
         }
         return adopted
     }
+
+    /// Adopts orphaned sessions at start-up and then every `interval`, until the
+    /// calling task is cancelled. Each adopted session runs in its own child
+    /// task; a pass never waits for earlier adoptions to finish.
+    public func runAdoption(every interval: Duration) async {
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled {
+                do {
+                    for orphan in try await leases.adoptable() where !running.contains(orphan.session) {
+                        group.addTask {
+                            logger.info("adopting a session whose runner is gone", metadata: ["session": "\(orphan.session)"])
+                            do {
+                                _ = try await run(session: orphan.session, instructions: orphan.instructions, mode: SessionMode(rawValue: orphan.mode) ?? .streaming)
+                            } catch {
+                                logger.error("an adopted session failed", metadata: ["session": "\(orphan.session)", "error": "\(error)"])
+                            }
+                        }
+                    }
+                } catch {
+                    logger.warning("adoption pass failed; will retry", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+}
+
+/// A set of session ids shared by a supervisor's tasks.
+final class SessionSet: Sendable {
+    private let ids = Mutex(Set<UUID>())
+    /// False when it was already there.
+    func insert(_ id: UUID) -> Bool { ids.withLock { $0.insert(id).inserted } }
+    func remove(_ id: UUID) { _ = ids.withLock { $0.remove(id) } }
+    func contains(_ id: UUID) -> Bool { ids.withLock { $0.contains(id) } }
 }

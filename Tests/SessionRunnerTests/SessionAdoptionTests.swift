@@ -39,8 +39,11 @@ struct SessionAdoptionTests {
 
             // Its lease still holds the session: the second runner must wait for it to expire.
             #expect(try await second.run(session: started.sessionID, instructions: "x", mode: .streaming) == .heldElsewhere)
-            try await Task.sleep(for: .milliseconds(900))
-            #expect(try await second.adoptExpired() == 1)
+            // The second runner's periodic adoption picks it up once the lease expires.
+            let adoption = Task { await second.runAdoption(every: .milliseconds(200)) }
+            while try await sessions.row(started.sessionID)?.isActive ?? true { try await Task.sleep(for: .milliseconds(50)) }
+            adoption.cancel()
+            await adoption.value
 
             let row = try #require(try await sessions.row(started.sessionID))
             #expect(row.status == .completed)
