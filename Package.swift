@@ -130,7 +130,7 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["PostgresClient", "EventLog", "OutlineSchema", "OutlineJSON", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PostgresClient", "EventLog", "OutlineSchema", "OutlineJSON", "OpenAIResponses", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
             swiftSettings: upcoming
         ),
@@ -151,7 +151,7 @@ let package = Package(
         ),
         .testTarget(
             name: "OpenAIResponsesTests",
-            dependencies: ["OpenAIResponses", "OutlineJSON", "ProviderHTTP", "TestSupport"],
+            dependencies: ["OpenAIResponses", "OutlineJSON", "ProviderHTTP", "TestSupport", "SimulatedProvider"],
             swiftSettings: upcoming
         ),
         .testTarget(

@@ -26,22 +26,13 @@ struct ResponsesClientTests {
         [.write("HTTP/1.1 \(status) X\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n" + headers.map { $0 + "\r\n" }.joined() + "\r\n" + body)]
     }
 
-    static func collect(_ stream: AsyncThrowingStream<ResponseStreamEvent, any Error>) async -> (events: [ResponseStreamEvent], error: (any Error)?) {
-        var events: [ResponseStreamEvent] = []
-        do {
-            for try await event in stream { events.append(event) }
-            return (events, nil)
-        } catch {
-            return (events, error)
-        }
-    }
 
     @Test("a streamed create delivers every recorded event in order, with the request the API expects")
     func streamedCreate() async throws {
         let payloads = try RecordedStreams.payloads("openai-web-search-tool.1")
         let server = try LoopbackServer { _, _ in Self.sseResponse(payloads) }
         defer { server.stop() }
-        let result = await Self.collect(Self.client(server).createStream(.deepResearch(instructions: "Research tides", stream: true, sessionID: "s-1")))
+        let result = await collectEvents(Self.client(server).createStream(.deepResearch(instructions: "Research tides", stream: true, sessionID: "s-1")))
         #expect(result.error == nil)
         #expect(result.events == (try payloads.map(ResponseStreamEvent.decode)))
         let request = try #require(server.received.first)
@@ -84,7 +75,7 @@ struct ResponsesClientTests {
         let payloads = try RecordedStreams.payloads("openai-web-search-tool.1")
         let server = try LoopbackServer { _, _ in Self.sseResponse(payloads, cutAfter: 40) }
         defer { server.stop() }
-        let result = await Self.collect(Self.client(server).createStream(.deepResearch(instructions: "x", stream: true, sessionID: "s")))
+        let result = await collectEvents(Self.client(server).createStream(.deepResearch(instructions: "x", stream: true, sessionID: "s")))
         #expect(result.events.map(\.sequenceNumber) == Array(0..<40))
         guard case .transport = result.error as? ResponsesError else { Issue.record("expected a transport error, got \(String(describing: result.error))"); return }
         #expect(server.received.count == 1) // never charged twice
@@ -102,7 +93,7 @@ struct ResponsesClientTests {
         }
         defer { server.stop() }
         let client = Self.client(server)
-        let resumed = await Self.collect(client.resume(responseID: "resp_9", after: 99))
+        let resumed = await collectEvents(client.resume(responseID: "resp_9", after: 99))
         #expect(resumed.error == nil)
         #expect(resumed.events.first?.sequenceNumber == 100)
         #expect(resumed.events.last?.type == "response.completed")
@@ -116,7 +107,7 @@ struct ResponsesClientTests {
         let payloads = try RecordedStreams.payloads("openai-web-search-tool.1")
         let server = try LoopbackServer { _, _ in Array(Self.sseResponse(payloads).prefix(6)) + [.pause(milliseconds: 5000)] }
         defer { server.stop() }
-        let result = await Self.collect(Self.client(server).resume(responseID: "resp_1", after: 0))
+        let result = await collectEvents(Self.client(server).resume(responseID: "resp_1", after: 0))
         #expect(result.events.count == 5)
         #expect(result.error as? ResponsesError == .stalled(seconds: 2))
     }

@@ -1,5 +1,6 @@
 import Foundation
 import OpenAIResponses
+import SimulatedProvider
 import Testing
 import TestSupport
 
@@ -32,7 +33,7 @@ struct ServerSentEventParserTests {
             #expect(decoded.map(\.sequenceNumber) == original.map(\.sequenceNumber))
             #expect(whole.map(\.event) == payloads.map(RecordedStreams.type))
             #expect(Self.parse(bytes) { 1 } == whole)
-            var generator = SeededGenerator(seed: UInt64(bytes.count))
+            var generator = SeededRandom(seed: UInt64(bytes.count))
             for _ in 0..<5 {
                 #expect(Self.parse(bytes) { Int.random(in: 1...97, using: &generator) } == whole)
             }
@@ -67,18 +68,5 @@ struct ServerSentEventParserTests {
         #expect(parser.finish() == [ServerSentEvent(data: "{\"a\":")])
         var empty = ServerSentEventParser()
         #expect(empty.finish() == [])
-    }
-}
-
-/// A small deterministic generator (SplitMix64) so failures reproduce.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

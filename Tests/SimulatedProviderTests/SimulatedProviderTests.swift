@@ -3,6 +3,7 @@ import OpenAIResponses
 import ProviderHTTP
 import SimulatedProvider
 import Testing
+import TestSupport
 
 @Suite("The simulated provider, driven by the real client over real sockets")
 struct SimulatedProviderTests {
@@ -15,15 +16,6 @@ struct SimulatedProviderTests {
         return (running, client)
     }
 
-    static func collect(_ stream: AsyncThrowingStream<ResponseStreamEvent, any Error>) async -> (events: [ResponseStreamEvent], error: (any Error)?) {
-        var events: [ResponseStreamEvent] = []
-        do {
-            for try await event in stream { events.append(event) }
-            return (events, nil)
-        } catch {
-            return (events, error)
-        }
-    }
 
     static func text(_ events: [ResponseStreamEvent]) -> String {
         events.compactMap { if case .outputTextDelta(_, _, _, let delta) = $0.kind { delta } else { nil } }.joined()
@@ -37,7 +29,7 @@ struct SimulatedProviderTests {
     func streamedRun() async throws {
         let (provider, client) = try await Self.start()
         defer { Task { await provider.stop() } }
-        let (events, error) = await Self.collect(client.createStream(Self.request("s-1")))
+        let (events, error) = await collectEvents(client.createStream(Self.request("s-1")))
         #expect(error == nil)
         #expect(events.map(\.sequenceNumber) == Array(0..<events.count))
         guard case .lifecycle(let completed) = events.last?.kind, completed.status == .completed else { Issue.record("no completed event"); return }
@@ -55,9 +47,9 @@ struct SimulatedProviderTests {
     func deterministic() async throws {
         let (provider, client) = try await Self.start()
         defer { Task { await provider.stop() } }
-        let first = Self.text(await Self.collect(client.createStream(Self.request("same"))).events)
-        let second = Self.text(await Self.collect(client.createStream(Self.request("same"))).events)
-        let other = Self.text(await Self.collect(client.createStream(Self.request("other"))).events)
+        let first = Self.text(await collectEvents(client.createStream(Self.request("same"))).events)
+        let second = Self.text(await collectEvents(client.createStream(Self.request("same"))).events)
+        let other = Self.text(await collectEvents(client.createStream(Self.request("other"))).events)
         #expect(first == second)
         #expect(first != other)
     }
@@ -66,17 +58,17 @@ struct SimulatedProviderTests {
     func cutAndResume() async throws {
         let (provider, client) = try await Self.start()
         defer { Task { await provider.stop() } }
-        let full = await Self.collect(client.createStream(Self.request("ref"))).events
+        let full = await collectEvents(client.createStream(Self.request("ref"))).events
         let (provider2, cutting) = try await Self.start(faults: [.cutAfter(events: 25)])
         defer { Task { await provider2.stop() } }
-        let first = await Self.collect(cutting.createStream(Self.request("ref")))
+        let first = await collectEvents(cutting.createStream(Self.request("ref")))
         #expect(first.events.count == 25)
         #expect(first.error != nil)
         guard case .lifecycle(let created) = first.events.first?.kind else { Issue.record("no created event"); return }
         // The resumed connection is cut after 25 more, and so on: keep resuming.
         var all = first.events
         while all.last?.type != "response.completed" {
-            let next = await Self.collect(cutting.resume(responseID: created.id, after: all.last!.sequenceNumber))
+            let next = await collectEvents(cutting.resume(responseID: created.id, after: all.last!.sequenceNumber))
             #expect(!next.events.isEmpty)
             all += next.events
         }
@@ -115,7 +107,7 @@ struct SimulatedProviderTests {
         let other = try await client.create(Self.request("cancel").with(stream: false))
         #expect(try await client.cancel(responseID: other.id).status == .cancelled)
         #expect(try await client.cancel(responseID: other.id).status == .cancelled)
-        let tail = await Self.collect(client.resume(responseID: other.id, after: 0))
+        let tail = await collectEvents(client.resume(responseID: other.id, after: 0))
         #expect(tail.events.last?.type == "response.cancelled")
     }
 
@@ -123,11 +115,11 @@ struct SimulatedProviderTests {
     func faultyRuns() async throws {
         let (failing, failClient) = try await Self.start(faults: [.fail])
         defer { Task { await failing.stop() } }
-        #expect(await Self.collect(failClient.createStream(Self.request("f"))).events.last?.type == "response.failed")
+        #expect(await collectEvents(failClient.createStream(Self.request("f"))).events.last?.type == "response.failed")
 
         let (incomplete, incompleteClient) = try await Self.start(faults: [.incomplete])
         defer { Task { await incomplete.stop() } }
-        #expect(await Self.collect(incompleteClient.createStream(Self.request("i"))).events.last?.type == "response.incomplete")
+        #expect(await collectEvents(incompleteClient.createStream(Self.request("i"))).events.last?.type == "response.incomplete")
 
         let (stuck, stuckClient) = try await Self.start(faults: [.stuckQueued])
         defer { Task { await stuck.stop() } }
@@ -138,7 +130,7 @@ struct SimulatedProviderTests {
         let (expiring, expiringClient) = try await Self.start(faults: [.resumeRefused(afterSeconds: 0)])
         defer { Task { await expiring.stop() } }
         let old = try await expiringClient.create(Self.request("e").with(stream: false))
-        let refused = await Self.collect(expiringClient.resume(responseID: old.id, after: 3))
+        let refused = await collectEvents(expiringClient.resume(responseID: old.id, after: 3))
         guard case .http(400, "stream_expired", _, _) = refused.error as? ResponsesError else {
             Issue.record("expected stream_expired, got \(String(describing: refused.error))")
             return
