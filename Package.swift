@@ -44,10 +44,11 @@ let package = Package(
         ),
         .target(name: "LZ4", dependencies: ["CLZ4"], swiftSettings: upcoming),
         .target(name: "OutlineJSON", swiftSettings: upcoming),
-        .target(
+        .systemLibrary(
             name: "CCurl",
             path: "Sources/CCurl",
-            linkerSettings: [.linkedLibrary("curl")]
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
         ),
         .target(
             name: "ProviderHTTP",

@@ -26,6 +26,7 @@ public struct SimulatedProviderServer: Sendable {
     static let faultHeader = HTTPField.Name("X-Simulated-Fault")!
     static let paceHeader = HTTPField.Name("X-Simulated-Pace-Ms")!
     static let seedHeader = HTTPField.Name("X-Simulated-Seed")!
+    static let durationHeader = HTTPField.Name("X-Simulated-Duration-Ms")!
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
@@ -72,6 +73,7 @@ public struct SimulatedProviderServer: Sendable {
         }
         var spec = self.spec
         if let pace = request.headers[Self.paceHeader].flatMap(Int.init) { spec.pace = .milliseconds(pace) }
+        if let total = request.headers[Self.durationHeader].flatMap(Int.init) { spec.totalDuration = .milliseconds(total) }
         if let seed = request.headers[Self.seedHeader].flatMap(UInt64.init) {
             spec.seed = seed
         } else if let session = metadata["outline_session"] {
@@ -87,6 +89,7 @@ public struct SimulatedProviderServer: Sendable {
         } else {
             transcript = Transcript(spec: spec, responseID: id, model: model, createdAt: Int(Date().timeIntervalSince1970))
         }
+        if let total = spec.totalDuration { spec.pace = total / max(1, transcript.events.count - 1) }
         let response = SimulatedResponse(id: id, transcript: transcript, createdAt: .now, pace: spec.pace, faults: faults)
         await state.register(response, session: metadata["outline_session"])
         if stream { return streamResponse(id: id, after: -1, faults: faults) }

@@ -10,6 +10,9 @@ public struct TranscriptSpec: Sendable, Equatable {
     public var deltaSize: Int
     /// Time between two events of the stream.
     public var pace: Duration
+    /// When set, the whole run takes about this long: the pace is derived from it
+    /// and the number of events (the way to simulate a 15-minute deep research).
+    public var totalDuration: Duration?
     /// A recorded stream (its `data:` payloads) to serve instead of a generated one.
     public var recorded: [String]?
 
@@ -22,5 +25,6 @@ public struct TranscriptSpec: Sendable, Equatable {
         self.deltaSize = max(1, deltaSize)
         self.pace = pace
         self.recorded = nil
+        self.totalDuration = nil
     }
 }

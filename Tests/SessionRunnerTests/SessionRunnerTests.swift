@@ -24,6 +24,8 @@ struct SessionRunnerTests {
         Scenario(name: "resume refused: polling and reconciliation", faults: [.cutAfter(events: 40), .resumeRefused(afterSeconds: 0)]),
         Scenario(name: "rate limited create", faults: [.rateLimited(retryAfter: 0, times: 2)]),
         Scenario(name: "provider fails the run", faults: [.fail]),
+        Scenario(name: "provider stops the run incomplete", faults: [.incomplete]),
+        Scenario(name: "server errors on create", faults: [.serverError(times: 2)]),
         Scenario(name: "V2 polling", faults: [], mode: .polling),
     ]
 
@@ -56,7 +58,7 @@ struct SessionRunnerTests {
             let providerSequences = log.compactMap(\.providerSequence)
             #expect(providerSequences == providerSequences.sorted() && Set(providerSequences).count == providerSequences.count)
             #expect(log.map(\.sequence) == Array(1...Int32(log.count)))
-            if scenario.faults.contains(.fail) {
+            if scenario.faults.contains(.fail) || scenario.faults.contains(.incomplete) {
                 #expect(row.status == .failed)
                 #expect(row.errorMessage != nil)
                 return

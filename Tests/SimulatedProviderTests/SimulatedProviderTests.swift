@@ -137,6 +137,19 @@ struct SimulatedProviderTests {
         }
     }
 
+    @Test("a total duration sets the pace: the run ends when it says")
+    func totalDuration() async throws {
+        var spec = TranscriptSpec(outputLength: 300)
+        spec.totalDuration = .milliseconds(600)
+        let (provider, client) = try await Self.start(spec)
+        defer { Task { await provider.stop() } }
+        let started = ContinuousClock.now
+        let events = await collectEvents(client.createStream(Self.request("slow"))).events
+        let elapsed = ContinuousClock.now - started
+        #expect(events.last?.type == "response.completed")
+        #expect(elapsed >= .milliseconds(550))
+    }
+
     @Test("bad requests get provider-shaped errors")
     func badRequests() async throws {
         let (provider, _) = try await Self.start()

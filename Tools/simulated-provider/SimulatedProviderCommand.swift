@@ -18,6 +18,7 @@ struct SimulatedProviderCommand: AsyncParsableCommand {
     @Option(help: "outline length in characters") var outputLength = 4000
     @Option(help: "characters per text delta") var deltaSize = 12
     @Option(help: "milliseconds between stream events") var paceMs = 20
+    @Option(help: "seconds a whole run takes (overrides --pace-ms), e.g. 900 for a 15-minute deep research") var durationSeconds: Double?
     @Option(help: "serve this recorded stream (a .chunks.txt file of data: payloads) instead of generated transcripts") var replay: String?
     @Option(help: "faults for every request, e.g. '429:1:2,cut-after:50' (see README)") var fault = ""
 
@@ -26,6 +27,7 @@ struct SimulatedProviderCommand: AsyncParsableCommand {
         do { faults = try SimulatedFault.parse(fault) } catch { throw ValidationError("\(error)") }
         var spec = TranscriptSpec(seed: seed, webSearches: webSearches, reasoningSummaries: reasoningSummaries, outputLength: outputLength,
                                   deltaSize: deltaSize, pace: .milliseconds(paceMs))
+        if let durationSeconds { spec.totalDuration = .milliseconds(Int(durationSeconds * 1000)) }
         if let replay {
             spec.recorded = try String(contentsOfFile: replay, encoding: .utf8).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         }
