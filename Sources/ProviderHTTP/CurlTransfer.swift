@@ -18,12 +18,14 @@ final class CurlTransfer: @unchecked Sendable {
     /// Loop thread only: when a byte (or the transfer's start) was last seen.
     private(set) var lastActivity = ContinuousClock.now
     let stallTimeout: Duration?
+    let firstByteTimeout: Duration
 
     init(_ request: HTTPRequest, continuation: AsyncThrowingStream<HTTPResponsePart, any Error>.Continuation) throws {
         guard let easy = curl_easy_init() else { throw HTTPTransferError.transport(code: -1, message: "libcurl could not create a handle") }
         self.easy = easy
         self.continuation = continuation
         self.stallTimeout = request.stallTimeout
+        self.firstByteTimeout = request.firstByteTimeout
         errorBuffer.initialize(to: 0)
         try configure(request)
     }
@@ -92,7 +94,8 @@ final class CurlTransfer: @unchecked Sendable {
     /// Whether no byte has arrived for longer than the stall timeout.
     func isStalled(at now: ContinuousClock.Instant) -> Bool {
         guard let stallTimeout else { return false }
-        return now - lastActivity > stallTimeout
+        // Until the server starts answering, it gets the (longer) first-byte allowance.
+        return now - lastActivity > (headDelivered ? stallTimeout : max(stallTimeout, firstByteTimeout))
     }
 
     private func receivedHeaderLine(_ bytes: UnsafeRawBufferPointer) {

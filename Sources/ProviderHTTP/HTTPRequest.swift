@@ -8,17 +8,22 @@ public struct HTTPRequest: Sendable {
     public var connectTimeout: Duration
     /// Abort when no byte arrives for this long (a stalled stream); nil: never.
     public var stallTimeout: Duration?
+    /// How long the server may take to start answering (its status line) before
+    /// the transfer is abandoned as stalled; the stall timeout applies after that.
+    public var firstByteTimeout: Duration
     /// Abort when the whole transfer takes longer; nil: never (streams run for minutes).
     public var totalTimeout: Duration?
 
     public init(method: String = "GET", url: String, headers: [(name: String, value: String)] = [], body: [UInt8]? = nil,
-                connectTimeout: Duration = .seconds(10), stallTimeout: Duration? = nil, totalTimeout: Duration? = nil) {
+                connectTimeout: Duration = .seconds(10), stallTimeout: Duration? = nil, firstByteTimeout: Duration = .seconds(60),
+                totalTimeout: Duration? = nil) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.connectTimeout = connectTimeout
         self.stallTimeout = stallTimeout
+        self.firstByteTimeout = firstByteTimeout
         self.totalTimeout = totalTimeout
     }
 }

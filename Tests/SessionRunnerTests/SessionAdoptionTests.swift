@@ -26,8 +26,8 @@ struct SessionAdoptionTests {
             func supervisor(_ owner: String) -> SessionSupervisor {
                 SessionSupervisor(runner: SessionRunner(store: store, writer: GroupCommitWriter(store: store), client: client,
                                                         settings: .init(resumeBackoff: .milliseconds(20)), logger: TestDatabase.quietLogger),
-                                  leases: SessionLeases(pool: pool, owner: owner, timeToLive: .milliseconds(800)),
-                                  heartbeat: .milliseconds(200), logger: TestDatabase.quietLogger)
+                                  leases: SessionLeases(pool: pool, owner: owner, timeToLive: .milliseconds(1500)),
+                                  heartbeat: .milliseconds(250), logger: TestDatabase.quietLogger)
             }
             let first = supervisor("runner-a")
             let second = supervisor("runner-b")
@@ -67,13 +67,14 @@ struct SessionAdoptionTests {
     func leaseRules() async throws {
         try await TestDatabase.withDatabase { pool, _ in
             let session = UUID()
-            let a = SessionLeases(pool: pool, owner: "a", timeToLive: .milliseconds(300))
-            let b = SessionLeases(pool: pool, owner: "b", timeToLive: .milliseconds(300))
+            // Long enough that a loaded machine cannot let it expire between two steps.
+            let a = SessionLeases(pool: pool, owner: "a", timeToLive: .seconds(3))
+            let b = SessionLeases(pool: pool, owner: "b", timeToLive: .seconds(3))
             #expect(try await a.acquire(session))
             #expect(try await !b.acquire(session))
             #expect(try await a.renew(session))
             #expect(try await !b.renew(session))
-            try await Task.sleep(for: .milliseconds(400))
+            try await Task.sleep(for: .milliseconds(3200))
             #expect(try await b.acquire(session))
             #expect(try await !a.renew(session)) // a lost it
             try await b.release(session)

@@ -10,7 +10,7 @@ public final class LoopbackServer: @unchecked Sendable {
     public enum Step: Sendable {
         case write(String)
         case pause(milliseconds: Int)
-        /// Close the socket abruptly (a dropped connection).
+        /// Close the connection mid-response (a dropped connection).
         case cut
     }
 
@@ -95,8 +95,9 @@ public final class LoopbackServer: @unchecked Sendable {
             case .pause(let milliseconds):
                 usleep(UInt32(milliseconds * 1000))
             case .cut:
-                var linger = linger(l_onoff: 1, l_linger: 0)
-                setsockopt(connection, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<linger>.size))
+                // Close mid-response (FIN, not RST: a reset would let the kernel drop
+                // bytes already sent but not yet read, and the test would depend on timing).
+                shutdown(connection, Int32(SHUT_RDWR))
                 return
             }
         }

@@ -194,12 +194,10 @@ public struct ResponsesClient: Sendable {
         var lastEvent = ContinuousClock.now
         do {
             for try await part in http.stream(request) {
-                if ContinuousClock.now - lastEvent > configuration.eventStallTimeout {
-                    throw ResponsesError.stalled(seconds: Self.seconds(configuration.eventStallTimeout))
-                }
                 switch part {
                 case .head(let value):
                     head = value
+                    lastEvent = .now // the clock starts once the provider answers
                 case .body(let bytes):
                     guard let head, (200..<300).contains(head.status) else {
                         errorBody += bytes
@@ -209,6 +207,10 @@ public struct ResponsesClient: Sendable {
                         try deliver(event, into: continuation)
                         delivered = true
                         lastEvent = .now
+                    }
+                    // Bytes but no event for too long: keep-alives only, the run does not move.
+                    if ContinuousClock.now - lastEvent > configuration.eventStallTimeout {
+                        throw ResponsesError.stalled(seconds: Self.seconds(configuration.eventStallTimeout))
                     }
                 }
             }
