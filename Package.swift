@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "outline-admin", targets: ["outline-admin"]),
         .executable(name: "outline-bench", targets: ["outline-bench"]),
         .executable(name: "simulated-provider", targets: ["simulated-provider"]),
+        .executable(name: "outline-server", targets: ["outline-server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -93,6 +94,28 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(
+            name: "OutlineServer",
+            dependencies: [
+                "EventLog", "OutlineProjections", "PostgresClient", "SessionRunner",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "outline-server",
+            dependencies: [
+                "OutlineServer", "EventLog", "OutlineSchema", "PostgresClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/outline-server",
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "SessionRunner",
             dependencies: ["EventLog", "OpenAIResponses", "OutlineJSON", "PostgresClient", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming
@@ -153,6 +176,11 @@ let package = Package(
         .testTarget(
             name: "OpenAIResponsesTests",
             dependencies: ["OpenAIResponses", "OutlineJSON", "ProviderHTTP", "TestSupport", "SimulatedProvider"],
+            swiftSettings: upcoming
+        ),
+        .testTarget(
+            name: "OutlineServerTests",
+            dependencies: ["OutlineServer", "EventLog", "PostgresClient", "ProviderHTTP", "TestSupport", .product(name: "Hummingbird", package: "hummingbird")],
             swiftSettings: upcoming
         ),
         .testTarget(
