@@ -97,6 +97,7 @@ let package = Package(
             name: "OutlineServer",
             dependencies: [
                 "EventLog", "OutlineProjections", "PostgresClient", "SessionRunner",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
