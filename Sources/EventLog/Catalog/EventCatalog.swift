@@ -7,8 +7,14 @@ public enum EventCatalog {
     /// is read at. A stored version above it, or a type not listed, stays raw.
     private static let decoders: [String: (version: Int16, decode: @Sendable ([UInt8]) throws -> OutlineEvent)] = {
         var table: [String: (version: Int16, decode: @Sendable ([UInt8]) throws -> OutlineEvent)] = [:]
-        func register<P: OutlineEventPayload>(_ type: P.Type, _ wrap: @escaping @Sendable (P) -> OutlineEvent) {
-            table[P.eventType] = (P.schemaVersion, { bytes in wrap(try decoder.decode(P.self, from: Data(bytes))) })
+        /// `fast`, when given, reads the common shape directly; anything it
+        /// declines goes to the generic decoder, which also reports errors.
+        func register<P: OutlineEventPayload>(_ type: P.Type, _ wrap: @escaping @Sendable (P) -> OutlineEvent,
+                                              fast: (@Sendable ([UInt8]) -> P?)? = nil) {
+            table[P.eventType] = (P.schemaVersion, { bytes in
+                if let fast, let payload = fast(bytes) { return wrap(payload) }
+                return wrap(try decoder.decode(P.self, from: Data(bytes)))
+            })
         }
         register(SessionStarted.self, OutlineEvent.sessionStarted)
         register(ClarificationRequested.self, OutlineEvent.clarificationRequested)
@@ -17,19 +23,9 @@ public enum EventCatalog {
         register(ProviderRequestStarted.self, OutlineEvent.providerRequestStarted)
         register(ProviderResponseAccepted.self, OutlineEvent.providerResponseAccepted)
         register(ProviderStatusChanged.self, OutlineEvent.providerStatusChanged)
-        register(ReasoningSummaryDelta.self, OutlineEvent.reasoningSummaryDelta)
-        let genericReasoning = table[ReasoningSummaryDelta.eventType]!.decode
-        table[ReasoningSummaryDelta.eventType] = (ReasoningSummaryDelta.schemaVersion, { bytes in
-            if let delta = DeltaJSON.decodeReasoningSummaryDelta(bytes) { return .reasoningSummaryDelta(delta) }
-            return try genericReasoning(bytes)
-        })
+        register(ReasoningSummaryDelta.self, OutlineEvent.reasoningSummaryDelta, fast: DeltaJSON.decodeReasoningSummaryDelta)
         register(WebSearchStep.self, OutlineEvent.webSearchStep)
-        register(OutputTextDelta.self, OutlineEvent.outputTextDelta)
-        let genericOutput = table[OutputTextDelta.eventType]!.decode
-        table[OutputTextDelta.eventType] = (OutputTextDelta.schemaVersion, { bytes in
-            if let delta = DeltaJSON.decodeOutputTextDelta(bytes) { return .outputTextDelta(delta) }
-            return try genericOutput(bytes)
-        })
+        register(OutputTextDelta.self, OutlineEvent.outputTextDelta, fast: DeltaJSON.decodeOutputTextDelta)
         register(CitationAdded.self, OutlineEvent.citationAdded)
         register(SessionPolled.self, OutlineEvent.polled)
         register(SessionCompleted.self, OutlineEvent.completed)

@@ -74,8 +74,9 @@ public struct ResponsesClient: Sendable {
         id.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-_"))) ?? id
     }
 
+    /// `timeout: false` marks a streamed request: no total timeout, a stall timeout, SSE accepted.
     func httpRequest(_ method: String, _ path: String, body: Data?, timeout: Bool) -> HTTPRequest {
-        var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Accept", body == nil && method == "GET" && path.contains("stream=true") ? "text/event-stream" : "application/json")]
+        var headers: [(name: String, value: String)] = [("Content-Type", "application/json"), ("Accept", timeout ? "application/json" : "text/event-stream")]
         if let key = configuration.apiKey { headers.append(("Authorization", "Bearer \(key)")) }
         return HTTPRequest(method: method, url: configuration.baseURL + path, headers: headers, body: body.map(Array.init),
                            connectTimeout: configuration.connectTimeout,
