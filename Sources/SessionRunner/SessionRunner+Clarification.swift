@@ -67,25 +67,16 @@ extension SessionRunner {
     }
 
     /// Cancels a session: records who cancelled (the session ends here, so its
-    /// running stream stops at its next append) and cancels the provider's
-    /// response, which is safe to repeat.
+    /// running stream stops at its next append, which finds the head moved) and
+    /// cancels the provider's response, which is safe to repeat. Cancelling an
+    /// ended session changes nothing.
     public func cancel(session: UUID, by user: String, reason: String? = nil) async throws {
-        // The running stream appends too: when it gets in first, read again and retry.
-        for attempt in 1...20 {
-            let progress = try await progress(of: session)
-            guard !progress.terminal else { return }
-            do {
-                try await writer.append(StreamAppend(sessionID: session, expectedSequence: progress.head, events: [
-                    NewEvent(.cancelled(SessionCancelled(cancelledBy: user, reason: reason))),
-                ]))
-            } catch let error as EventLogError {
-                guard case .sequenceConflict = error, attempt < 20 else { throw error }
-                continue
-            }
-            if let responseID = progress.responseID {
-                _ = try await client.cancel(responseID: responseID)
-            }
-            return
+        let appended = try await store.appendAtHeadUnlessEnded(session: session, events: [
+            NewEvent(.cancelled(SessionCancelled(cancelledBy: user, reason: reason))),
+        ])
+        guard appended != nil else { return }
+        if let responseID = try await progress(of: session).responseID {
+            _ = try await client.cancel(responseID: responseID)
         }
     }
 }

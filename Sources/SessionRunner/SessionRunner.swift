@@ -136,8 +136,8 @@ public struct SessionRunner: Sendable {
                 request.stream = false
                 let created = try await client.create(request)
                 progress.responseID = created.id
-                try await events.append([.providerResponseAccepted(ProviderResponseAccepted(responseId: created.id, status: created.status.rawValue, providerSequence: nil))],
-                                        immediately: true)
+                try await appendChargePoint([.providerResponseAccepted(ProviderResponseAccepted(responseId: created.id, status: created.status.rawValue, providerSequence: nil))],
+                                            responseID: created.id, events: events)
             }
             try await pollToEnd(progress: &progress, events: events, recordPolls: true)
         }
@@ -166,7 +166,11 @@ public struct SessionRunner: Sendable {
                     for case .webSearchStep(let step) in mapped where step.step == .completed { progress.searchesCompleted.insert(step.itemId) }
                     let ends = mapped.contains { $0.isTerminal }
                     let isChargePoint = mapped.contains { if case .providerResponseAccepted = $0 { true } else { false } }
-                    if !mapped.isEmpty { try await events.append(mapped, immediately: ends || isChargePoint) }
+                    if isChargePoint {
+                        try await appendChargePoint(mapped, responseID: progress.responseID, events: events)
+                    } else if !mapped.isEmpty {
+                        try await events.append(mapped, immediately: ends)
+                    }
                     if ends { return }
                 }
                 // A cancelled runner stops here, as a crashed one would.
@@ -198,6 +202,20 @@ public struct SessionRunner: Sendable {
             }
             try await events.append([.resumed(SessionResumed(fromProviderSequence: progress.lastProviderSequence, reason: "stream interrupted"))])
             try await Task.sleep(for: settings.resumeBackoff)
+        }
+    }
+
+    /// Stores the response id at once. When the session was cancelled while the
+    /// create was in flight, the cancel could not know the id: cancel the response
+    /// here, so a cancelled session never keeps running (and charging) upstream.
+    private func appendChargePoint(_ mapped: [OutlineEvent], responseID: String?, events: SessionEventWriter) async throws {
+        do {
+            try await events.append(mapped, immediately: true)
+        } catch let error as EventLogError {
+            if case .sequenceConflict = error, let responseID {
+                _ = try? await client.cancel(responseID: responseID)
+            }
+            throw error
         }
     }
 

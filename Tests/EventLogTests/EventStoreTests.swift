@@ -47,6 +47,39 @@ struct EventStoreTests {
         }
     }
 
+    @Test("an append at the head wins against a writer appending without pause, and is refused once the session ended")
+    func appendAtHeadAgainstBusyWriter() async throws {
+        try await TestDatabase.withDatabase { pool, _ in
+            let store = EventStore(pool: pool)
+            let session = UUID()
+            let first = try await store.append(StreamAppend(sessionID: session, expectedSequence: 0, events: [NewEvent(SampleEvents.everyType()[0])])).lastSequence
+            let delta = OutlineEvent.outputTextDelta(OutputTextDelta(itemId: "m", outputIndex: 0, contentIndex: 0, delta: "x", providerSequence: nil))
+            // The busy writer appends as fast as it can until its expected sequence fails.
+            let busy = Task {
+                var appended = 0
+                var head = first
+                while true {
+                    do {
+                        head = try await store.append(StreamAppend(sessionID: session, expectedSequence: head, events: [NewEvent(delta), NewEvent(delta)])).lastSequence
+                        appended += 2
+                    } catch EventLogError.sequenceConflict {
+                        return appended
+                    }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            let cancel = OutlineEvent.cancelled(SessionCancelled(cancelledBy: "u", reason: nil))
+            let result = try #require(try await store.appendAtHeadUnlessEnded(session: session, events: [NewEvent(cancel)]))
+            let appended = try await busy.value
+            #expect(appended > 0)
+            #expect(result.lastSequence == Int32(1 + appended + 1))
+            #expect(try await store.appendAtHeadUnlessEnded(session: session, events: [NewEvent(cancel)]) == nil)
+            let log = try await store.read(session: session, limit: 100_000)
+            #expect(log.map(\.sequence) == Array(1...Int32(log.count)))
+            #expect(log.last?.event == cancel)
+        }
+    }
+
     @Test("two appenders at the same expected sequence: exactly one wins, the other gets a conflict")
     func concurrentAppendersConflict() async throws {
         try await TestDatabase.withDatabase { pool, _ in
