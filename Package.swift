@@ -23,6 +23,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // C libraries, kept at the edge: only the wrapping Swift files import these.
@@ -72,6 +75,7 @@ let package = Package(
             dependencies: [
                 "PostgresClient", "LZ4", "OutlineSchema", "OutlineJSON",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: upcoming
@@ -96,20 +100,27 @@ let package = Package(
         .target(
             name: "OutlineServer",
             dependencies: [
-                "EventLog", "OutlineProjections", "PostgresClient", "SessionRunner",
+                "EventLog", "OutlineProjections", "PostgresClient", "SessionRunner", "OpenAIResponses", "OutlineJSON",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            resources: [.copy("Resources")],
             swiftSettings: upcoming
         ),
         .executableTarget(
             name: "outline-server",
             dependencies: [
-                "OutlineServer", "EventLog", "OutlineSchema", "PostgresClient",
+                "OutlineServer", "EventLog", "OutlineSchema", "PostgresClient", "OpenAIResponses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -118,7 +129,7 @@ let package = Package(
         ),
         .target(
             name: "SessionRunner",
-            dependencies: ["EventLog", "OpenAIResponses", "OutlineJSON", "PostgresClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EventLog", "OpenAIResponses", "OutlineJSON", "PostgresClient", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: upcoming
         ),
         .target(
@@ -181,7 +192,12 @@ let package = Package(
         ),
         .testTarget(
             name: "OutlineServerTests",
-            dependencies: ["OutlineServer", "EventLog", "PostgresClient", "ProviderHTTP", "TestSupport", .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: [
+                "OutlineServer", "EventLog", "PostgresClient", "ProviderHTTP", "TestSupport", "SimulatedProvider", "OpenAIResponses", "OutlineProjections", "OutlineJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
             swiftSettings: upcoming
         ),
         .testTarget(

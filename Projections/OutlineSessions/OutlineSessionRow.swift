@@ -110,7 +110,8 @@ public struct OutlineSessionRow: Codable, Sendable, Equatable {
     /// The table's column names, in the order the projection writes them.
     public static var columnNames: [String] { CodingKeys.allCases.map(\.rawValue) }
 
-    static func jsonEncoder() -> JSONEncoder {
+    /// The row as JSON with the column names (the V2 API's body, the SSE snapshot).
+    public static func jsonEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .custom { date, encoder in

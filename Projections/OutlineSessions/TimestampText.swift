@@ -4,8 +4,8 @@ import Foundation
 /// to the microsecond, so rows survive a trip through `to_jsonb` and
 /// `jsonb_populate_recordset` unchanged. Foundation's ISO 8601 strategy keeps
 /// only whole seconds.
-enum TimestampText {
-    static func format(_ date: Date) -> String {
+public enum TimestampText {
+    public static func format(_ date: Date) -> String {
         let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
         var days = micros / 86_400_000_000
         var rest = micros % 86_400_000_000

@@ -1,25 +1,66 @@
 import EventLog
+import Foundation
 import Hummingbird
 import Logging
+import OpenAIResponses
+import OutlineProjections
 import PostgresClient
+import Prometheus
+import ServiceLifecycle
+import SessionRunner
+import UnixSignals
 
-/// The OutlineStream HTTP service, assembled: its routes over one database pool.
-/// (Endpoints arrive route group by route group; see README for what is served.)
+/// The OutlineStream service, assembled: the HTTP routes, the background
+/// launcher that runs sessions, and the live hub that feeds SSE streams, over
+/// one database pool. `run` serves until cancelled or (with signals) SIGTERM.
 public struct OutlineServerApplication: Sendable {
     public let pool: PostgresPool
     public let migrations: [Migration]
+    public let configuration: ServiceConfiguration
     public let logger: Logger
+    public let store: EventStore
+    public let hub: LiveEventHub
+    public let launcher: SessionLauncher
+    public let flags: FeatureFlags
+    let parts: ServiceParts
+    let metricsRegistry: PrometheusCollectorRegistry
 
-    public init(pool: PostgresPool, migrations: [Migration], logger: Logger = Logger(label: "outlinestream.server")) {
+    public init(pool: PostgresPool, migrations: [Migration], configuration: ServiceConfiguration = ServiceConfiguration(tokenSecret: UUID().uuidString + UUID().uuidString),
+                metricsRegistry: PrometheusCollectorRegistry = PrometheusMetricsFactory.defaultRegistry, logger: Logger = Logger(label: "outlinestream.server")) {
         self.pool = pool
         self.migrations = migrations
+        self.configuration = configuration
         self.logger = logger
+        self.metricsRegistry = metricsRegistry
+        store = EventStore(pool: pool, projections: [OutlineSessionsProjection()], logger: logger)
+        let runner = SessionRunner(store: store, writer: GroupCommitWriter(store: store), client: ResponsesClient(configuration: configuration.provider, logger: logger),
+                                   settings: configuration.runner, logger: logger)
+        let supervisor = SessionSupervisor(runner: runner, leases: SessionLeases(pool: pool, owner: configuration.instanceName, timeToLive: configuration.leaseTimeToLive), logger: logger)
+        launcher = SessionLauncher(supervisor: supervisor, adoptionInterval: configuration.adoptionInterval, logger: logger)
+        hub = LiveEventHub(store: store, listenerSettings: pool.settings, settings: configuration.hub, logger: logger)
+        flags = FeatureFlags(pool: pool, defaults: .init(useStreaming: configuration.useStreaming, rolloutPercent: configuration.rolloutPercent),
+                             refreshInterval: configuration.flagRefreshInterval)
+        parts = ServiceParts(store: store, sessions: OutlineSessions(store: store), directory: WorkflowDirectory(pool: pool), flags: flags,
+                             launcher: launcher, hub: hub, signer: TokenSigner(secret: configuration.tokenSecret),
+                             streamTokenLifetime: configuration.streamTokenLifetime, logger: logger)
     }
 
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router()
+    public var signer: TokenSigner { parts.signer }
+
+    public func router() -> Router<OutlineRequestContext> {
+        let router = Router(context: OutlineRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
+        router.add(middleware: MetricsMiddleware())
         HealthRoutes(pool: pool, migrator: Migrator(pool: pool, migrations: migrations, logger: logger)).register(on: router)
+        MetricsRoutes(registry: metricsRegistry, pool: pool).register(on: router)
+        OpenAPIRoutes().register(on: router)
+        let auth = AuthMiddleware(signer: parts.signer)
+        let api = router.group("/api").add(middleware: auth)
+        WorkflowRoutes(parts: parts).register(on: api)
+        SessionEventsRoutes(parts: parts).register(on: api)
+        OutlineGenerationRoutes(parts: parts).register(on: api.group("/workflows/:workflowId/outline-generation"))
+        let admin = router.group("/admin").add(middleware: auth)
+        FlagRoutes(parts: parts).register(api: api, admin: admin)
         return router
     }
 
@@ -29,14 +70,31 @@ public struct OutlineServerApplication: Sendable {
         try await Migrator(pool: pool, migrations: migrations, logger: logger).requireCurrent()
     }
 
-    /// An application listening on `host:port` (0: any free port); `onListening`
-    /// gets the bound port.
-    public func application(host: String, port: Int, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    /// The HTTP application alone, listening on `host:port` (0: any free port);
+    /// `onListening` gets the bound port.
+    public func application(host: String, port: Int, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
         Application(
             router: router(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "OutlineStream"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger
         )
+    }
+
+    /// Runs everything until the task is cancelled or, with `signals`, until one
+    /// arrives. Graceful shutdown order: the hub ends SSE streams (clients
+    /// reconnect elsewhere), the server stops accepting and finishes requests,
+    /// then the launcher stops its runs and releases their leases.
+    public func run(host: String, port: Int, signals: [UnixSignal] = [], onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: launcher),
+                .init(service: application(host: host, port: port, onListening: onListening)),
+                .init(service: hub),
+            ],
+            gracefulShutdownSignals: signals,
+            logger: logger
+        ))
+        try await group.run()
     }
 }

@@ -42,6 +42,12 @@ public struct SessionLeases: Sendable {
         ).rowsAffected == 1
     }
 
+    /// Lets go of every lease this owner holds (graceful shutdown): other
+    /// runners adopt those sessions at once instead of after expiry.
+    public func releaseAll() async throws {
+        try await pool.query("DELETE FROM outline_session_leases WHERE owner = $1", owner)
+    }
+
     public func release(_ session: UUID) async throws {
         try await pool.query("DELETE FROM outline_session_leases WHERE session_id = $1 AND owner = $2", session, owner)
     }

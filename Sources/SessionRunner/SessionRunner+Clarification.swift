@@ -39,6 +39,13 @@ extension SessionRunner {
         try await writeInstructions(session: session, prompt: prompt, questions: [], answers: [], expectedSequence: try await store.head(of: session).sequence)
     }
 
+    /// Research instructions from the prompt and the writer's answers, which the
+    /// caller has already appended.
+    @discardableResult
+    public func writeInstructions(session: UUID, prompt: String, questions: [String], answers: [String]) async throws -> String {
+        try await writeInstructions(session: session, prompt: prompt, questions: questions, answers: answers, expectedSequence: try await store.head(of: session).sequence)
+    }
+
     private func writeInstructions(session: UUID, prompt: String, questions: [String], answers: [String], expectedSequence: Int32) async throws -> String {
         var input = "Request: \(prompt)"
         for (question, answer) in zip(questions, answers) { input += "\nQ: \(question)\nA: \(answer)" }

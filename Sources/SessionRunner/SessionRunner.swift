@@ -146,6 +146,8 @@ public struct SessionRunner: Sendable {
 
     private func stream(session: UUID, instructions: String, progress: inout Progress, events: SessionEventWriter) async throws {
         var resumesWithoutProgress = 0
+        // Time to first content is measured from this runner's create call only.
+        var waitingForContent: ContinuousClock.Instant? = progress.responseID == nil ? .now : nil
         while true {
             try Task.checkCancellation()
             let stream: AsyncThrowingStream<ResponseStreamEvent, any Error>
@@ -164,6 +166,10 @@ public struct SessionRunner: Sendable {
                     for case .outputTextDelta(let delta) in mapped { progress.text += delta.delta }
                     for case .citationAdded(let added) in mapped { progress.citations.append(added.citation) }
                     for case .webSearchStep(let step) in mapped where step.step == .completed { progress.searchesCompleted.insert(step.itemId) }
+                    if let started = waitingForContent, mapped.contains(where: \.isContent) {
+                        RunnerMetrics.timeToFirstContent.record(duration: ContinuousClock.now - started)
+                        waitingForContent = nil
+                    }
                     let ends = mapped.contains { $0.isTerminal }
                     let isChargePoint = mapped.contains { if case .providerResponseAccepted = $0 { true } else { false } }
                     if isChargePoint {
@@ -180,8 +186,10 @@ public struct SessionRunner: Sendable {
             } catch is CancellationError {
                 throw CancellationError()
             } catch let error as ResponsesError where error.isRetryable {
+                RunnerMetrics.providerError(error)
                 logger.warning("provider stream interrupted; resuming", metadata: ["session": "\(session)", "error": "\(error)"])
             } catch let error as ResponsesError {
+                RunnerMetrics.providerError(error)
                 guard case .http(let status, _, _, _) = error, status == 400 || status == 404, progress.responseID != nil else {
                     try await events.append([.failed(SessionFailed(code: "provider_error", message: error.description, retryable: false))], immediately: true)
                     return

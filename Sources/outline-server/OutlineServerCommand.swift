@@ -1,40 +1,63 @@
 import ArgumentParser
 import EventLog
 import Foundation
-import Hummingbird
 import Logging
+import Metrics
 import OutlineSchema
 import OutlineServer
 import PostgresClient
+import Prometheus
 
 /// The server executable: read configuration, check the schema, serve until SIGTERM.
 @main
 struct OutlineServerCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "outline-server", abstract: "Serve the OutlineStream HTTP API.")
+    static let configuration = CommandConfiguration(
+        commandName: "outline-server",
+        abstract: "Serve the OutlineStream HTTP API.",
+        discussion: """
+        Configuration comes from the environment: DATABASE_URL, OUTLINE_TOKEN_SECRET (≥ 32 characters), \
+        OPENAI_BASE_URL and OPENAI_API_KEY (the provider), USE_STREAMING, STREAMING_ROLLOUT_PERCENT, \
+        OUTLINE_HEARTBEAT_SECONDS. Flags override the listen address and the database.
+        """
+    )
 
     @Option(help: "address to listen on") var host = ProcessInfo.processInfo.environment["OUTLINE_HOST"] ?? "127.0.0.1"
-    @Option(help: "port to listen on") var port = Int(ProcessInfo.processInfo.environment["OUTLINE_PORT"] ?? "") ?? 8080
+    @Option(help: "port to listen on (0: any free port)") var port = Int(ProcessInfo.processInfo.environment["OUTLINE_PORT"] ?? "") ?? 8080
     @Option(name: .customLong("database-url"), help: "libpq URL or connection string (default: $DATABASE_URL)") var databaseURL: String?
     @Flag(help: "apply pending migrations before serving") var migrate = false
+    @Option(help: "write the bound port to this file once listening (for scripts)") var portFile: String?
 
     func run() async throws {
         LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let logger = Logger(label: "outlinestream.server")
         guard let settings = databaseURL.map(ConnectionSettings.init) ?? ConnectionSettings.fromEnvironment(ProcessInfo.processInfo.environment) else {
             throw ValidationError("no database: set DATABASE_URL or pass --database-url")
         }
+        let configuration: ServiceConfiguration
+        do {
+            configuration = try ServiceConfiguration.fromEnvironment()
+        } catch {
+            throw StartupFailure(description: "refusing to start: \(error)")
+        }
         guard let directory = SchemaFiles.directory() else { throw ValidationError("the migrations are not bundled with this build") }
         let pool = PostgresPool(settings: settings, maximumConnections: 16, logger: logger)
-        let server = OutlineServerApplication(pool: pool, migrations: try Migration.load(from: directory), logger: logger)
+        let server = OutlineServerApplication(pool: pool, migrations: try Migration.load(from: directory), configuration: configuration,
+                                              metricsRegistry: registry, logger: logger)
         if migrate { try await Migrator(pool: pool, migrations: server.migrations, logger: logger).up() }
         do {
             try await server.checkSchema()
         } catch {
             throw StartupFailure(description: "refusing to serve: \(error)")
         }
-        try await server.application(host: host, port: port) { port in
+        logger.info("provider", metadata: ["configuration": "\(configuration.provider)"])
+        let host = self.host
+        let portFile = self.portFile
+        try await server.run(host: host, port: port, signals: [.sigterm, .sigint]) { port in
             logger.info("OutlineStream listening", metadata: ["url": "http://\(host):\(port)"])
-        }.runService()
+            if let portFile { try? String(port).write(toFile: portFile, atomically: true, encoding: .utf8) }
+        }
         await pool.shutdown()
     }
 }

@@ -11,7 +11,7 @@ extension EventStore {
     /// tells it the session ended elsewhere. Retrying an optimistic append instead
     /// can starve on a busy machine.
     public func appendAtHeadUnlessEnded(session: UUID, events: [NewEvent]) async throws -> AppendResult? {
-        let terminalTypes = [SessionCompleted.eventType, SessionFailed.eventType, SessionCancelled.eventType]
+        let terminalTypes = EventCatalog.terminalEventTypes
         do {
             let outcome: (AppendResult, [@Sendable () -> Void])? = try await pool.withConnection { connection in
                 try await connection.transaction { connection in

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PostgresClient
 
 /// The append-only event log in PostgreSQL: append with optimistic concurrency,
@@ -12,6 +13,8 @@ public final class EventStore: Sendable {
     public let pool: PostgresPool
     public let projections: [any InlineProjection]
     private let logger: Logger
+    private let appended = Counter(label: "outline_events_appended_total")
+    private let appendLatency = Timer(label: "outline_append_batch_seconds")
 
     public init(pool: PostgresPool, projections: [any InlineProjection] = [], logger: Logger = Logger(label: "outlinestream.eventlog")) {
         self.pool = pool
@@ -35,11 +38,14 @@ public final class EventStore: Sendable {
 
     func append(encoded appends: [EncodedAppend]) async throws -> [AppendResult] {
         let prepared = try PreparedAppend(appends)
+        let started = ContinuousClock.now
         do {
             let (results, afterCommit) = try await pool.withConnection { connection in
                 try await connection.transaction { connection in try self.write(prepared, on: connection) }
             }
             afterCommit.forEach { $0() }
+            appendLatency.record(duration: ContinuousClock.now - started)
+            appended.increment(by: appends.reduce(0) { $0 + $1.eventCount })
             return results
         } catch let error as PostgresError {
             throw Self.translate(error)

@@ -12,7 +12,7 @@ struct HealthRoutes: Sendable {
     let pool: PostgresPool
     let migrator: Migrator
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("/healthz") { _, _ in Self.json(["status": "ok"]) }
         router.get("/readyz") { _, _ in try await ready() }
     }

@@ -11,19 +11,35 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public var message: String
     /// Extra detail for operators (for example the schema problems behind a 503).
     public var details: [String]
+    /// Machine-readable facts a client acts on (the active session's id on a 409,
+    /// the field a 400 is about), beside `code` and `message`.
+    public var fields: [String: String]
+    public var extraHeaders: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, code: String, message: String, details: [String] = []) {
+    public init(_ status: HTTPResponse.Status, code: String, message: String, details: [String] = [], fields: [String: String] = [:], headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
         self.details = details
+        self.fields = fields
+        self.extraHeaders = headers
     }
 
-    public var headers: HTTPFields { [.contentType: "application/json"] }
+    /// A 400 about one field of the request, which the body names.
+    public static func invalid(_ field: String, _ message: String, code: String = "invalid_request") -> APIError {
+        APIError(.badRequest, code: code, message: message, fields: ["field": field])
+    }
+
+    public var headers: HTTPFields {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        headers.append(contentsOf: extraHeaders)
+        return headers
+    }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var error: [String: Any] = ["code": code, "message": message]
         if !details.isEmpty { error["details"] = details }
+        for (key, value) in fields { error[key] = value }
         let data = try JSONSerialization.data(withJSONObject: ["error": error], options: [.sortedKeys, .withoutEscapingSlashes])
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
@@ -43,6 +59,7 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case 404: "not_found"
             case 405: "method_not_allowed"
             case 413: "body_too_large"
+            case 415: "unsupported_media_type"
             default: "bad_request"
             }
             throw APIError(error.status, code: code, message: error.body ?? (error.status == .notFound ? "No such route: \(request.method) \(request.uri.path)" : error.status.reasonPhrase))

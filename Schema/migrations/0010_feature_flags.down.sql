@@ -1,0 +1,2 @@
+DROP TABLE outline_feature_flag_changes;
+DROP TABLE outline_feature_flags;

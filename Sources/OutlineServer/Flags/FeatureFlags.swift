@@ -1,0 +1,132 @@
+import Crypto
+import Foundation
+import Logging
+import PostgresClient
+import Synchronization
+
+/// `USE_STREAMING` and the streaming rollout percentage, stored in the database
+/// (`Schema/migrations/0010`) so that every instance agrees, with each change
+/// recorded with who made it.
+///
+/// Reads come from a cache refreshed every `refreshInterval` (another
+/// instance's flip reaches this one within that time); a change made through
+/// this instance applies here at once. A flag with no stored row takes the
+/// instance's configured default (the environment).
+public final class FeatureFlags: Sendable {
+    /// The flags' values at one moment.
+    public struct State: Sendable, Equatable, Codable {
+        public var useStreaming: Bool
+        /// 0–100: the share of workflows, by a stable hash of their id, that stream.
+        public var rolloutPercent: Int
+
+        public init(useStreaming: Bool, rolloutPercent: Int) {
+            self.useStreaming = useStreaming
+            self.rolloutPercent = rolloutPercent
+        }
+
+        /// Whether a workflow streams: the flag is on and its bucket is inside the rollout.
+        public func streams(workflowID: String) -> Bool {
+            useStreaming && FeatureFlags.bucket(of: workflowID) < rolloutPercent
+        }
+    }
+
+    /// One recorded change.
+    public struct Change: Sendable, Codable, Equatable {
+        public var name: String
+        public var oldValue: String?
+        public var newValue: String
+        public var changedBy: String
+        public var reason: String?
+        public var changedAt: Date
+    }
+
+    let pool: PostgresPool
+    let defaults: State
+    let refreshInterval: Duration
+    private let cache: Mutex<(state: State, fetchedAt: ContinuousClock.Instant?)>
+
+    public init(pool: PostgresPool, defaults: State, refreshInterval: Duration = .seconds(2)) {
+        self.pool = pool
+        self.defaults = defaults
+        self.refreshInterval = refreshInterval
+        cache = Mutex((defaults, nil))
+    }
+
+    /// A workflow's bucket, 0–99: the first four bytes of SHA-256 of its id. The
+    /// same on every instance and every restart, so raising the percentage only
+    /// ever adds workflows.
+    public static func bucket(of workflowID: String) -> Int {
+        let digest = Array(SHA256.hash(data: Data(workflowID.utf8)))
+        let value = UInt32(digest[0]) << 24 | UInt32(digest[1]) << 16 | UInt32(digest[2]) << 8 | UInt32(digest[3])
+        return Int(value % 100)
+    }
+
+    /// The current flags (cached for `refreshInterval`).
+    public func current() async throws -> State {
+        let cached = cache.withLock { $0 }
+        if let fetchedAt = cached.fetchedAt, ContinuousClock.now - fetchedAt < refreshInterval { return cached.state }
+        let state = try await load()
+        cache.withLock { $0 = (state, ContinuousClock.now) }
+        return state
+    }
+
+    private func load() async throws -> State {
+        var state = defaults
+        for row in try await pool.query("SELECT name, value::text FROM outline_feature_flags") {
+            let value = try row.decode(String.self, at: 1)
+            switch try row.decode(String.self, at: 0) {
+            case "use_streaming": state.useStreaming = value == "true"
+            case "streaming_rollout_percent": state.rolloutPercent = Int(value).map { min(100, max(0, $0)) } ?? state.rolloutPercent
+            default: break
+            }
+        }
+        return state
+    }
+
+    /// Sets flags (nil leaves one as it is) and records each actual change with
+    /// who made it, in one transaction. Returns the new state.
+    @discardableResult
+    public func set(useStreaming: Bool?, rolloutPercent: Int?, by user: String, reason: String?) async throws -> State {
+        var updates: [(String, String)] = []
+        if let useStreaming { updates.append(("use_streaming", useStreaming ? "true" : "false")) }
+        if let rolloutPercent { updates.append(("streaming_rollout_percent", String(rolloutPercent))) }
+        let defaults = self.defaults
+        let changes = updates
+        try await pool.withConnection { connection in
+            try await connection.transaction { connection in
+                // One writer at a time, so the recorded old values are true.
+                _ = try connection.query("LOCK TABLE outline_feature_flags IN SHARE ROW EXCLUSIVE MODE")
+                for (name, value) in changes {
+                    let old = try connection.query("SELECT value::text FROM outline_feature_flags WHERE name = $1", name).first?.decode(String.self, at: 0)
+                        ?? (name == "use_streaming" ? (defaults.useStreaming ? "true" : "false") : String(defaults.rolloutPercent))
+                    guard old != value else { continue }
+                    _ = try connection.query(
+                        """
+                        INSERT INTO outline_feature_flags (name, value, updated_by) VALUES ($1, $2::jsonb, $3)
+                        ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_by = EXCLUDED.updated_by, updated_at = now()
+                        """,
+                        name, value, user
+                    )
+                    _ = try connection.query(
+                        "INSERT INTO outline_feature_flag_changes (name, old_value, new_value, changed_by, reason) VALUES ($1, $2::jsonb, $3::jsonb, $4, $5)",
+                        name, old, value, user, reason
+                    )
+                }
+            }
+        }
+        let state = try await load()
+        cache.withLock { $0 = (state, ContinuousClock.now) }
+        return state
+    }
+
+    /// The most recent changes, newest first.
+    public func history(limit: Int = 100) async throws -> [Change] {
+        try await pool.query(
+            "SELECT name, old_value::text, new_value::text, changed_by, reason, changed_at FROM outline_feature_flag_changes ORDER BY id DESC LIMIT $1",
+            Int64(limit)
+        ).map { row in
+            Change(name: try row.decode(String.self, at: 0), oldValue: try row.decode(String?.self, at: 1), newValue: try row.decode(String.self, at: 2),
+                   changedBy: try row.decode(String.self, at: 3), reason: try row.decode(String?.self, at: 4), changedAt: try row.decode(Date.self, at: 5))
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import Hummingbird
+import Metrics
+import NIOCore
+import PostgresClient
+import Prometheus
+
+/// `GET /metrics` in Prometheus text format. The gauges that describe the
+/// database (active sessions) are read at scrape time; the rest are kept by
+/// the parts that count them (log, runner, hub, routes).
+struct MetricsRoutes: Sendable {
+    let registry: PrometheusCollectorRegistry
+    let pool: PostgresPool
+    private let activeSessions = Gauge(label: "outline_active_sessions")
+
+    init(registry: PrometheusCollectorRegistry, pool: PostgresPool) {
+        self.registry = registry
+        self.pool = pool
+    }
+
+    func register(on router: Router<OutlineRequestContext>) {
+        router.get("/metrics") { _, _ in
+            if let count = try? await pool.query("SELECT count(*) FROM outline_sessions WHERE is_active").first?.decode(Int64.self, at: 0) {
+                activeSessions.record(count)
+            }
+            var buffer: [UInt8] = []
+            registry.emit(into: &buffer)
+            return JSONResponse.bytes(buffer, contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+    }
+}

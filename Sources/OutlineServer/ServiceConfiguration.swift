@@ -1,0 +1,77 @@
+import Foundation
+import OpenAIResponses
+import SessionRunner
+
+/// Everything an instance is configured with, read from the environment by
+/// `fromEnvironment` (flags of the executable override it). Defaults are the
+/// embedded development setup.
+public struct ServiceConfiguration: Sendable {
+    /// HS256 secret for bearer and stream tokens (`OUTLINE_TOKEN_SECRET`).
+    public var tokenSecret: String
+    /// `USE_STREAMING`: the default when no value is stored in the database.
+    public var useStreaming: Bool
+    /// `STREAMING_ROLLOUT_PERCENT`: the default rollout when none is stored.
+    public var rolloutPercent: Int
+    public var provider: ResponsesConfiguration
+    public var runner: SessionRunner.Settings
+    public var streamTokenLifetime: TimeInterval
+    public var hub: LiveEventHub.Settings
+    /// How long a runner's lease lives without a heartbeat; adoption runs this often too.
+    public var leaseTimeToLive: Duration
+    public var adoptionInterval: Duration
+    public var flagRefreshInterval: Duration
+    /// This instance's name in leases and logs.
+    public var instanceName: String
+
+    public init(tokenSecret: String, useStreaming: Bool = true, rolloutPercent: Int = 100, provider: ResponsesConfiguration = ResponsesConfiguration(),
+                runner: SessionRunner.Settings = SessionRunner.Settings(), streamTokenLifetime: TimeInterval = 3600, hub: LiveEventHub.Settings = LiveEventHub.Settings(),
+                leaseTimeToLive: Duration = .seconds(30), adoptionInterval: Duration = .seconds(10), flagRefreshInterval: Duration = .seconds(2),
+                instanceName: String = "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)-\(UUID().uuidString.prefix(8))") {
+        self.tokenSecret = tokenSecret
+        self.useStreaming = useStreaming
+        self.rolloutPercent = rolloutPercent
+        self.provider = provider
+        self.runner = runner
+        self.streamTokenLifetime = streamTokenLifetime
+        self.hub = hub
+        self.leaseTimeToLive = leaseTimeToLive
+        self.adoptionInterval = adoptionInterval
+        self.flagRefreshInterval = flagRefreshInterval
+        self.instanceName = instanceName
+    }
+
+    public enum Problem: Error, CustomStringConvertible {
+        case invalid(String, String)
+        public var description: String {
+            switch self {
+            case .invalid(let name, let message): "\(name): \(message)"
+            }
+        }
+    }
+
+    /// Reads `OUTLINE_TOKEN_SECRET`, `USE_STREAMING`, `STREAMING_ROLLOUT_PERCENT`,
+    /// the provider's `OPENAI_BASE_URL` / `OPENAI_API_KEY`, and `OUTLINE_HEARTBEAT_SECONDS`.
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceConfiguration {
+        guard let secret = environment["OUTLINE_TOKEN_SECRET"], !secret.isEmpty else {
+            throw Problem.invalid("OUTLINE_TOKEN_SECRET", "set it to a secret of at least 32 characters (tokens are signed with it)")
+        }
+        guard secret.utf8.count >= 32 else { throw Problem.invalid("OUTLINE_TOKEN_SECRET", "must be at least 32 characters") }
+        var configuration = ServiceConfiguration(tokenSecret: secret, provider: ResponsesConfiguration.fromEnvironment(environment))
+        if let text = environment["USE_STREAMING"] {
+            switch text.lowercased() {
+            case "1", "true", "yes", "on": configuration.useStreaming = true
+            case "0", "false", "no", "off": configuration.useStreaming = false
+            default: throw Problem.invalid("USE_STREAMING", "must be true or false, not \(text)")
+            }
+        }
+        if let text = environment["STREAMING_ROLLOUT_PERCENT"] {
+            guard let percent = Int(text), (0...100).contains(percent) else { throw Problem.invalid("STREAMING_ROLLOUT_PERCENT", "must be 0 to 100, not \(text)") }
+            configuration.rolloutPercent = percent
+        }
+        if let text = environment["OUTLINE_HEARTBEAT_SECONDS"] {
+            guard let seconds = Int(text), seconds > 0 else { throw Problem.invalid("OUTLINE_HEARTBEAT_SECONDS", "must be a positive integer") }
+            configuration.hub.heartbeat = .seconds(seconds)
+        }
+        return configuration
+    }
+}

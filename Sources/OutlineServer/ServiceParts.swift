@@ -1,0 +1,45 @@
+import EventLog
+import Foundation
+import Logging
+import OutlineProjections
+import PostgresClient
+
+/// What the routes share: the log and its read model, ownership, flags, the
+/// background launcher, the live hub, and the token signer. One per instance.
+struct ServiceParts: Sendable {
+    let store: EventStore
+    let sessions: OutlineSessions
+    let directory: WorkflowDirectory
+    let flags: FeatureFlags
+    let launcher: SessionLauncher
+    let hub: LiveEventHub
+    let signer: TokenSigner
+    let streamTokenLifetime: TimeInterval
+    let logger: Logger
+
+    /// A session's row, if `identity` may see it and it belongs to `workflowID`;
+    /// otherwise the same 404 as a session that does not exist.
+    func reachableSession(_ session: UUID, workflowID: String?, identity: AccessToken) async throws -> OutlineSessionRow {
+        guard let row = try await sessions.row(session), workflowID == nil || row.workflowId == workflowID else {
+            throw Self.sessionNotFound(session)
+        }
+        if let scoped = identity.session, scoped.lowercased() != session.uuidString.lowercased() {
+            throw Self.sessionNotFound(session)
+        }
+        if identity.role != .admin {
+            guard try await directory.owner(of: row.workflowId) == identity.subject else { throw Self.sessionNotFound(session) }
+        }
+        return row
+    }
+
+    static func sessionNotFound(_ session: UUID) -> APIError {
+        APIError(.notFound, code: "session_not_found", message: "No session \(session.uuidString.lowercased()) that you can reach.")
+    }
+
+    /// A short-lived token that opens one session's stream (EventSource cannot send headers).
+    func streamToken(for session: UUID, identity: AccessToken) throws -> (token: String, expiresAt: Date) {
+        let expiresAt = Date().addingTimeInterval(streamTokenLifetime)
+        let token = try signer.sign(AccessToken(subject: identity.subject, role: identity.role, expiresAt: expiresAt, session: session.uuidString.lowercased()))
+        return (token, expiresAt)
+    }
+}

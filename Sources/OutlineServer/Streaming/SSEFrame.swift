@@ -1,0 +1,50 @@
+import EventLog
+import NIOCore
+
+/// One Server-Sent Event as the wire carries it, rendered once and written to
+/// every client of the session: `id`, `event`, then the JSON as `data` lines.
+public struct SSEFrame: Sendable {
+    public var sequence: Int32
+    public var isTerminal: Bool
+    public var bytes: ByteBuffer
+
+    public init(_ event: FeedEvent) {
+        sequence = event.sequence
+        isTerminal = event.isTerminal
+        bytes = Self.render(id: event.sequence, event: event.eventType, data: event.json)
+    }
+
+    public init(sequence: Int32, event: String, data: [UInt8], isTerminal: Bool = false) {
+        self.sequence = sequence
+        self.isTerminal = isTerminal
+        bytes = Self.render(id: sequence, event: event, data: data)
+    }
+
+    /// JSON written by this service is one line; a payload with line breaks (only
+    /// possible in a raw event of another writer) is split over `data:` lines,
+    /// which a client joins with "\n", so framing can never break.
+    static func render(id: Int32, event: String, data: [UInt8]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(data.count + event.utf8.count + 32)
+        buffer.writeStaticString("id: ")
+        buffer.writeString(String(id))
+        buffer.writeStaticString("\nevent: ")
+        buffer.writeString(event)
+        buffer.writeStaticString("\ndata: ")
+        if data.contains(where: { $0 == 0x0A || $0 == 0x0D }) {
+            var first = true
+            for line in data.split(omittingEmptySubsequences: false, whereSeparator: { $0 == 0x0A || $0 == 0x0D }) {
+                if !first { buffer.writeStaticString("\ndata: ") }
+                buffer.writeBytes(line)
+                first = false
+            }
+        } else {
+            buffer.writeBytes(data)
+        }
+        buffer.writeStaticString("\n\n")
+        return buffer
+    }
+
+    /// A comment line: keeps proxies and the browser from timing the stream out.
+    public static let heartbeat = ByteBuffer(string: ":\n\n")
+}

@@ -1,0 +1,173 @@
+import EventLog
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Metrics
+import NIOCore
+import OutlineProjections
+
+/// `GET .../stream?sessionId=`: a session's events as Server-Sent Events
+/// (CONTRACT §5), resuming exactly after the client's Last-Event-ID.
+///
+/// Order of work, which is what makes "no gap, no duplicate" hold: subscribe
+/// to the live hub first, then send the backlog from the log after the cursor,
+/// then the live frames, skipping any the backlog already covered and
+/// reading from the log again if the live feed skipped ahead. The cursor only
+/// moves by events actually written, so a reconnect continues from exactly there.
+struct SessionStreamRoute: Sendable {
+    let parts: ServiceParts
+    static let retryMilliseconds = 2000
+    private let sent = Counter(label: "outline_sse_events_sent_total")
+
+    init(parts: ServiceParts) { self.parts = parts }
+
+    func register(on group: RouterGroup<OutlineRequestContext>) {
+        group.get("stream") { request, context in try await stream(request, context) }
+    }
+
+    /// Where a client starts: after a cursor (Last-Event-ID, or the query for
+    /// first connects and polyfills), from the start (`from=0`), or with a snapshot.
+    enum Start: Equatable {
+        case after(Int32)
+        case snapshot
+    }
+
+    static func start(of request: Request) throws -> Start {
+        let query = request.uri.queryParameters
+        let header = request.headers[HTTPField.Name("Last-Event-ID")!]
+        let given: (String, String)? = header.map { ("Last-Event-ID", $0) }
+            ?? query.get("lastEventId").map { ("lastEventId", String($0)) }
+            ?? query.get("last_event_id").map { ("last_event_id", String($0)) }
+        if let (field, text) = given {
+            guard let value = Int32(text.trimmingCharacters(in: .whitespaces)), value >= 0 else {
+                throw APIError.invalid(field, "\(field) must be the id of an event this stream sent (a sequence number ≥ 0); got \(String(text.prefix(40)).debugDescription).",
+                                       code: "invalid_last_event_id")
+            }
+            return .after(value)
+        }
+        if let from = query.get("from") {
+            guard from == "0" else { throw APIError.invalid("from", "from accepts only 0 (the whole history).", code: "invalid_from") }
+            return .after(0)
+        }
+        return .snapshot
+    }
+
+    func stream(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let workflowID = try RequestInput.workflowID(context)
+        let session = try RequestInput.sessionIDQuery(request)
+        let start = try Self.start(of: request)
+        let row = try await parts.reachableSession(session, workflowID: workflowID, identity: identity)
+        if case .after(let cursor) = start, row.status.isTerminal, cursor >= row.lastEventSequence {
+            // Past the terminal event: tells EventSource to stop reconnecting.
+            return Response(status: .noContent)
+        }
+        let subscription = parts.hub.subscribe(session)
+        let store = parts.store
+        let sent = self.sent
+        let headers: HTTPFields = [
+            .contentType: "text/event-stream; charset=utf-8",
+            .cacheControl: "no-cache",
+            HTTPField.Name("X-Accel-Buffering")!: "no",
+        ]
+        let body = request.body
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            defer { subscription.cancel() }
+            do {
+                try await body.consumeWithCancellationOnInboundClose { _ in
+                    var stream = SessionStreamWriter(store: store, session: session, subscription: subscription, sent: sent)
+                    try await stream.run(start: start, row: row) { try await writer.write($0) }
+                }
+            } catch is CancellationError {
+                // The client went away (or the server is stopping): nothing to finish.
+                return
+            }
+            try await writer.finish(nil)
+        })
+    }
+}
+
+/// The per-connection loop of the SSE stream, apart from HTTP.
+struct SessionStreamWriter {
+    let store: EventStore
+    let session: UUID
+    let subscription: LiveEventHub.Subscription
+    let sent: Counter
+    /// The last sequence this client has been sent.
+    private(set) var cursor: Int32 = 0
+    private var ended = false
+
+    init(store: EventStore, session: UUID, subscription: LiveEventHub.Subscription, sent: Counter) {
+        self.store = store
+        self.session = session
+        self.subscription = subscription
+        self.sent = sent
+    }
+
+    mutating func run(start: SessionStreamRoute.Start, row: OutlineSessionRow, write: (ByteBuffer) async throws -> Void) async throws {
+        try await write(ByteBuffer(string: "retry: \(SessionStreamRoute.retryMilliseconds)\n\n"))
+        switch start {
+        case .after(let after):
+            cursor = after
+        case .snapshot:
+            let json = try OutlineSessionRow.jsonEncoder().encode(row)
+            try await write(SSEFrame(sequence: row.lastEventSequence, event: "snapshot", data: Array(json)).bytes)
+            cursor = row.lastEventSequence
+            if row.status.isTerminal { return }
+        }
+        try await backfill(upTo: nil, write: write)
+        if ended { return }
+        for await item in subscription.items {
+            switch item {
+            case .frames(let frames):
+                guard let last = frames.last, last.sequence > cursor else { continue }
+                if frames[0].sequence > cursor + 1 {
+                    // The feed is ahead of this client: take the missing part from the log.
+                    try await backfill(upTo: frames[0].sequence - 1, write: write)
+                    if ended { return }
+                }
+                var buffer = ByteBuffer()
+                var count = 0
+                for frame in frames where frame.sequence == cursor + 1 {
+                    var bytes = frame.bytes
+                    buffer.writeBuffer(&bytes)
+                    cursor = frame.sequence
+                    count += 1
+                    if frame.isTerminal { ended = true; break }
+                }
+                let size = frames.reduce(0) { $0 + $1.bytes.readableBytes }
+                if count > 0 { try await write(buffer) }
+                subscription.consumed(bytes: size)
+                sent.increment(by: count)
+                if ended { return }
+            case .heartbeat:
+                try await write(SSEFrame.heartbeat)
+            case .closed:
+                return
+            }
+        }
+    }
+
+    /// Sends the log's events after the cursor (up to `limit` when given), page by page.
+    private mutating func backfill(upTo limit: Int32?, write: (ByteBuffer) async throws -> Void) async throws {
+        while !ended {
+            if let limit, cursor >= limit { return }
+            let page = try await store.readFeed(session: session, after: cursor, limit: 2000)
+            var buffer = ByteBuffer()
+            var count = 0
+            for event in page {
+                if let limit, event.sequence > limit { break }
+                var bytes = SSEFrame(event).bytes
+                buffer.writeBuffer(&bytes)
+                cursor = event.sequence
+                count += 1
+                if event.isTerminal { ended = true; break }
+            }
+            if count > 0 {
+                try await write(buffer)
+                sent.increment(by: count)
+            }
+            if page.count < 2000 { return }
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import EventLog
+import Metrics
+import OpenAIResponses
+
+/// What the runner reports to the metrics system: provider errors by kind and
+/// the time from the research request to its first content.
+enum RunnerMetrics {
+    static let timeToFirstContent = Timer(label: "outline_time_to_first_content_seconds")
+
+    static func providerError(_ error: ResponsesError) {
+        let kind = switch error {
+        case .http(let status, _, _, _) where status == 429: "rate_limited"
+        case .http(let status, _, _, _) where status >= 500: "server_error"
+        case .http: "client_error"
+        case .transport: "connection"
+        case .stalled: "stalled"
+        case .malformedEvent: "malformed_event"
+        }
+        Counter(label: "outline_provider_errors_total", dimensions: [("kind", kind)]).increment()
+    }
+}
+
+extension OutlineEvent {
+    /// Content the writer sees: reasoning, searches, text, citations.
+    var isContent: Bool {
+        switch self {
+        case .reasoningSummaryDelta, .webSearchStep, .outputTextDelta, .citationAdded: true
+        default: false
+        }
+    }
+}
