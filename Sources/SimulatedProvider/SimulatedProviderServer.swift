@@ -91,7 +91,7 @@ public struct SimulatedProviderServer: Sendable {
         }
         if let total = spec.totalDuration { spec.pace = total / max(1, transcript.events.count - 1) }
         let response = SimulatedResponse(id: id, transcript: transcript, createdAt: .now, pace: spec.pace, faults: faults)
-        await state.register(response, session: metadata["outline_session"])
+        await state.register(response, session: metadata["outline_session"], deepResearch: true)
         if stream { return streamResponse(id: id, after: -1, faults: faults) }
         return Self.json(.ok, response.retrieved(at: .now))
     }

@@ -12,11 +12,17 @@ public actor SimulatedProviderState {
 
     public init() {}
 
-    func register(_ response: SimulatedResponse, session: String?) {
+    func register(_ response: SimulatedResponse, session: String?, deepResearch: Bool = false) {
         responses[response.id] = response
         createCount += 1
         if let session { createCountBySession[session, default: 0] += 1 }
+        if deepResearch, let session { researchCreatesBySession[session, default: 0] += 1 }
     }
+
+    /// Deep research creates (the expensive, charged calls) per session.
+    public private(set) var researchCreatesBySession: [String: Int] = [:]
+    public func researchCreates(forSession session: String) -> Int { researchCreatesBySession[session] ?? 0 }
+    public var researchCreateCount: Int { researchCreatesBySession.values.reduce(0, +) }
 
     func response(_ id: String) -> SimulatedResponse? { responses[id] }
 

@@ -1,0 +1,130 @@
+import EventLog
+import Foundation
+import OpenAIResponses
+import Testing
+import TestSupport
+import Synchronization
+
+/// The V3 path end to end over real sockets: start, SSE replay and live tail,
+/// reconnects by Last-Event-ID, two instances, snapshot and 204.
+@Suite("SSE streams resume exactly by Last-Event-ID")
+struct StreamingTests {
+    static func deltas(_ events: [ServerSentEvent]) -> String {
+        events.filter { $0.event == "output_text.delta" }.compactMap {
+            ((try? JSONSerialization.jsonObject(with: Data($0.data.utf8))) as? [String: Any])?["delta"] as? String
+        }.joined()
+    }
+
+    @Test("start → stream → final outline: the stream equals the log, ends with the terminal event, and a reconnect past it gets 204")
+    func startToFinalOutline() async throws {
+        try await ServiceHarness.with { h in
+            let alice = try h.token("alice")
+            let (session, streamToken) = try await h.startStreaming("wf-stream", token: alice)
+            let streamURL = h.url + ServiceHarness.base("wf-stream") + "/stream?sessionId=\(session)&token=\(streamToken)"
+            let connection = try await SSEClient().connect(streamURL + "&from=0")
+            #expect(connection.status == 200)
+            #expect(connection.contentType?.hasPrefix("text/event-stream") == true)
+            #expect(connection.endedByServer)
+            let log = try await h.log(session)
+            #expect(connection.events.map { Int32($0.id ?? "") } == log.map(\.sequence))
+            #expect(connection.events.map(\.event) == log.map(\.eventType))
+            #expect(connection.events.last?.event == "session.completed")
+            let row = try await h.waitUntilEnded("wf-stream", session: session, token: alice)
+            let responseID = try #require(row["background_response_id"] as? String)
+            let transcript = try #require(await h.provider.state.transcript(ofResponse: responseID))
+            #expect(Self.deltas(connection.events) == transcript.text)
+            #expect(row["final_outline"] as? String == transcript.text)
+            let again = try await h.call("GET", ServiceHarness.base("wf-stream") + "/stream?sessionId=\(session)&token=\(streamToken)",
+                                         headers: [("Last-Event-ID", "\(log.last!.sequence)")])
+            #expect(again.status == 204)
+            // A new client of a finished session gets its snapshot, not every delta.
+            let fresh = try await SSEClient().connect(streamURL)
+            #expect(fresh.events.map(\.event) == ["snapshot"])
+            #expect(fresh.events.first?.id == "\(log.last!.sequence)")
+            let snapshot = try #require((try JSONSerialization.jsonObject(with: Data(fresh.events[0].data.utf8))) as? [String: Any])
+            #expect(snapshot["final_outline"] as? String == transcript.text)
+        }
+    }
+
+    @Test("a client that hangs up at 20 random points and reconnects with Last-Event-ID receives exactly the log: no gap, no duplicate")
+    func randomDisconnects() async throws {
+        try await ServiceHarness.with(spec: .init(outputLength: 3000, deltaSize: 10, pace: .milliseconds(8))) { h in
+            let alice = try h.token("alice")
+            let (session, streamToken) = try await h.startStreaming("wf-reconnect", token: alice)
+            let streamURL = h.url + ServiceHarness.base("wf-reconnect") + "/stream?sessionId=\(session)&token=\(streamToken)"
+            var received: [ServerSentEvent] = []
+            var cursor: String?
+            var hangUps = 0
+            var seed = UInt64.random(in: 1...UInt64.max)
+            let firstSeed = seed
+            while true {
+                seed = seed &* 6364136223846793005 &+ 1442695040888963407
+                let keep = Int(seed >> 59) + 1 // 1...32 events, then hang up
+                let counter = Counter()
+                let hangUp = hangUps < 20
+                let headers = cursor.map { [("Last-Event-ID", $0)] } ?? []
+                let connection = try await SSEClient().connect(cursor == nil ? streamURL + "&from=0" : streamURL, headers: headers) { _ in
+                    hangUp && counter.next() >= keep
+                }
+                if connection.status == 204 { break }
+                #expect(connection.status == 200, "seed \(firstSeed)")
+                received += connection.events
+                cursor = received.last?.id ?? cursor
+                if !connection.endedByServer { hangUps += 1 }
+                if connection.endedByServer && received.last.map({ ["session.completed", "session.failed", "session.cancelled"].contains($0.event ?? "") }) == true { break }
+            }
+            #expect(hangUps == 20, "seed \(firstSeed)")
+            let log = try await h.log(session)
+            #expect(received.map { Int32($0.id ?? "") } == log.map(\.sequence), "seed \(firstSeed)")
+            #expect(received.map(\.data) == log.map { String(decoding: $0.json, as: UTF8.self) }, "seed \(firstSeed)")
+        }
+    }
+
+    @Test("two instances on one database: a client streams from the second while the first runs the session")
+    func twoInstances() async throws {
+        try await ServiceHarness.with(spec: .init(outputLength: 1500, pace: .milliseconds(4))) { first in
+            var configuration = ServiceHarness.configuration(provider: first.provider, name: "second")
+            configuration.adoptionInterval = .seconds(3600)
+            try await ServiceHarness.serve(pool: first.pool, provider: first.provider, configuration: configuration) { second in
+                let alice = try first.token("alice")
+                let (session, streamToken) = try await first.startStreaming("wf-two", token: alice)
+                let connection = try await SSEClient().connect(second.url + ServiceHarness.base("wf-two") + "/stream?sessionId=\(session)&token=\(streamToken)&from=0")
+                #expect(connection.endedByServer)
+                let log = try await first.log(session)
+                #expect(connection.events.map { Int32($0.id ?? "") } == log.map(\.sequence))
+                #expect(connection.events.last?.event == "session.completed")
+                #expect(await second.app.hub.clientCount == 0)
+            }
+        }
+    }
+
+    @Test("Last-Event-ID: the header wins over the query, an invalid one is a 400, one beyond the head waits for it")
+    func cursorRules() async throws {
+        try await ServiceHarness.with(spec: .init(outputLength: 400, pace: .milliseconds(1))) { h in
+            let alice = try h.token("alice")
+            let (session, streamToken) = try await h.startStreaming("wf-cursor", token: alice)
+            let path = ServiceHarness.base("wf-cursor") + "/stream?sessionId=\(session)&token=\(streamToken)"
+            for bad in ["abc", "-1", "1.5", "99999999999"] {
+                let reply = try await h.call("GET", path, headers: [("Last-Event-ID", bad)])
+                #expect(reply.status == 400, "Last-Event-ID \(bad)")
+                #expect(reply.errorCode == "invalid_last_event_id")
+            }
+            #expect(try await h.call("GET", path + "&lastEventId=x").status == 400)
+            #expect(try await h.call("GET", path + "&from=7").errorCode == "invalid_from")
+            _ = try await h.waitUntilEnded("wf-cursor", session: session, token: alice)
+            let log = try await h.log(session)
+            // Header 3 wins over query 1.
+            let connection = try await SSEClient().connect(h.url + path + "&lastEventId=1", headers: [("Last-Event-ID", "3")])
+            #expect(connection.events.first?.id == "4")
+            #expect(connection.events.count == log.count - 3)
+            let polyfill = try await SSEClient().connect(h.url + path + "&last_event_id=\(log.count - 2)")
+            #expect(polyfill.events.map(\.id) == ["\(log.count - 1)", "\(log.count)"])
+        }
+    }
+}
+
+/// Counts calls from a Sendable closure.
+final class Counter: Sendable {
+    private let value = Mutex(0)
+    func next() -> Int { value.withLock { $0 += 1; return $0 } }
+}
