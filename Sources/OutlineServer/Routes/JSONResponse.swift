@@ -19,7 +19,7 @@ enum JSONResponse {
 
     /// A session's read-model row, with the old table's column names.
     static func row(_ row: OutlineSessionRow, status: HTTPResponse.Status = .ok) throws -> Response {
-        bytes(try OutlineSessionRow.jsonEncoder().encode(row), status: status)
+        bytes(try row.apiJSON(), status: status)
     }
 
     static func bytes(_ data: some Sequence<UInt8>, status: HTTPResponse.Status = .ok, contentType: String = "application/json", headers: HTTPFields = [:]) -> Response {

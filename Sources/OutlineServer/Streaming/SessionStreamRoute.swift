@@ -110,8 +110,7 @@ struct SessionStreamWriter {
         case .after(let after):
             cursor = after
         case .snapshot:
-            let json = try OutlineSessionRow.jsonEncoder().encode(row)
-            try await write(SSEFrame(sequence: row.lastEventSequence, event: "snapshot", data: Array(json)).bytes)
+            try await write(SSEFrame(sequence: row.lastEventSequence, event: "snapshot", data: try row.apiJSON()).bytes)
             cursor = row.lastEventSequence
             if row.status.isTerminal { return }
         }
@@ -120,7 +119,11 @@ struct SessionStreamWriter {
         for await item in subscription.items {
             switch item {
             case .frames(let frames):
-                guard let last = frames.last, last.sequence > cursor else { continue }
+                guard let last = frames.last, last.sequence > cursor else {
+                    // A cursor beyond the head waited; the session ended below it.
+                    if frames.contains(where: \.isTerminal) { return }
+                    continue
+                }
                 if frames[0].sequence > cursor + 1 {
                     // The feed is ahead of this client: take the missing part from the log.
                     try await backfill(upTo: frames[0].sequence - 1, write: write)

@@ -40,12 +40,6 @@ enum RequestInput {
     /// A JSON body decoded as `T`: the content type must be JSON, the size within
     /// the context's limit, and every required field present with its type.
     static func json<T: Decodable>(_ type: T.Type, from request: Request, context: OutlineRequestContext) async throws -> T {
-        if let contentType = request.headers[.contentType] {
-            let media = contentType.split(separator: ";")[0].trimmingCharacters(in: .whitespaces).lowercased()
-            guard media == "application/json" || media.hasSuffix("+json") else {
-                throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as application/json (got \(media)).")
-            }
-        }
         var request = request
         let buffer: ByteBuffer
         do {
@@ -54,6 +48,12 @@ enum RequestInput {
             throw APIError(.contentTooLarge, code: "body_too_large", message: "The body is larger than \(context.maxUploadSize / 1024) KiB.")
         }
         guard buffer.readableBytes > 0 else { throw APIError(.badRequest, code: "missing_body", message: "This route needs a JSON body.") }
+        if let contentType = request.headers[.contentType] {
+            let media = contentType.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+            guard media == "application/json" || media.hasSuffix("+json") else {
+                throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as application/json (got \(media)).")
+            }
+        }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
@@ -84,6 +84,8 @@ enum RequestInput {
         case .keyNotFound(let key, let context):
             let field = path(context.codingPath + [key])
             return APIError.invalid(field, "The field \(field) is required.", code: "missing_field")
+        case .typeMismatch(_, let context) where context.codingPath.isEmpty:
+            return APIError(.badRequest, code: "invalid_json", message: "The body must be a JSON object.")
         case .typeMismatch(let type, let context), .valueNotFound(let type, let context):
             let field = path(context.codingPath)
             return APIError.invalid(field, "The field \(field) must be \(typeName(type)).", code: "invalid_field")

@@ -17,6 +17,15 @@ struct WorkflowDirectory: Sendable {
 
     /// Claims the workflow for `user` if nobody owns it; returns its owner.
     func claim(_ workflowID: String, for user: String, title: String? = nil) async throws -> String {
+        // A concurrent claim that commits during this statement is invisible to
+        // its snapshot (the INSERT waited, then did nothing): ask again.
+        for _ in 0..<5 {
+            if let owner = try await claimOnce(workflowID, for: user, title: title) { return owner }
+        }
+        throw APIError(.serviceUnavailable, code: "workflow_busy", message: "Workflow \(workflowID) is being created by another request; retry.")
+    }
+
+    private func claimOnce(_ workflowID: String, for user: String, title: String?) async throws -> String? {
         let rows = try await pool.query(
             """
             WITH claimed AS (
@@ -27,7 +36,7 @@ struct WorkflowDirectory: Sendable {
             """,
             workflowID, user, title
         )
-        return try rows[0].decode(String.self, at: 0)
+        return try rows.first?.decode(String.self, at: 0)
     }
 
     func owner(of workflowID: String) async throws -> String? {
