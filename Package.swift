@@ -98,9 +98,14 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(
+            name: "OutlineAuth",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: upcoming
+        ),
+        .target(
             name: "OutlineServer",
             dependencies: [
-                "EventLog", "OutlineProjections", "PostgresClient", "SessionRunner", "OpenAIResponses", "OutlineJSON",
+                "OutlineAuth", "EventLog", "OutlineProjections", "PostgresClient", "SessionRunner", "OpenAIResponses", "OutlineJSON",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -141,7 +146,7 @@ let package = Package(
         .target(
             name: "OutlineAdminCommands",
             dependencies: [
-                "EventLog", "OutlineProjections", "PostgresClient",
+                "EventLog", "OutlineProjections", "PostgresClient", "OutlineAuth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

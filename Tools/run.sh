@@ -1,25 +1,78 @@
 #!/usr/bin/env bash
-# Runs OutlineStream on its embedded defaults: installs what is missing, starts
-# the project's private PostgreSQL cluster, builds, applies the migrations and
-# shows the schema's health. (The HTTP service joins this command when it lands.)
+# Runs OutlineStream on its embedded defaults, in one command: installs what is
+# missing, starts the project's private PostgreSQL cluster, applies the
+# migrations, starts the simulated provider (or uses the real API when
+# OPENAI_API_KEY is set), then serves the API and prints its URL and tokens.
+# Ctrl-C stops the server and the simulated provider (PostgreSQL keeps running;
+# `Tools/dev/postgres.sh stop` stops it).
+#
+# Environment: OUTLINE_PORT (8080), OUTLINE_SIM_PORT (8089), SIM_PACE_MS (20),
+# SIM_OUTPUT_LENGTH (4000), OPENAI_API_KEY / OPENAI_BASE_URL (real provider),
+# USE_STREAMING, STREAMING_ROLLOUT_PERCENT. Extra arguments go to `swift build`.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 . Tools/dev/prepare.sh
 
+swift build --product outline-server "$@"
 swift build --product outline-admin "$@"
-admin="$(swift build --show-bin-path "$@")/outline-admin"
+swift build --product simulated-provider "$@"
+bin="$(swift build --show-bin-path "$@")"
 
-"$admin" migrate up
-"$admin" migrate status
-"$admin" migrate health
+"$bin/outline-admin" migrate up
+"$bin/outline-admin" migrate health
+
+# A token secret kept across runs (in the clone's ignored .local/), so printed tokens stay valid.
+mkdir -p .local
+if [ -z "${OUTLINE_TOKEN_SECRET:-}" ]; then
+    [ -s .local/token-secret ] || head -c 48 /dev/urandom | base64 | tr -d '\n/+=' > .local/token-secret
+    OUTLINE_TOKEN_SECRET=$(cat .local/token-secret)
+fi
+export OUTLINE_TOKEN_SECRET
+
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+if [ -n "${OPENAI_API_KEY:-}" ]; then
+    export OPENAI_BASE_URL="${OPENAI_BASE_URL:-https://api.openai.com}"
+    provider="the real OpenAI API at $OPENAI_BASE_URL"
+else
+    sim_port="${OUTLINE_SIM_PORT:-8089}"
+    "$bin/simulated-provider" --port "$sim_port" --pace-ms "${SIM_PACE_MS:-20}" --output-length "${SIM_OUTPUT_LENGTH:-4000}" &
+    pids+=($!)
+    export OPENAI_BASE_URL="http://127.0.0.1:$sim_port"
+    provider="the simulated provider at $OPENAI_BASE_URL"
+fi
+
+port="${OUTLINE_PORT:-8080}"
+rm -f .local/server-port
+"$bin/outline-server" --port "$port" --port-file .local/server-port &
+server=$!
+pids+=($server)
+for _ in $(seq 1 300); do
+    [ -s .local/server-port ] && break
+    kill -0 "$server" 2>/dev/null || { echo "outline-server did not start" >&2; exit 1; }
+    sleep 0.1
+done
+url="http://127.0.0.1:$(cat .local/server-port)"
+writer=$("$bin/outline-admin" token --user writer)
+admin=$("$bin/outline-admin" token --user operator --role admin)
 
 cat <<MSG
 
-OutlineStream's event log is ready on the private PostgreSQL cluster.
-  DATABASE_URL=$DATABASE_URL
-  admin program: $admin   (try: $admin --help)
-  psql:          Tools/dev/postgres.sh psql
-  stop it:       Tools/dev/postgres.sh stop
+OutlineStream is serving at $url, talking to $provider.
+  Writer token: $writer
+  Admin token:  $admin
+
+  Start a session (V3) and stream it:
+    curl -s -X POST $url/api/workflows/wf-demo/outline-generation/start \\
+      -H "Authorization: Bearer $writer" -H 'Content-Type: application/json' \\
+      -d '{"prompt": "Tidal energy in Europe", "skipClarification": true}'
+    curl -N -H "Authorization: Bearer $writer" \\
+      "$url/api/workflows/wf-demo/outline-generation/stream?sessionId=<sessionId from above>&from=0"
+
+  API document: $url/openapi.json   Metrics: $url/metrics   Ctrl-C stops.
 MSG
+wait "$server"

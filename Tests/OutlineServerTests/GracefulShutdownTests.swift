@@ -1,0 +1,84 @@
+import EventLog
+import Foundation
+import OutlineServer
+import PostgresClient
+import SimulatedProvider
+import Synchronization
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The real `outline-server` executable, stopped with SIGTERM mid-session.
+@Suite("Graceful shutdown of the real executable")
+struct GracefulShutdownTests {
+    /// The executables sit beside the test bundle in the build folder.
+    static func executable(_ name: String) -> String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
+    }
+
+    @Test("SIGTERM ends open streams cleanly, exits 0 and releases the leases; another instance adopts the session at once and finishes it, charged once")
+    func sigtermMidSession() async throws {
+        _ = ServiceHarness.metrics
+        let provider = try await RunningSimulatedProvider.start(SimulatedProviderServer(spec: TranscriptSpec(outputLength: 3000, pace: .milliseconds(10))))
+        defer { Task { await provider.stop() } }
+        try await TestDatabase.withDatabase { pool, settings in
+            let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("outline-port-\(UUID().uuidString)").path
+            var environment = ProcessInfo.processInfo.environment
+            environment["DATABASE_URL"] = settings.conninfo
+            environment["OUTLINE_TOKEN_SECRET"] = ServiceHarness.secret
+            environment["OPENAI_BASE_URL"] = provider.url
+            environment["OPENAI_API_KEY"] = nil
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: Self.executable("outline-server"))
+            server.arguments = ["--port", "0", "--port-file", portFile]
+            server.environment = environment
+            server.standardError = FileHandle.nullDevice
+            try server.run()
+            defer { if server.isRunning { server.terminate() } }
+            var port: String?
+            for _ in 0..<300 where port == nil {
+                port = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { $0.isEmpty ? nil : $0 }
+                if port == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let url = "http://127.0.0.1:\(try #require(port))"
+            let signer = TokenSigner(secret: ServiceHarness.secret)
+            let alice = try signer.sign(AccessToken(subject: "alice", role: .user, expiresAt: Date().addingTimeInterval(600)))
+            let client = ServiceHarness(url: url, app: OutlineServerApplication(pool: pool, migrations: []), provider: provider, pool: pool)
+            let (session, streamToken) = try await client.startStreaming("wf-term", token: alice)
+            let received = Counter()
+            let streaming = Task {
+                try await SSEClient().connect(url + ServiceHarness.base("wf-term") + "/stream?sessionId=\(session)&token=\(streamToken)&from=0") { event in
+                    _ = received.next()
+                    return false
+                }
+            }
+            while received.value < 30 { try await Task.sleep(for: .milliseconds(20)) }
+            let stopping = ContinuousClock.now
+            kill(server.processIdentifier, SIGTERM)
+            let connection = try await streaming.value
+            #expect(connection.endedByServer)
+            #expect(connection.status == 200)
+            #expect(!connection.events.contains { ["session.completed", "session.failed", "session.cancelled"].contains($0.event ?? "") })
+            while server.isRunning { try await Task.sleep(for: .milliseconds(20)) }
+            #expect(server.terminationStatus == 0)
+            #expect(ContinuousClock.now - stopping < .seconds(10))
+            let leases = try await pool.query("SELECT count(*) FROM outline_session_leases")[0].decode(Int64.self, at: 0)
+            #expect(leases == 0)
+            // Another instance adopts the session right away and resumes the provider's stream.
+            try await ServiceHarness.serve(pool: pool, provider: provider, configuration: ServiceHarness.configuration(provider: provider, name: "successor")) { successor in
+                let resumed = try await SSEClient().connect(successor.url + ServiceHarness.base("wf-term") + "/stream?sessionId=\(session)&token=\(streamToken)",
+                                                          headers: [("Last-Event-ID", connection.events.last?.id ?? "0")])
+                #expect(resumed.events.last?.event == "session.completed")
+                let log = try await successor.log(session)
+                #expect((connection.events + resumed.events).map { Int32($0.id ?? "") } == log.map(\.sequence))
+                let row = try await successor.waitUntilEnded("wf-term", session: session, token: alice)
+                let responseID = try #require(row["background_response_id"] as? String)
+                let transcript = try #require(await provider.state.transcript(ofResponse: responseID))
+                #expect(row["final_outline"] as? String == transcript.text)
+                #expect(await provider.state.researchCreates(forSession: session) == 1)
+            }
+        }
+    }
+}
