@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "outline-bench", targets: ["outline-bench"]),
         .executable(name: "simulated-provider", targets: ["simulated-provider"]),
         .executable(name: "outline-server", targets: ["outline-server"]),
+        .executable(name: "outline-load", targets: ["outline-load"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -167,6 +168,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tools/outline-bench",
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "outline-load",
+            dependencies: [
+                "EventLog", "OutlineProjections", "PostgresClient", "OpenAIResponses", "ProviderHTTP", "SimulatedProvider", "OutlineAuth", "OutlineSchema",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tools/outline-load",
             swiftSettings: upcoming
         ),
         .target(

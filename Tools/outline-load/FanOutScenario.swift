@@ -1,0 +1,100 @@
+import EventLog
+import Foundation
+import OutlineAuth
+import PostgresClient
+import ProviderHTTP
+
+/// N SSE clients over S live sessions, optionally hanging up at random: what
+/// the service delivers per second, how long an event takes from the runner
+/// receiving it from the provider (its `recorded_at`) to a client reading it,
+/// and whether any client saw a gap or a duplicate.
+struct FanOutScenario {
+    let clients: Int
+    let sessions: Int
+    let disconnectProbability: Double
+
+    func run(stack: LoadStack, pool: PostgresPool, signer: TokenSigner) async throws {
+        let http = CurlHTTPClient()
+        let token = try signer.sign(AccessToken(subject: "load", role: .user, expiresAt: Date().addingTimeInterval(3600)))
+        // Start the sessions, then attach the clients at once (they replay what they missed).
+        var streams: [(session: String, url: String)] = []
+        for index in 0..<sessions {
+            let workflow = "wf-load-\(index)"
+            let (head, body) = try await http.send(ProviderHTTP.HTTPRequest(
+                method: "POST", url: stack.url + "/api/workflows/\(workflow)/outline-generation/start",
+                headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
+                body: Array(#"{"prompt": "Load test", "skipClarification": true}"#.utf8)))
+            guard head.status == 201, let object = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+                  let session = object["sessionId"] as? String, let streamToken = object["streamToken"] as? String else {
+                throw LoadError("start answered \(head.status): \(String(decoding: body, as: UTF8.self))")
+            }
+            streams.append((session, stack.url + "/api/workflows/\(workflow)/outline-generation/stream?sessionId=\(session)&token=\(streamToken)"))
+        }
+        let started = ContinuousClock.now
+        let deadline = started + .seconds(600)
+        let results = await withTaskGroup(of: (Int, StreamClient.Result).self) { group in
+            for client in 0..<clients {
+                let stream = streams[client % sessions]
+                group.addTask { (client % sessions, await StreamClient(http: http, url: stream.url, disconnectProbability: disconnectProbability).run(deadline: deadline)) }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let elapsed = seconds(since: started)
+        let memory = stack.memory
+        // Compare every client's concatenation with the log, and time each live delivery.
+        var recorded: [Int: [Int32: Double]] = [:]
+        var logIDs: [Int: [Int32]] = [:]
+        for (index, stream) in streams.enumerated() {
+            let rows = try await pool.query("SELECT sequence, extract(epoch FROM recorded_at)::float8 FROM outline_events WHERE session_id = $1 ORDER BY sequence", UUID(uuidString: stream.session)!)
+            var times: [Int32: Double] = [:]
+            var ids: [Int32] = []
+            for row in rows {
+                let sequence = try row.decode(Int32.self, at: 0)
+                times[sequence] = try row.decode(Double.self, at: 1)
+                ids.append(sequence)
+            }
+            recorded[index] = times
+            logIDs[index] = ids
+        }
+        var delivered = 0, gaps = 0, duplicates = 0, reconnects = 0, failures = 0, bytes = 0
+        var latencies: [Double] = []
+        for (session, result) in results {
+            delivered += result.ids.count
+            reconnects += result.reconnects
+            bytes += result.bytes
+            if result.failure != nil { failures += 1 }
+            let expected = logIDs[session] ?? []
+            if result.ids != expected {
+                duplicates += result.ids.count - Set(result.ids).count
+                gaps += Set(expected).subtracting(result.ids).count
+                if duplicates == 0 && gaps == 0 { gaps += 1 } // out of order
+            }
+            for (index, id) in result.ids.enumerated() {
+                guard let at = recorded[session]?[id], at >= result.connectedAt[index] else { continue } // live deliveries only
+                latencies.append((result.arrivals[index] - at) * 1000)
+            }
+        }
+        let summary = LatencySummary(latencies)
+        print("fan-out: \(clients) clients over \(sessions) sessions, disconnect probability \(disconnectProbability) per event")
+        print(String(format: "  delivered %d events in %.1f s: %.0f events/s (%.1f MB/s)", delivered, elapsed, Double(delivered) / elapsed, Double(bytes) / elapsed / 1e6))
+        print("  delivery latency (runner received from provider → client read), live deliveries: \(summary.text) over \(latencies.count) deliveries")
+        print("  reconnects \(reconnects), gaps \(gaps), duplicates \(duplicates), clients failed \(failures)")
+        print("  server memory: \(memory.rss / 1024) MiB resident, \(memory.peak / 1024) MiB peak; \(stack.threads) threads")
+    }
+}
+
+/// Percentiles of a set of durations, in milliseconds.
+struct LatencySummary {
+    var sorted: [Double]
+    init(_ samples: [Double]) { sorted = samples.sorted() }
+    func percentile(_ p: Double) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+    }
+    var text: String { String(format: "p50 %.2f ms, p99 %.2f ms, max %.2f ms", percentile(0.5), percentile(0.99), sorted.last ?? 0) }
+}
+
+func seconds(since start: ContinuousClock.Instant) -> Double {
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+}

@@ -1,0 +1,65 @@
+import Foundation
+import OutlineAuth
+import PostgresClient
+import ProviderHTTP
+
+/// Many open SSE connections on sessions that are waiting (for clarification
+/// answers): what each costs the server in memory (CONTRACT §7: 10,000
+/// connections, ≤ 20 KB each).
+struct IdleScenario {
+    let connections: Int
+    let sessions: Int
+
+    func run(stack: LoadStack, signer: TokenSigner) async throws {
+        let http = CurlHTTPClient()
+        let token = try signer.sign(AccessToken(subject: "load", role: .user, expiresAt: Date().addingTimeInterval(3600)))
+        var urls: [String] = []
+        for index in 0..<sessions {
+            let workflow = "wf-idle-\(index)"
+            let (head, body) = try await http.send(ProviderHTTP.HTTPRequest(
+                method: "POST", url: stack.url + "/api/workflows/\(workflow)/outline-generation/start",
+                headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")], body: Array(#"{"prompt": "Idle"}"#.utf8)))
+            guard head.status == 201, let object = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+                  let session = object["sessionId"] as? String, let streamToken = object["streamToken"] as? String else {
+                throw LoadError("start answered \(head.status)")
+            }
+            urls.append(stack.url + "/api/workflows/\(workflow)/outline-generation/stream?sessionId=\(session)&token=\(streamToken)")
+        }
+        try await Task.sleep(for: .seconds(2)) // clarification questions written; the sessions now wait
+        let before = stack.memory.rss
+        let opened = OpenCounter()
+        let targets = urls
+        let connections = self.connections
+        let holding = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for index in 0..<connections {
+                    group.addTask {
+                        // Last-Event-ID far ahead: the stream stays open and silent but for heartbeats.
+                        let request = ProviderHTTP.HTTPRequest(url: targets[index % targets.count], headers: [("Last-Event-ID", "1000000")], totalTimeout: .seconds(600))
+                        do {
+                            for try await part in http.stream(request) {
+                                if case .head(let head) = part, head.status == 200 { opened.add() }
+                            }
+                        } catch {}
+                    }
+                }
+            }
+        }
+        let started = ContinuousClock.now
+        while opened.count < connections, ContinuousClock.now - started < .seconds(120) { try await Task.sleep(for: .milliseconds(200)) }
+        try await Task.sleep(for: .seconds(3))
+        let after = stack.memory
+        let open = opened.count
+        print("idle connections: \(open) of \(connections) open SSE streams over \(sessions) waiting sessions")
+        print(String(format: "  server memory %d MiB before, %d MiB with them open: %.1f KB per connection; %d threads",
+                     before / 1024, after.rss / 1024, Double(after.rss - before) * 1.024 / Double(max(open, 1)), stack.threads))
+        holding.cancel()
+    }
+}
+
+final class OpenCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func add() { lock.lock(); value += 1; lock.unlock() }
+    var count: Int { lock.lock(); defer { lock.unlock() }; return value }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import PostgresClient
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The server under load: the real `outline-server` executable as a child
+/// process (so its memory is its own), on a scratch database, talking to the
+/// simulated provider this tool runs.
+struct LoadStack {
+    let process: Process
+    let url: String
+
+    static func start(binary: String, databaseURL: String, providerURL: String, secret: String) async throws -> LoadStack {
+        let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("outline-load-port-\(getpid())").path
+        try? FileManager.default.removeItem(atPath: portFile)
+        var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = databaseURL
+        environment["OUTLINE_TOKEN_SECRET"] = secret
+        environment["OPENAI_BASE_URL"] = providerURL
+        environment["OPENAI_API_KEY"] = nil
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["--port", "0", "--port-file", portFile]
+        process.environment = environment
+        process.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try process.run()
+        for _ in 0..<600 {
+            if let text = try? String(contentsOfFile: portFile, encoding: .utf8), let port = Int(text) {
+                return LoadStack(process: process, url: "http://127.0.0.1:\(port)")
+            }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        process.terminate()
+        throw LoadError("outline-server (\(binary)) did not start")
+    }
+
+    /// The server's resident memory now and at its peak, in KiB (from /proc).
+    var memory: (rss: Int, peak: Int) {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        func field(_ name: String) -> Int {
+            status.split(separator: "\n").first { $0.hasPrefix(name) }.flatMap { Int($0.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") } ?? 0
+        }
+        return (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    var threads: Int {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        return status.split(separator: "\n").first { $0.hasPrefix("Threads:") }.flatMap { Int($0.split(separator: "\t").last ?? "") } ?? 0
+    }
+
+    func stop() async {
+        kill(process.processIdentifier, SIGTERM)
+        for _ in 0..<200 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    /// Many connections need many descriptors: raise the soft limit to the hard one
+    /// (the server child inherits it).
+    static func raiseFileLimit() -> Int {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        limit.rlim_cur = limit.rlim_max
+        setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        return Int(limit.rlim_cur)
+    }
+}
+
+struct LoadError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
