@@ -50,7 +50,8 @@ public struct ServiceConfiguration: Sendable {
     }
 
     /// Reads `OUTLINE_TOKEN_SECRET`, `USE_STREAMING`, `STREAMING_ROLLOUT_PERCENT`,
-    /// the provider's `OPENAI_BASE_URL` / `OPENAI_API_KEY`, and `OUTLINE_HEARTBEAT_SECONDS`.
+    /// the provider's `OPENAI_BASE_URL` / `OPENAI_API_KEY`, and the limits
+    /// `OUTLINE_HEARTBEAT_SECONDS`, `OUTLINE_SSE_BUFFER_BYTES`, `OUTLINE_STREAM_TOKEN_SECONDS`.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceConfiguration {
         guard let secret = environment["OUTLINE_TOKEN_SECRET"], !secret.isEmpty else {
             throw Problem.invalid("OUTLINE_TOKEN_SECRET", "set it to a secret of at least 32 characters (tokens are signed with it)")
@@ -67,6 +68,14 @@ public struct ServiceConfiguration: Sendable {
         if let text = environment["STREAMING_ROLLOUT_PERCENT"] {
             guard let percent = Int(text), (0...100).contains(percent) else { throw Problem.invalid("STREAMING_ROLLOUT_PERCENT", "must be 0 to 100, not \(text)") }
             configuration.rolloutPercent = percent
+        }
+        if let text = environment["OUTLINE_SSE_BUFFER_BYTES"] {
+            guard let bytes = Int(text), bytes >= 1024 else { throw Problem.invalid("OUTLINE_SSE_BUFFER_BYTES", "must be an integer ≥ 1024") }
+            configuration.hub.bufferLimit = bytes
+        }
+        if let text = environment["OUTLINE_STREAM_TOKEN_SECONDS"] {
+            guard let seconds = Int(text), seconds >= 60 else { throw Problem.invalid("OUTLINE_STREAM_TOKEN_SECONDS", "must be an integer ≥ 60") }
+            configuration.streamTokenLifetime = TimeInterval(seconds)
         }
         if let text = environment["OUTLINE_HEARTBEAT_SECONDS"] {
             guard let seconds = Int(text), seconds > 0 else { throw Problem.invalid("OUTLINE_HEARTBEAT_SECONDS", "must be a positive integer") }

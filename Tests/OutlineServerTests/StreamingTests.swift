@@ -59,7 +59,7 @@ struct StreamingTests {
             let firstSeed = seed
             while true {
                 seed = seed &* 6364136223846793005 &+ 1442695040888963407
-                let keep = Int(seed >> 59) + 1 // 1...32 events, then hang up
+                let keep = Int((seed >> 33) % 12) + 1 // 1...12 events, then hang up: 20 hang-ups need at most 240 of the ~330 events
                 let counter = Counter()
                 let hangUp = hangUps < 20
                 let headers = cursor.map { [("Last-Event-ID", $0)] } ?? []
@@ -95,6 +95,32 @@ struct StreamingTests {
                 #expect(connection.events.last?.event == "session.completed")
                 #expect(await second.app.hub.clientCount == 0)
             }
+        }
+    }
+
+    @Test("a client that falls behind its buffer limit is dropped and resumes by Last-Event-ID with nothing lost")
+    func slowClientDropped() async throws {
+        // A limit of one byte: every live batch overflows, so the client only ever
+        // progresses through reconnects and the backlog read from the log.
+        try await ServiceHarness.with(spec: .init(outputLength: 1500, pace: .milliseconds(3)), configure: { $0.hub.bufferLimit = 1 }) { h in
+            let alice = try h.token("alice")
+            let (session, streamToken) = try await h.startStreaming("wf-slow", token: alice)
+            let streamURL = h.url + ServiceHarness.base("wf-slow") + "/stream?sessionId=\(session)&token=\(streamToken)"
+            var received: [ServerSentEvent] = []
+            var drops = 0
+            while true {
+                let headers = received.last?.id.map { [("Last-Event-ID", $0)] } ?? []
+                let connection = try await SSEClient().connect(received.isEmpty ? streamURL + "&from=0" : streamURL, headers: headers)
+                if connection.status == 204 { break }
+                received += connection.events
+                if ["session.completed", "session.failed"].contains(received.last?.event ?? "") { break }
+                drops += 1
+            }
+            #expect(drops > 0)
+            let log = try await h.log(session)
+            #expect(received.map { Int32($0.id ?? "") } == log.map(\.sequence))
+            let metrics = try await h.call("GET", "/metrics")
+            #expect(metrics.text.contains("outline_sse_clients_dropped_total"))
         }
     }
 

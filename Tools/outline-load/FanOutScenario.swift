@@ -41,6 +41,8 @@ struct FanOutScenario {
         }
         let elapsed = seconds(since: started)
         let memory = stack.memory
+        let metrics = String(decoding: try await http.send(ProviderHTTP.HTTPRequest(url: stack.url + "/metrics")).body, as: UTF8.self)
+        let appendLines = metrics.split(separator: "\n").filter { $0.hasPrefix("outline_append_batch_seconds_sum") || $0.hasPrefix("outline_append_batch_seconds_count") || $0.hasPrefix("outline_feed_fetches_total") || $0.hasPrefix("outline_sse_events_sent_total") }
         // Compare every client's concatenation with the log, and time each live delivery.
         var recorded: [Int: [Int32: Double]] = [:]
         var logIDs: [Int: [Int32]] = [:]
@@ -79,6 +81,7 @@ struct FanOutScenario {
         print(String(format: "  delivered %d events in %.1f s: %.0f events/s (%.1f MB/s)", delivered, elapsed, Double(delivered) / elapsed, Double(bytes) / elapsed / 1e6))
         print("  delivery latency (runner received from provider → client read), live deliveries: \(summary.text) over \(latencies.count) deliveries")
         print("  reconnects \(reconnects), gaps \(gaps), duplicates \(duplicates), clients failed \(failures)")
+        print("  server: " + appendLines.joined(separator: "; "))
         print("  server memory: \(memory.rss / 1024) MiB resident, \(memory.peak / 1024) MiB peak; \(stack.threads) threads")
     }
 }

@@ -31,6 +31,9 @@ struct ReplayScenario {
         _ = try await store.append(StreamAppend(sessionID: session, expectedSequence: head, events: [
             NewEvent(.completed(SessionCompleted(finalOutline: "done", citations: []))),
         ]))
+        // A production log has planner statistics (autovacuum); a table filled
+        // seconds ago has none, and the planner would scan it for every page.
+        try await pool.query("ANALYZE outline_events")
         let admin = try signer.sign(AccessToken(subject: "analyst", role: .admin, expiresAt: Date().addingTimeInterval(3600)))
         let url = stack.url + "/api/workflows/\(workflow)/outline-generation/stream?sessionId=\(session.uuidString.lowercased())&from=0"
         let started = ContinuousClock.now
