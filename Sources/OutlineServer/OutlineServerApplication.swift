@@ -49,6 +49,7 @@ public struct OutlineServerApplication: Sendable {
 
     public func router() -> Router<OutlineRequestContext> {
         let router = Router(context: OutlineRequestContext.self)
+        router.add(middleware: RequestIDMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: MetricsMiddleware())
         HealthRoutes(pool: pool, migrator: Migrator(pool: pool, migrations: migrations, logger: logger)).register(on: router)

@@ -104,6 +104,7 @@ struct SecurityAndValidationTests {
                 #expect(reply.status == item.status, "\(item.method) \(item.path) \(item.body.map { String(decoding: $0.prefix(60), as: UTF8.self) } ?? ""): \(reply.status) \(reply.text.prefix(200))")
                 #expect(reply.errorCode == item.code, "\(item.method) \(item.path): \(reply.text.prefix(200))")
                 #expect(reply.head.header("content-type") == "application/json")
+                #expect(reply.head.header("x-request-id")?.isEmpty == false)
             }
             // Field names are reported.
             let missing = try await h.call("POST", base + "/start", token: alice, body: raw("{}"), headers: [("Content-Type", "application/json")])

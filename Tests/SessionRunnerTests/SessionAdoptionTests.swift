@@ -13,7 +13,7 @@ struct SessionAdoptionTests {
     @Test("a runner killed mid-stream is adopted by another; the log has every provider event once and one create call")
     func adoptAfterCrash() async throws {
         let provider = try await RunningSimulatedProvider.start(SimulatedProviderServer(
-            spec: TranscriptSpec(webSearches: 2, reasoningSummaries: 2, outputLength: 2500, deltaSize: 8, pace: .milliseconds(4))))
+            spec: TranscriptSpec(webSearches: 2, reasoningSummaries: 2, outputLength: 2500, deltaSize: 8, pace: .milliseconds(15))))
         defer { Task { await provider.stop() } }
         try await TestDatabase.withDatabase { pool, _ in
             let store = EventStore(pool: pool, projections: [OutlineSessionsProjection()])
@@ -26,8 +26,8 @@ struct SessionAdoptionTests {
             func supervisor(_ owner: String) -> SessionSupervisor {
                 SessionSupervisor(runner: SessionRunner(store: store, writer: GroupCommitWriter(store: store), client: client,
                                                         settings: .init(resumeBackoff: .milliseconds(20)), logger: TestDatabase.quietLogger),
-                                  leases: SessionLeases(pool: pool, owner: owner, timeToLive: .milliseconds(1500)),
-                                  heartbeat: .milliseconds(250), logger: TestDatabase.quietLogger)
+                                  leases: SessionLeases(pool: pool, owner: owner, timeToLive: .seconds(6)),
+                                  heartbeat: .milliseconds(500), logger: TestDatabase.quietLogger)
             }
             let first = supervisor("runner-a")
             let second = supervisor("runner-b")
@@ -36,8 +36,10 @@ struct SessionAdoptionTests {
             while (try await sessions.row(started.sessionID)?.outputText.count ?? 0) < 300 { try await Task.sleep(for: .milliseconds(20)) }
             crashed.cancel()
             _ = try? await crashed.value
+            // The crash must have happened mid-stream (15 ms per event: ~5 s of stream).
+            try #require(try await sessions.row(started.sessionID)?.isActive == true)
 
-            // Its lease still holds the session: the second runner must wait for it to expire.
+            // Its lease (6 s, so a loaded machine cannot let it lapse here) still holds the session.
             #expect(try await second.run(session: started.sessionID, instructions: "x", mode: .streaming) == .heldElsewhere)
             // The second runner's periodic adoption picks it up once the lease expires.
             let adoption = Task { await second.runAdoption(every: .milliseconds(200)) }

@@ -31,6 +31,7 @@ struct FanOutScenario {
             streams.append((session, stack.url + "/api/workflows/\(workflow)/outline-generation/stream?sessionId=\(session)&token=\(streamToken)"))
         }
         let started = ContinuousClock.now
+        let serverCPU = stack.serverCPUSeconds, ownCPU = LoadStack.cpuSeconds(pid: getpid())
         let deadline = started + .seconds(600)
         let results = await withTaskGroup(of: (Int, StreamClient.Result).self) { group in
             for client in 0..<clients {
@@ -41,8 +42,9 @@ struct FanOutScenario {
         }
         let elapsed = seconds(since: started)
         let memory = stack.memory
+        let serverBusy = (stack.serverCPUSeconds - serverCPU) / elapsed, ownBusy = (LoadStack.cpuSeconds(pid: getpid()) - ownCPU) / elapsed
         let metrics = String(decoding: try await http.send(ProviderHTTP.HTTPRequest(url: stack.url + "/metrics")).body, as: UTF8.self)
-        let appendLines = metrics.split(separator: "\n").filter { $0.hasPrefix("outline_append_batch_seconds_sum") || $0.hasPrefix("outline_append_batch_seconds_count") || $0.hasPrefix("outline_feed_fetches_total") || $0.hasPrefix("outline_sse_events_sent_total") }
+        let appendLines = metrics.split(separator: "\n").filter { $0.hasPrefix("outline_append_batch_seconds_sum") || $0.hasPrefix("outline_append_batch_seconds_count") || $0.hasPrefix("outline_feed_fetches_total") || $0.hasPrefix("outline_sse_events_sent_total") || $0.hasPrefix("outline_append_wait_seconds_bucket") || $0.hasPrefix("outline_sse_delivery_seconds_bucket") || $0.hasPrefix("outline_sse_delivery_seconds_count") }
         // Compare every client's concatenation with the log, and time each live delivery.
         var recorded: [Int: [Int32: Double]] = [:]
         var logIDs: [Int: [Int32]] = [:]
@@ -82,6 +84,7 @@ struct FanOutScenario {
         print("  delivery latency (runner received from provider → client read), live deliveries: \(summary.text) over \(latencies.count) deliveries")
         print("  reconnects \(reconnects), gaps \(gaps), duplicates \(duplicates), clients failed \(failures)")
         print("  server: " + appendLines.joined(separator: "; "))
+        print(String(format: "  CPU while streaming: server %.2f cores, this tool (clients + simulated provider) %.2f cores, of %d", serverBusy, ownBusy, ProcessInfo.processInfo.activeProcessorCount))
         print("  server memory: \(memory.rss / 1024) MiB resident, \(memory.peak / 1024) MiB peak; \(stack.threads) threads")
     }
 }

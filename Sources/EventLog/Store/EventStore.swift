@@ -15,6 +15,8 @@ public final class EventStore: Sendable {
     private let logger: Logger
     private let appended = Counter(label: "outline_events_appended_total")
     private let appendLatency = Timer(label: "outline_append_batch_seconds")
+    /// From the oldest event's creation to its commit: buffering, queueing and the transaction.
+    private let recordToCommit = Timer(label: "outline_append_wait_seconds")
 
     public init(pool: PostgresPool, projections: [any InlineProjection] = [], logger: Logger = Logger(label: "outlinestream.eventlog")) {
         self.pool = pool
@@ -45,6 +47,9 @@ public final class EventStore: Sendable {
             }
             afterCommit.forEach { $0() }
             appendLatency.record(duration: ContinuousClock.now - started)
+            if let oldest = appends.lazy.compactMap({ $0.events.first?.source.recordedAt }).min() {
+                recordToCommit.recordNanoseconds(Int64(Date().timeIntervalSince(oldest) * 1e9))
+            }
             appended.increment(by: appends.reduce(0) { $0 + $1.eventCount })
             return results
         } catch let error as PostgresError {

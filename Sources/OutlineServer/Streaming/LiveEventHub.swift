@@ -33,11 +33,16 @@ public final class LiveEventHub: Service, Sendable {
         public var headPoll: Duration
         public var bufferLimit: Int
         public var pageSize: Int
-        public init(heartbeat: Duration = .seconds(15), headPoll: Duration = .seconds(1), bufferLimit: Int = 4 << 20, pageSize: Int = 1000) {
+        /// How long a woken feed waits for more commits before it reads: fewer,
+        /// larger writes per client (CPU per delivery) for a few ms of latency.
+        public var coalesce: Duration
+        public init(heartbeat: Duration = .seconds(15), headPoll: Duration = .seconds(1), bufferLimit: Int = 4 << 20, pageSize: Int = 1000,
+                    coalesce: Duration = .milliseconds(10)) {
             self.heartbeat = heartbeat
             self.headPoll = headPoll
             self.bufferLimit = bufferLimit
             self.pageSize = pageSize
+            self.coalesce = coalesce
         }
     }
 
@@ -160,11 +165,13 @@ public final class LiveEventHub: Service, Sendable {
     }
 
     private func fetchLoop(_ session: UUID) async {
+        var paging = false
         while true {
             guard let cursor = state.withLock({ $0.feeds[session].map { $0.cursor } }) else { return }
             var more = false
             do {
                 if let cursor {
+                    if settings.coalesce > .zero, !paging { try? await Task.sleep(for: settings.coalesce) }
                     fetches.increment()
                     let events = try await store.readFeed(session: session, after: cursor, limit: settings.pageSize)
                     more = events.count == settings.pageSize
@@ -182,6 +189,7 @@ public final class LiveEventHub: Service, Sendable {
                 try? await Task.sleep(for: .milliseconds(200))
                 more = true
             }
+            paging = more
             let again = state.withLock { state -> Bool in
                 guard var feed = state.feeds[session] else { return false }
                 if feed.subscribers.isEmpty {

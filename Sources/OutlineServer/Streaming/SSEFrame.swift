@@ -1,4 +1,5 @@
 import EventLog
+import Foundation
 import NIOCore
 
 /// One Server-Sent Event as the wire carries it, rendered once and written to
@@ -7,10 +8,13 @@ public struct SSEFrame: Sendable {
     public var sequence: Int32
     public var isTerminal: Bool
     public var bytes: ByteBuffer
+    /// When the event was recorded (the runner received it), for delivery latency.
+    public var recordedAt: Date?
 
     public init(_ event: FeedEvent) {
         sequence = event.sequence
         isTerminal = event.isTerminal
+        recordedAt = event.recordedAt
         bytes = Self.render(id: event.sequence, event: event.eventType, data: event.json)
     }
 

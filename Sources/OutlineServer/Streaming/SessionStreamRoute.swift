@@ -84,6 +84,8 @@ struct SessionStreamRoute: Sendable {
 
 /// The per-connection loop of the SSE stream, apart from HTTP.
 struct SessionStreamWriter {
+    /// From the runner receiving an event to its bytes handed to the connection (live frames).
+    static let deliveryLatency = Timer(label: "outline_sse_delivery_seconds")
     let store: EventStore
     let session: UUID
     let subscription: LiveEventHub.Subscription
@@ -134,7 +136,12 @@ struct SessionStreamWriter {
                     if frame.isTerminal { ended = true; break }
                 }
                 let size = frames.reduce(0) { $0 + $1.bytes.readableBytes }
-                if count > 0 { try await write(buffer) }
+                if count > 0 {
+                    try await write(buffer)
+                    if let recordedAt = frames.last?.recordedAt {
+                        SessionStreamWriter.deliveryLatency.recordNanoseconds(Int64(Date().timeIntervalSince(recordedAt) * 1e9))
+                    }
+                }
                 subscription.consumed(bytes: size)
                 sent.increment(by: count)
                 if ended { return }
