@@ -9,6 +9,7 @@ struct StreamClient: Sendable {
     let http: CurlHTTPClient
     let url: String
     let disconnectProbability: Double
+    var authorization: String? = nil
 
     struct Result: Sendable {
         /// Event ids in the order received, across every connection.
@@ -32,6 +33,7 @@ struct StreamClient: Sendable {
             var parser = ServerSentEventParser()
             var headers: [(name: String, value: String)] = [("Accept", "text/event-stream")]
             if let cursor { headers.append(("Last-Event-ID", String(cursor))) }
+            if let authorization { headers.append(("Authorization", authorization)) }
             let connected = Date().timeIntervalSince1970
             var ended = false
             var hungUp = false
