@@ -67,4 +67,23 @@ public struct SessionLeases: Sendable {
             Int64(limit)
         ).map { (try $0.decode(UUID.self, at: 0), try $0.decode(String.self, at: 1), try $0.decode(String.self, at: 2)) }
     }
+
+    /// Sessions stuck before research: no questions asked yet, or answers given
+    /// but no instructions written, with no live lease and no change for
+    /// `quietFor` (their instance died mid-preparation). Read from the read model.
+    public func stalledPreparations(quietFor: Duration, limit: Int = 100) async throws -> [UUID] {
+        let milliseconds = quietFor.components.seconds * 1000 + quietFor.components.attoseconds / 1_000_000_000_000_000
+        return try await pool.query(
+            """
+            SELECT s.id FROM outline_sessions s
+              LEFT JOIN outline_session_leases l ON l.session_id = s.id
+             WHERE s.is_active AND s.status IN ('pending', 'clarified')
+               AND s.updated_at < now() - $1 * interval '1 millisecond'
+               AND (l.session_id IS NULL OR l.expires_at < now())
+             ORDER BY s.updated_at
+             LIMIT $2
+            """,
+            milliseconds, Int64(limit)
+        ).map { try $0.decode(UUID.self, at: 0) }
+    }
 }

@@ -1,4 +1,5 @@
 import EventLog
+import OutlineProjections
 import Foundation
 import OpenAIResponses
 import SimulatedProvider
@@ -152,6 +153,32 @@ struct SessionAPITests {
             #expect(changes.allSatisfy { $0["changedBy"] as? String == "ops-1" })
             #expect(changes.last?["reason"] as? String == "provider incident")
             #expect(changes.last?["newValue"] as? String == "false")
+        }
+    }
+
+    @Test("a session whose preparation died with its instance is picked up again: questions asked, or answers turned into research")
+    func stalledPreparationsResume() async throws {
+        try await ServiceHarness.with { h in
+            let alice = try h.token("alice")
+            _ = try await h.call("POST", "/api/workflows", token: alice, json: ["workflowId": "wf-orphan-1"])
+            _ = try await h.call("POST", "/api/workflows", token: alice, json: ["workflowId": "wf-orphan-2"])
+            // As if another instance appended these and died before calling the provider.
+            let sessions = OutlineSessions(store: h.app.store)
+            let asking = try await sessions.start(SessionStarted(workflowId: "wf-orphan-1", prompt: "Geothermal", mode: .streaming, requestedBy: "alice")).sessionID
+            let answered = try await sessions.start(SessionStarted(workflowId: "wf-orphan-2", prompt: "Hydro", mode: .polling, requestedBy: "alice")).sessionID
+            try await h.app.store.append(StreamAppend(sessionID: answered, expectedSequence: 1, events: [
+                NewEvent(.clarificationRequested(ClarificationRequested(questions: ["Who reads it?"]))),
+                NewEvent(.clarificationAnswered(ClarificationAnswered(answers: ["Engineers"]))),
+            ]))
+            var status = ""
+            for _ in 0..<300 where status != "awaiting_clarification" {
+                status = try await h.call("GET", ServiceHarness.base("wf-orphan-1") + "/status?sessionId=\(asking.uuidString)", token: alice).json?["status"] as? String ?? ""
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(status == "awaiting_clarification")
+            let row = try await h.waitUntilEnded("wf-orphan-2", session: answered.uuidString.lowercased(), token: alice)
+            #expect(row["status"] as? String == "completed")
+            #expect(await h.provider.state.researchCreates(forSession: answered.uuidString.lowercased()) == 1)
         }
     }
 }

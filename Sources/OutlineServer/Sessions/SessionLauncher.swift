@@ -40,6 +40,7 @@ public final class SessionLauncher: Service, Sendable {
     public func run() async throws {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.supervisor.runAdoption(every: self.adoptionInterval) }
+            group.addTask { await self.resumePreparations() }
             for await job in jobs.cancelOnGracefulShutdown() {
                 group.addTask { await self.perform(job) }
             }
@@ -52,7 +53,51 @@ public final class SessionLauncher: Service, Sendable {
         }
     }
 
+    /// Finds sessions whose preparation (questions, instructions) died with its
+    /// instance and runs it again, so their workflow is not blocked forever.
+    private func resumePreparations() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: adoptionInterval)
+            do {
+                for session in try await supervisor.leases.stalledPreparations(quietFor: supervisor.leases.timeToLive) {
+                    guard let job = try await job(continuing: session) else { continue }
+                    logger.info("resuming a session's preparation after its instance stopped", metadata: ["session": "\(session)"])
+                    submit(job)
+                }
+            } catch {
+                logger.warning("looking for stalled preparations failed; will retry", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// What a stalled session needs next, from its log.
+    func job(continuing session: UUID) async throws -> Job? {
+        var started: SessionStarted?
+        var questions: [String]?
+        var answers: [String]?
+        for recorded in try await runner.store.read(session: session, limit: 100) {
+            switch recorded.event {
+            case .sessionStarted(let event): started = event
+            case .clarificationRequested(let event): questions = event.questions
+            case .clarificationAnswered(let event): answers = event.answers
+            case .researchInstructionsWritten: return nil
+            default: if recorded.event.isTerminal { return nil }
+            }
+        }
+        guard let started else { return nil }
+        if let questions, let answers {
+            return .answered(session: session, prompt: started.prompt, questions: questions, answers: answers, mode: started.mode)
+        }
+        if questions != nil { return nil } // waiting for the writer: nothing to resume
+        return .prepare(session: session, prompt: started.prompt, skipClarification: started.skipClarification, mode: started.mode)
+    }
+
     private func perform(_ job: Job) async {
+        let id: UUID = switch job {
+        case .prepare(let id, _, _, _), .answered(let id, _, _, _, _): id
+        }
+        // The lease marks the preparation as taken, so no other instance repeats it.
+        guard (try? await supervisor.leases.acquire(id)) == true else { return }
         do {
             switch job {
             case .prepare(let id, let prompt, let skip, let mode):
@@ -68,15 +113,17 @@ public final class SessionLauncher: Service, Sendable {
             }
         } catch is CancellationError {
             return
+        } catch EventLogError.sequenceConflict {
+            // Another runner moved the session on meanwhile: it is in hands, not stuck.
+            logger.info("a session moved on elsewhere; leaving it", metadata: ["session": "\(id)"])
         } catch {
-            let id: UUID = switch job {
-            case .prepare(let id, _, _, _), .answered(let id, _, _, _, _): id
-            }
             logger.error("a session failed before or during research", metadata: ["session": "\(id)", "error": "\(error)"])
             // The workflow must not stay blocked by a session nobody drives.
             _ = try? await runner.store.appendAtHeadUnlessEnded(session: id, events: [
                 NewEvent(.failed(SessionFailed(code: "preparation_failed", message: "The session could not continue: \(error). Start it again.", retryable: true))),
             ])
         }
+        // Waiting for the writer's answers, or finished: nobody needs to hold it now.
+        try? await supervisor.leases.release(id)
     }
 }
