@@ -47,7 +47,7 @@ public struct OutlineServerApplication: Sendable {
 
     public var signer: TokenSigner { parts.signer }
 
-    public func router() -> Router<OutlineRequestContext> {
+    public func router() throws -> Router<OutlineRequestContext> {
         let router = Router(context: OutlineRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: JSONErrorMiddleware())
@@ -62,6 +62,9 @@ public struct OutlineServerApplication: Sendable {
         OutlineGenerationRoutes(parts: parts).register(on: api.group("/workflows/:workflowId/outline-generation"))
         let admin = router.group("/admin").add(middleware: auth)
         FlagRoutes(parts: parts).register(api: api, admin: admin)
+        let web = try WebRoutes()
+        web.register(on: router)
+        DiagnosticsRoutes(parts: parts, pool: pool, migrator: Migrator(pool: pool, migrations: migrations, logger: logger), web: web, auth: auth).register(on: router)
         return router
     }
 
@@ -73,9 +76,9 @@ public struct OutlineServerApplication: Sendable {
 
     /// The HTTP application alone, listening on `host:port` (0: any free port);
     /// `onListening` gets the bound port.
-    public func application(host: String, port: Int, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol & Service {
+    public func application(host: String, port: Int, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol & Service {
         Application(
-            router: router(),
+            router: try router(),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "OutlineStream"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger
@@ -90,7 +93,7 @@ public struct OutlineServerApplication: Sendable {
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: launcher),
-                .init(service: application(host: host, port: port, onListening: onListening)),
+                .init(service: try application(host: host, port: port, onListening: onListening)),
                 .init(service: hub),
             ],
             gracefulShutdownSignals: signals,

@@ -12,7 +12,7 @@ struct HealthTests {
     /// Serves `server` on a free port for the duration of `body`.
     static func serving<T>(_ server: OutlineServerApplication, _ body: (String) async throws -> T) async throws -> T {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let application = server.application(host: "127.0.0.1", port: 0) { continuation.yield($0) }
+        let application = try server.application(host: "127.0.0.1", port: 0) { continuation.yield($0) }
         let task = Task { try await application.run() }
         var iterator = ports.makeAsyncIterator()
         let port = try #require(await iterator.next())

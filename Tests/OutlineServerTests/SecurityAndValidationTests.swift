@@ -122,7 +122,7 @@ struct SecurityAndValidationTests {
     func openAPIMatchesRoutes() async throws {
         try await TestDatabase.withDatabase { pool, _ in
             let app = OutlineServerApplication(pool: pool, migrations: try TestDatabase.migrations(), logger: TestDatabase.quietLogger)
-            let registered = Set(app.router().routes.map { "\($0.method.rawValue) \($0.path.description)" })
+            let registered = Set(try app.router().routes.map { "\($0.method.rawValue) \($0.path.description)" })
             let document = try #require(try JSONSerialization.jsonObject(with: try Data(contentsOf: Self.openAPIURL())) as? [String: Any])
             let paths = try #require(document["paths"] as? [String: [String: Any]])
             var documented = Set<String>()

@@ -25,6 +25,7 @@ struct OutlineGenerationRoutes: Sendable {
         group.get("status") { request, context in try await status(request, context) }
         group.post("cancel") { request, context in try await cancel(request, context) }
         group.get("latest") { request, context in try await latest(request, context) }
+        group.get("stream-token") { request, context in try await streamToken(request, context) }
         SessionStreamRoute(parts: parts).register(on: group)
     }
 
@@ -203,6 +204,20 @@ struct OutlineGenerationRoutes: Sendable {
         }
         try await parts.launcher.runner.cancel(session: row.id, by: identity.subject, reason: body.reason)
         return try JSONResponse.row(try await parts.sessions.row(row.id) ?? row)
+    }
+
+    /// A fresh stream token for a session the caller may read (a reloaded page,
+    /// or one whose token expired during a long run).
+    func streamToken(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {
+        let identity = try context.requireAPIIdentity()
+        let workflowID = try RequestInput.workflowID(context)
+        let session = try RequestInput.sessionIDQuery(request)
+        let row = try await parts.reachableSession(session, workflowID: workflowID, identity: identity)
+        let (token, expiresAt) = try parts.streamToken(for: row.id, identity: identity)
+        let id = row.id.uuidString.lowercased()
+        struct Body: Encodable { var sessionId: String, streamToken: String, streamTokenExpiresAt: Date, streamUrl: String }
+        return try JSONResponse.make(Body(sessionId: id, streamToken: token, streamTokenExpiresAt: expiresAt,
+                                          streamUrl: "/api/workflows/\(workflowID)/outline-generation/stream?sessionId=\(id)&token=\(token)"))
     }
 
     func latest(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {

@@ -1,0 +1,91 @@
+// The operators' board: what runs, what fails, the streaming flag, health.
+"use strict";
+const $ = (id) => document.getElementById(id);
+let token = null;
+
+function readToken() {
+  const hash = new URLSearchParams(location.hash.slice(1));
+  if (hash.get("token")) { localStorage.setItem("outline:admin-token", hash.get("token")); history.replaceState(null, "", location.pathname); }
+  return localStorage.getItem("outline:admin-token");
+}
+
+async function api(method, path, body) {
+  const options = { method, headers: { Authorization: "Bearer " + token, Accept: "application/json" } };
+  if (body !== undefined) { options.headers["Content-Type"] = "application/json"; options.body = JSON.stringify(body); }
+  const response = await fetch(path, options);
+  const json = await response.json().catch(() => null);
+  if (!response.ok) {
+    if (response.status === 401 || response.status === 403) { localStorage.removeItem("outline:admin-token"); $("signin").hidden = false; }
+    throw new Error((json && json.error && json.error.message) || ("HTTP " + response.status));
+  }
+  return json;
+}
+
+function cells(row, values) { for (const value of values) { const td = document.createElement("td"); td.textContent = value ?? "–"; row.append(td); } return row; }
+const ago = (seconds) => seconds == null ? "–" : seconds < 60 ? seconds.toFixed(1) + " s" : (seconds / 60).toFixed(1) + " min";
+const percent = (value) => (value * 100).toFixed(1) + " %";
+
+function render(data) {
+  $("error").hidden = true;
+  $("board").hidden = false;
+  $("updated").textContent = "Updated " + new Date().toLocaleTimeString();
+  if (document.activeElement?.closest("#flags-form") == null) {
+    $("use-streaming").checked = data.flags.useStreaming;
+    $("rollout").value = data.flags.rolloutPercent;
+  }
+  const history = $("flag-history").tBodies[0];
+  history.replaceChildren(...data.flagHistory.map((c) => cells(document.createElement("tr"), [new Date(c.changedAt).toLocaleString(), c.name, c.oldValue, c.newValue, c.changedBy, c.reason])));
+  const active = $("active").tBodies[0];
+  $("active-count").textContent = "(" + data.activeSessions.length + ")";
+  active.replaceChildren(...data.activeSessions.map((s) => {
+    const row = cells(document.createElement("tr"), [s.sessionId.slice(0, 8), s.workflowId, s.phase, s.mode, s.leaseOwner, ago(s.leaseAgeSeconds), s.events, s.bytes, s.lastProviderSequence, ago(s.secondsSinceLastEvent)]);
+    row.className = "clickable"; row.tabIndex = 0; row.dataset.session = s.sessionId;
+    row.addEventListener("click", () => timeline(s.sessionId));
+    row.addEventListener("keydown", (event) => { if (event.key === "Enter") timeline(s.sessionId); });
+    return row;
+  }));
+  $("health").replaceChildren(...[["Migrations", data.health.healthy ? "all applied" : data.health.problems.join("; ")], ["Projection lag", data.projectionLag + " sessions behind"], ["Log head", data.logPosition]]
+    .flatMap(([k, v]) => { const d = document.createElement("div"); const dt = document.createElement("dt"); dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = v; d.append(dt, dd); return [d]; }));
+  $("modes").tBodies[0].replaceChildren(...data.modes.map((m) => cells(document.createElement("tr"), [m.mode, m.sessions, m.failed, percent(m.errorRate)])));
+  $("rollback").textContent = data.rollbackAdvised ? "Streaming fails more than 5 points above polling: consider turning it off." : "Streaming's error rate is within 5 points of polling.";
+  $("rollback").className = data.rollbackAdvised ? "alert small" : "muted small";
+  $("provider-errors").replaceChildren(...data.providerErrors.map((e) => { const li = document.createElement("li"); li.textContent = e.code + ": " + e.count; return li; }));
+  $("failures").tBodies[0].replaceChildren(...data.recentFailures.map((f) => {
+    const row = cells(document.createElement("tr"), [new Date(f.at).toLocaleString(), f.sessionId.slice(0, 8), f.workflowId, f.error]);
+    row.className = "clickable"; row.tabIndex = 0; row.addEventListener("click", () => timeline(f.sessionId));
+    return row;
+  }));
+}
+
+async function timeline(session) {
+  const page = await api("GET", "/api/sessions/" + session + "/events?limit=2000");
+  $("timeline-card").hidden = false;
+  $("timeline-session").textContent = session;
+  const first = page.events.length ? Date.parse(page.events[0].recordedAt) : 0;
+  $("timeline").tBodies[0].replaceChildren(...page.events.map((e) => cells(document.createElement("tr"), [e.sequence, Date.parse(e.recordedAt) - first, e.type, JSON.stringify(e.payload).slice(0, 160)])));
+}
+
+async function refresh() {
+  try { render(await api("GET", "/admin/outline-generation-diagnostics")); }
+  catch (error) { $("error").textContent = "Cannot load the diagnostics: " + error.message; $("error").hidden = false; }
+}
+
+$("flags-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    await api("PUT", "/admin/flags", { useStreaming: $("use-streaming").checked, rolloutPercent: Number($("rollout").value), reason: $("reason").value.trim() || undefined });
+    $("reason").value = "";
+    $("save-flags").blur();
+    await refresh();
+  } catch (error) { $("error").textContent = "The flag was not changed: " + error.message; $("error").hidden = false; }
+});
+$("signin-form").addEventListener("submit", (event) => { event.preventDefault(); localStorage.setItem("outline:admin-token", $("token-input").value.trim()); boot(); });
+
+function boot() {
+  token = readToken();
+  if (!token) { $("signin").hidden = false; return; }
+  $("signin").hidden = true;
+  refresh();
+  setInterval(refresh, 3000);
+}
+boot();

@@ -1,0 +1,363 @@
+// OutlineStream's generation page: start a session, answer the questions, and
+// watch the outline being written over Server-Sent Events. A reload resumes
+// from the server's snapshot; a dropped connection resumes by Last-Event-ID
+// (EventSource does that itself). With streaming off, it starts V2 and polls.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { token: null, user: null, workflow: null, session: null, source: null, poll: null, timer: null,
+                startedAt: null, lastId: 0, text: "", searches: new Map(), citations: [], done: false };
+
+// ---------- tokens and API calls ----------
+function readToken() {
+  const hash = new URLSearchParams(location.hash.slice(1));
+  if (hash.get("token")) {
+    localStorage.setItem("outline:token", hash.get("token"));
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+  return localStorage.getItem("outline:token");
+}
+
+function claims(token) {
+  try { return JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))); } catch { return null; }
+}
+
+const messages = {
+  session_active: "This workflow already has an outline in progress; it is shown below.",
+  streaming_disabled: "Live updates are turned off right now; the outline will refresh every few seconds instead.",
+  unauthorized: "Your sign-in has expired or is not valid. Paste a new token to continue.",
+  workflow_not_found: "That workflow does not exist or belongs to someone else.",
+  not_awaiting_clarification: "The answers were already sent; the research is under way.",
+  session_ended: "This outline has already finished.",
+};
+
+async function api(method, path, body) {
+  const options = { method, headers: { Authorization: "Bearer " + state.token } };
+  if (body !== undefined) { options.headers["Content-Type"] = "application/json"; options.body = JSON.stringify(body); }
+  let response;
+  try { response = await fetch(path, options); } catch { throw new UserError("The server cannot be reached. Check your connection; nothing is lost, try again in a moment."); }
+  const text = await response.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!response.ok) {
+    const error = (json && json.error) || {};
+    if (response.status === 401) { signOut(); }
+    throw new UserError(messages[error.code] || error.message || ("The server answered " + response.status + "."), error, response.status);
+  }
+  return json;
+}
+
+class UserError extends Error {
+  constructor(message, detail, status) { super(message); this.detail = detail || {}; this.status = status; }
+}
+
+function showError(error) {
+  const box = $("error");
+  box.textContent = error ? (error.message || String(error)) : "";
+  box.hidden = !error;
+  if (error) $("session").hidden = false;
+}
+
+function signOut() {
+  localStorage.removeItem("outline:token");
+  state.token = null;
+  $("workspace").hidden = true;
+  $("signin").hidden = false;
+}
+
+// ---------- workflows ----------
+async function loadWorkflows(select) {
+  const { workflows } = await api("GET", "/api/workflows");
+  const list = $("workflow-select");
+  list.replaceChildren();
+  if (!workflows.length) list.append(new Option("(none yet — name one on the right)", ""));
+  for (const workflow of workflows) list.append(new Option(workflow.title || workflow.workflowId, workflow.workflowId));
+  const wanted = select || localStorage.getItem("outline:workflow");
+  if (wanted && workflows.some((w) => w.workflowId === wanted)) list.value = wanted;
+  if (list.value) await showLatest(list.value);
+}
+
+async function chosenWorkflow() {
+  const fresh = $("workflow-new").value.trim();
+  if (fresh) {
+    try { await api("POST", "/api/workflows", { workflowId: fresh }); }
+    catch (error) { if (!error.detail || error.detail.code !== "workflow_exists") throw error; }
+    $("workflow-new").value = "";
+    await loadWorkflows(fresh);
+    return fresh;
+  }
+  if (!$("workflow-select").value) throw new UserError("Choose a workflow or name a new one.");
+  return $("workflow-select").value;
+}
+
+const base = (workflow) => "/api/workflows/" + encodeURIComponent(workflow) + "/outline-generation";
+
+// ---------- starting ----------
+async function start(event) {
+  event.preventDefault();
+  showError(null);
+  const button = $("start-button");
+  button.disabled = true;
+  try {
+    const workflow = await chosenWorkflow();
+    const prompt = $("prompt").value.trim();
+    const flags = await api("GET", "/api/flags?workflowId=" + encodeURIComponent(workflow));
+    const streaming = flags.streaming !== false;
+    const body = { prompt, skipClarification: $("skip-clarification").checked };
+    let started;
+    try {
+      started = await api("POST", base(workflow) + (streaming ? "/start" : "/start-v2"), body);
+    } catch (error) {
+      if (error.detail.code === "session_active") { await follow(workflow, error.detail.activeSessionId); showError(error); return; }
+      if (error.detail.code === "streaming_disabled") { started = await api("POST", base(workflow) + "/start-v2", body); }
+      else throw error;
+    }
+    await follow(workflow, started.sessionId, started.mode);
+  } catch (error) {
+    showError(error);
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function showLatest(workflow) {
+  localStorage.setItem("outline:workflow", workflow);
+  try {
+    const row = await api("GET", base(workflow) + "/latest");
+    await follow(workflow, row.id, row.mode);
+  } catch (error) {
+    if (error.detail.code !== "no_session") showError(error);
+    else { stopWatching(); $("session").hidden = true; }
+  }
+}
+
+// ---------- following a session ----------
+function reset() {
+  Object.assign(state, { lastId: 0, text: "", searches: new Map(), citations: [], done: false, startedAt: null });
+  $("outline-text").textContent = "";
+  $("outline-text").hidden = false;
+  $("final").hidden = true;
+  $("final").replaceChildren();
+  $("reasoning").textContent = "";
+  $("searches").replaceChildren();
+  $("citations").replaceChildren();
+  $("questions").replaceChildren();
+  $("clarify-form").hidden = true;
+  $("error").hidden = true;
+}
+
+function stopWatching() {
+  if (state.source) state.source.close();
+  if (state.poll) clearTimeout(state.poll);
+  state.source = null;
+  state.poll = null;
+}
+
+async function follow(workflow, sessionId, mode) {
+  stopWatching();
+  reset();
+  state.workflow = workflow;
+  state.session = sessionId;
+  $("session").hidden = false;
+  $("cancel-button").hidden = false;
+  if (!mode) mode = (await api("GET", base(workflow) + "/status?sessionId=" + sessionId)).mode;
+  if (mode === "polling") { $("mode-note").textContent = "Live updates are off for this workflow: the page refreshes every few seconds."; poll(); return; }
+  $("mode-note").textContent = "";
+  await listen();
+}
+
+async function listen(afterId) {
+  const { streamUrl } = await api("GET", base(state.workflow) + "/stream-token?sessionId=" + state.session);
+  // A fresh page asks for the snapshot; a replacement connection continues after the last event seen.
+  const url = afterId ? streamUrl + "&lastEventId=" + afterId : streamUrl;
+  const source = new EventSource(url);
+  state.source = source;
+  const on = (type, handler) => source.addEventListener(type, (message) => {
+    const id = Number(message.lastEventId);
+    if (type !== "snapshot" && id && id <= state.lastId) return;
+    handler(JSON.parse(message.data));
+    if (id) state.lastId = id;
+  });
+  on("snapshot", applyRow);
+  on("session.started", (e) => { state.startedAt = state.startedAt || Date.now(); setPhase("starting"); });
+  on("clarification.requested", (e) => showQuestions(e.questions));
+  on("clarification.answered", () => { $("clarify-form").hidden = true; setPhase("preparing"); });
+  on("research.instructions_written", () => setPhase("preparing"));
+  on("provider.request_started", () => setPhase("researching"));
+  on("provider.response_accepted", () => setPhase("researching"));
+  on("provider.status_changed", () => {});
+  on("session.resumed", () => {});
+  on("session.polled", () => {});
+  on("reasoning.summary_delta", (e) => { $("reasoning").textContent += e.delta; });
+  on("web_search.step", (e) => addSearch(e.itemId, e.step, e.query));
+  on("output_text.delta", (e) => { setPhase("writing"); appendText(e.delta); });
+  on("citation.added", (e) => addCitation(e.citation));
+  on("session.completed", (e) => { finish("done"); renderFinal(e.finalOutline, e.citations); });
+  on("session.failed", (e) => { finish("failed"); showError(new UserError("The research stopped: " + e.message + (e.retryable ? " You can start it again." : ""))); });
+  on("session.cancelled", (e) => finish("cancelled", e.cancelledBy));
+  source.onerror = () => {
+    if (state.done) { source.close(); return; }
+    // EventSource retries by itself with Last-Event-ID; when it gave up (an expired
+    // stream token answers 401), get a new token and continue after the last event.
+    if (source.readyState === EventSource.CLOSED) {
+      setTimeout(() => { if (!state.done && state.source === source) listen(state.lastId).catch(showError); }, 1000);
+    }
+  };
+}
+
+function applyRow(row) {
+  state.lastId = row.last_event_sequence;
+  state.startedAt = Date.parse(row.started_at);
+  state.text = row.output_text || "";
+  $("outline-text").textContent = state.text;
+  $("reasoning").textContent = row.reasoning_summary || "";
+  $("searches").replaceChildren();
+  state.searches = new Map();
+  (row.web_search_queries || []).forEach((query, index) => addSearch("q" + index, "described", query));
+  $("searches-done").textContent = row.web_searches_done;
+  $("citations").replaceChildren();
+  state.citations = [];
+  (row.citations || []).forEach(addCitation);
+  if (row.status === "awaiting_clarification") showQuestions(row.clarification_questions || []);
+  setPhase(row.progress_phase);
+  if (row.status === "completed") { finish("done"); renderFinal(row.final_outline || state.text, row.citations || []); }
+  else if (row.status === "failed") { finish("failed"); showError(new UserError("The research stopped: " + (row.error_message || "unknown error") + ". You can start it again.")); }
+  else if (row.status === "cancelled") finish("cancelled");
+}
+
+function poll() {
+  api("GET", base(state.workflow) + "/status?sessionId=" + state.session).then((row) => {
+    applyRow(row);
+    if (!state.done) state.poll = setTimeout(poll, 2000);
+  }).catch((error) => { showError(error); state.poll = setTimeout(poll, 5000); });
+}
+
+const phaseWords = { starting: "Starting…", clarifying: "Waiting for your answers", preparing: "Preparing the research brief…",
+                     researching: "Researching the web…", writing: "Writing the outline…", done: "Done", failed: "Stopped", cancelled: "Cancelled" };
+function setPhase(phase) {
+  if (state.done && !["done", "failed", "cancelled"].includes(phase)) return;
+  $("phase").textContent = phaseWords[phase] || phase;
+  $("phase").dataset.phase = phase;
+  if (!state.timer) state.timer = setInterval(tick, 1000);
+  tick();
+}
+
+function tick() {
+  if (!state.startedAt) return;
+  const seconds = Math.max(0, Math.round((Date.now() - state.startedAt) / 1000));
+  $("elapsed").textContent = Math.floor(seconds / 60) + " min " + String(seconds % 60).padStart(2, "0") + " s";
+}
+
+function appendText(delta) {
+  state.text += delta;
+  $("outline-text").append(delta);
+}
+
+function addSearch(itemId, step, query) {
+  let item = state.searches.get(itemId);
+  if (!item) { item = document.createElement("li"); item.textContent = "searching…"; state.searches.set(itemId, item); $("searches").append(item); }
+  if (query) item.textContent = query;
+  if (step === "completed" || step === "described") $("searches-done").textContent = [...state.searches.values()].length;
+}
+
+function addCitation(citation) {
+  if (state.citations.some((c) => c.url === citation.url && c.startIndex === citation.startIndex)) return;
+  state.citations.push(citation);
+  const item = document.createElement("li");
+  const link = document.createElement("a");
+  link.href = citation.url;
+  link.textContent = citation.title || citation.url;
+  link.rel = "noopener noreferrer";
+  link.target = "_blank";
+  item.append(link);
+  $("citations").append(item);
+}
+
+function showQuestions(questions) {
+  setPhase("clarifying");
+  const box = $("questions");
+  box.replaceChildren();
+  questions.forEach((question, index) => {
+    const label = document.createElement("label");
+    label.htmlFor = "answer-" + index;
+    label.textContent = question;
+    const input = document.createElement("input");
+    input.id = "answer-" + index;
+    box.append(label, input);
+  });
+  $("clarify-form").hidden = false;
+}
+
+async function sendAnswers(event) {
+  event.preventDefault();
+  const answers = [...$("questions").querySelectorAll("input")].map((input) => input.value.trim());
+  try {
+    await api("POST", base(state.workflow) + "/clarifications", { sessionId: state.session, answers });
+    $("clarify-form").hidden = true;
+    setPhase("preparing");
+  } catch (error) { showError(error); }
+}
+
+function finish(phase, by) {
+  state.done = true;
+  setPhase(phase);
+  if (by) $("phase").textContent = "Cancelled by " + by;
+  $("cancel-button").hidden = true;
+  clearInterval(state.timer);
+  state.timer = null;
+  stopWatching();
+}
+
+// The final outline, readable: headings, bullets and links from its Markdown, all text escaped.
+function renderFinal(markdown, citations) {
+  const final = $("final");
+  final.replaceChildren();
+  let list = null;
+  for (const line of (markdown || "").split("\n")) {
+    const heading = line.match(/^(#{1,4})\s+(.*)$/);
+    const bullet = line.match(/^\s*[-*]\s+(.*)$/);
+    if (heading) { list = null; const h = document.createElement(heading[1].length <= 2 ? "h3" : "h4"); inline(h, heading[2]); final.append(h); }
+    else if (bullet) { if (!list) { list = document.createElement("ul"); final.append(list); } const li = document.createElement("li"); inline(li, bullet[1]); list.append(li); }
+    else if (line.trim()) { list = null; const p = document.createElement("p"); inline(p, line); final.append(p); }
+  }
+  final.hidden = false;
+  $("outline-text").hidden = true;
+  (citations || []).forEach(addCitation);
+}
+
+function inline(element, text) {
+  const pattern = /\[([^\]]+)\]\((https?:\/\/[^)\s]+)\)/g;
+  let last = 0, match;
+  while ((match = pattern.exec(text))) {
+    element.append(text.slice(last, match.index));
+    const link = document.createElement("a");
+    link.href = match[2];
+    link.textContent = match[1];
+    link.rel = "noopener noreferrer";
+    element.append(link);
+    last = pattern.lastIndex;
+  }
+  element.append(text.slice(last));
+}
+
+async function cancel() {
+  try { await api("POST", base(state.workflow) + "/cancel", { sessionId: state.session }); if (!state.source) poll(); }
+  catch (error) { showError(error); }
+}
+
+// ---------- start-up ----------
+async function boot() {
+  state.token = readToken();
+  if (!state.token) { $("signin").hidden = false; return; }
+  const claim = claims(state.token);
+  $("who").textContent = claim ? "Signed in as " + claim.sub : "";
+  $("signin").hidden = true;
+  $("workspace").hidden = false;
+  try { await loadWorkflows(); } catch (error) { showError(error); }
+}
+
+$("signin-form").addEventListener("submit", (event) => { event.preventDefault(); localStorage.setItem("outline:token", $("token-input").value.trim()); boot(); });
+$("start-form").addEventListener("submit", start);
+$("clarify-form").addEventListener("submit", sendAnswers);
+$("cancel-button").addEventListener("click", cancel);
+$("workflow-select").addEventListener("change", (event) => { if (event.target.value) showLatest(event.target.value); });
+boot();

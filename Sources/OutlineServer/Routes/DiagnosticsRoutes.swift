@@ -1,0 +1,104 @@
+import EventLog
+import Foundation
+import HTTPTypes
+import Hummingbird
+import PostgresClient
+
+/// `/admin/outline-generation-diagnostics`: a browser navigating there (no
+/// credential, HTML wanted) gets the page's shell, which holds no data; the
+/// data itself, JSON, needs the admin role like every `/admin` route.
+struct DiagnosticsRoutes: Sendable {
+    let parts: ServiceParts
+    let pool: PostgresPool
+    let migrator: Migrator
+    let web: WebRoutes
+    let auth: AuthMiddleware
+
+    static let path = "/admin/outline-generation-diagnostics"
+
+    func register(on router: Router<OutlineRequestContext>) {
+        router.get(RouterPath(stringLiteral: Self.path)) { request, context in
+            if request.headers[.authorization] == nil, (request.headers[.accept] ?? "").contains("text/html") {
+                return try web.response("admin.html")
+            }
+            return try await auth.handle(request, context: context) { _, context in
+                _ = try context.requireAdmin()
+                return try JSONResponse.make(try await report())
+            }
+        }
+    }
+
+    struct Report: Encodable {
+        struct Active: Encodable {
+            var sessionId: String, workflowId: String, phase: String, mode: String, status: String
+            var leaseOwner: String?, leaseAgeSeconds: Double?, lastProviderSequence: Int32?, secondsSinceLastEvent: Double, events: Int64, bytes: Int64
+        }
+        struct Failure: Encodable { var sessionId: String, workflowId: String, error: String, at: Date }
+        struct Mode: Encodable { var mode: String, sessions: Int64, failed: Int64, errorRate: Double }
+        struct ErrorCount: Encodable { var code: String, count: Int64 }
+        struct Health: Encodable { var healthy: Bool, problems: [String] }
+        var activeSessions: [Active]
+        var recentFailures: [Failure]
+        var modes: [Mode]
+        /// Streaming fails more than 5 percentage points above polling (the rollback trigger).
+        var rollbackAdvised: Bool
+        var providerErrors: [ErrorCount]
+        var flags: FlagRoutes.FlagsView
+        var flagHistory: [FeatureFlags.Change]
+        var health: Health
+        /// Sessions whose read-model row is behind their log head (0 when the inline projection is current).
+        var projectionLag: Int64
+        var logPosition: Int64
+        var sseClients: Int
+    }
+
+    func report() async throws -> Report {
+        let active = try await pool.query(
+            """
+            SELECT s.id, s.workflow_id, s.progress_phase, s.mode, s.status, l.owner, extract(epoch FROM now() - l.acquired_at)::float8,
+                   s.last_provider_sequence, extract(epoch FROM now() - s.last_event_at)::float8, e.n, e.bytes
+              FROM outline_session_rows s
+              LEFT JOIN outline_session_leases l ON l.session_id = s.id
+              CROSS JOIN LATERAL (SELECT count(*) AS n, coalesce(sum(raw_size), 0)::int8 AS bytes FROM outline_events WHERE session_id = s.id) e
+             WHERE s.is_active ORDER BY s.started_at DESC LIMIT 200
+            """
+        ).map { row in
+            Report.Active(sessionId: try row.decode(UUID.self, at: 0).uuidString.lowercased(), workflowId: try row.decode(String.self, at: 1),
+                          phase: try row.decode(String.self, at: 2), mode: try row.decode(String.self, at: 3), status: try row.decode(String.self, at: 4),
+                          leaseOwner: try row.decode(String?.self, at: 5), leaseAgeSeconds: try row.decode(Double?.self, at: 6),
+                          lastProviderSequence: try row.decode(Int32?.self, at: 7), secondsSinceLastEvent: try row.decode(Double.self, at: 8),
+                          events: try row.decode(Int64.self, at: 9), bytes: try row.decode(Int64.self, at: 10))
+        }
+        let failures = try await pool.query(
+            "SELECT id, workflow_id, coalesce(error_message, ''), updated_at FROM outline_session_rows WHERE status = 'failed' ORDER BY updated_at DESC LIMIT 20"
+        ).map { row in
+            Report.Failure(sessionId: try row.decode(UUID.self, at: 0).uuidString.lowercased(), workflowId: try row.decode(String.self, at: 1),
+                           error: try row.decode(String.self, at: 2), at: try row.decode(Date.self, at: 3))
+        }
+        let modes = try await pool.query(
+            """
+            SELECT mode, count(*), count(*) FILTER (WHERE status = 'failed') FROM outline_session_rows
+             WHERE created_at > now() - interval '24 hours' GROUP BY mode ORDER BY mode
+            """
+        ).map { row in
+            let sessions = try row.decode(Int64.self, at: 1), failed = try row.decode(Int64.self, at: 2)
+            return Report.Mode(mode: try row.decode(String.self, at: 0), sessions: sessions, failed: failed, errorRate: sessions == 0 ? 0 : Double(failed) / Double(sessions))
+        }
+        let rate = { (mode: String) in modes.first { $0.mode == mode } }
+        let rollback = (rate("streaming")?.sessions ?? 0) >= 5 && (rate("streaming")?.errorRate ?? 0) - (rate("polling")?.errorRate ?? 0) > 0.05
+        let errors = try await pool.query(
+            """
+            SELECT left(coalesce(error_message, 'unknown'), 80), count(*) FROM outline_session_rows
+             WHERE status = 'failed' AND updated_at > now() - interval '24 hours' GROUP BY 1 ORDER BY 2 DESC LIMIT 10
+            """
+        ).map { Report.ErrorCount(code: try $0.decode(String.self, at: 0), count: try $0.decode(Int64.self, at: 1)) }
+        let health = try await SchemaHealth.check(migrator)
+        let lag = try await pool.query(
+            "SELECT count(*) FROM outline_event_streams h JOIN outline_session_rows r ON r.id = h.session_id WHERE r.last_event_sequence <> h.head_sequence"
+        )[0].decode(Int64.self, at: 0)
+        return Report(activeSessions: active, recentFailures: failures, modes: modes, rollbackAdvised: rollback, providerErrors: errors,
+                      flags: FlagRoutes.FlagsView(try await parts.flags.current()), flagHistory: try await parts.flags.history(limit: 20),
+                      health: Report.Health(healthy: health.isHealthy, problems: health.problems), projectionLag: lag,
+                      logPosition: try await parts.store.lastPosition(), sseClients: parts.hub.clientCount)
+    }
+}
