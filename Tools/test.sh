@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole test suite against a real PostgreSQL: installs what is missing,
-# starts the project's private cluster (Tools/dev/postgres.sh), builds, tests.
+# Runs the whole test suite against a real PostgreSQL: installs what is missing
+# (including headless Chromium for the browser tests), starts the project's
+# private cluster (Tools/dev/postgres.sh), builds, tests. Browser screenshots
+# land in artifacts/browser/.
 #
 # Tests that restart PostgreSQL itself run in a second pass on their own, so
 # they cannot disturb the others.
@@ -9,6 +11,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 . Tools/dev/prepare.sh
+eval "$(Tools/dev/browser-deps.sh)"   # Chromium, chromium-driver, selenium: the browser tests
 
 swift build --build-tests "$@"
 swift test --skip-build "$@" --skip ServerRestartTests

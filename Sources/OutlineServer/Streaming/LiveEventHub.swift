@@ -53,6 +53,8 @@ public final class LiveEventHub: Service, Sendable {
         public let items: AsyncStream<Item>
         let id: Int
         let pending = Atomic<Int>(0)
+        /// After which sequence the feed delivers to this subscription.
+        let feedStart = FeedStart()
         private let hub: LiveEventHub
 
         init(session: UUID, id: Int, items: AsyncStream<Item>, hub: LiveEventHub) {
@@ -116,9 +118,11 @@ public final class LiveEventHub: Service, Sendable {
             if state.closed {
                 continuation.yield(.closed(.shutdown))
                 continuation.finish()
+                subscription.feedStart.fulfill(0)
                 return (subscription, false)
             }
             var feed = state.feeds[session] ?? Feed()
+            if let cursor = feed.cursor { subscription.feedStart.fulfill(cursor) }
             feed.subscribers[id] = Subscriber(continuation: continuation, subscription: subscription)
             state.clients += 1
             let start = feed.cursor == nil && !feed.fetching
@@ -179,9 +183,14 @@ public final class LiveEventHub: Service, Sendable {
                 } else {
                     // A new feed starts at the head; its subscribers read what came before themselves.
                     let head = try await store.heads(of: [session])[session] ?? 0
-                    state.withLock { state in
-                        if state.feeds[session]?.cursor == nil { state.feeds[session]?.cursor = head }
+                    let waiting = state.withLock { state -> [Subscription] in
+                        guard var feed = state.feeds[session], feed.cursor == nil else { return [] }
+                        feed.cursor = head
+                        state.feeds[session] = feed
+                        return feed.subscribers.values.map(\.subscription)
                     }
+                    // Their backlogs must reach this head: the feed delivers only what follows.
+                    for subscription in waiting { subscription.feedStart.fulfill(head) }
                     more = true
                 }
             } catch {
@@ -284,6 +293,7 @@ public final class LiveEventHub: Service, Sendable {
     public func shutdown() {
         let continuations = state.withLock { state -> [AsyncStream<Item>.Continuation] in
             state.closed = true
+            for feed in state.feeds.values { for subscriber in feed.subscribers.values { subscriber.subscription.feedStart.fulfill(0) } }
             let all = state.feeds.values.flatMap { $0.subscribers.values.map(\.continuation) }
             state.feeds.removeAll()
             state.clients = 0

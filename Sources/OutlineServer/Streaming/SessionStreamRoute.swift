@@ -113,6 +113,13 @@ struct SessionStreamWriter {
         }
         try await backfill(upTo: nil, write: write)
         if ended { return }
+        // The feed delivers only what follows its start; anything committed between
+        // this backlog and that start comes from the log too.
+        let start = await subscription.feedStart.value
+        if start > cursor {
+            try await backfill(upTo: start, write: write)
+            if ended { return }
+        }
         for await item in subscription.items {
             switch item {
             case .frames(let frames):

@@ -157,6 +157,7 @@ async function follow(workflow, sessionId, mode) {
   reset();
   state.workflow = workflow;
   state.session = sessionId;
+  $("session").dataset.session = sessionId;
   $("session").hidden = false;
   $("cancel-button").hidden = false;
   if (!mode) mode = (await api("GET", base(workflow) + "/status?sessionId=" + sessionId)).mode;

@@ -1,0 +1,142 @@
+"""Drives the OutlineStream page in headless Chromium (Debian's chromium and
+chromium-driver, selenium from PyPI) against a running server.
+
+Called by Tests/OutlineServerTests/BrowserTests.swift, which starts the server
+and checks what this prints (one JSON object per scenario) against the log.
+Screenshots go to --artifacts. Exit status 0 only when every scenario passed.
+"""
+import argparse
+import json
+import sys
+import time
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--url", required=True)
+parser.add_argument("--token", required=True)
+parser.add_argument("--admin-token", required=True)
+parser.add_argument("--artifacts", required=True)
+parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+args = parser.parse_args()
+
+
+def api(method, path, token, body=None):
+    request = urllib.request.Request(args.url + path, method=method, headers={"Authorization": "Bearer " + token})
+    if body is not None:
+        request.add_header("Content-Type", "application/json")
+        request.data = json.dumps(body).encode()
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
+
+
+options = webdriver.ChromeOptions()
+for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1100,1400"]:
+    options.add_argument(flag)
+options.binary_location = "/usr/bin/chromium"
+driver = webdriver.Chrome(service=Service(args.chromedriver), options=options)
+wait = WebDriverWait(driver, 60, poll_frequency=0.05)
+results = []
+
+
+def text(element_id):
+    return driver.execute_script("return document.getElementById(arguments[0]).textContent", element_id)
+
+
+def phase():
+    return driver.execute_script("return document.getElementById('phase').dataset.phase || ''")
+
+
+def shot(name):
+    driver.save_screenshot(f"{args.artifacts}/{name}.png")
+
+
+def open_page(token=None):
+    # A new query string each time: a change of fragment alone would not reload the page.
+    driver.get(f"{args.url}/?visit={time.time()}#token={token or args.token}")
+    wait.until(lambda d: d.find_element(By.ID, "workspace").is_displayed())
+
+
+def start(workflow, prompt, skip):
+    driver.find_element(By.ID, "workflow-new").send_keys(workflow)
+    driver.find_element(By.ID, "prompt").send_keys(prompt)
+    if skip:
+        driver.find_element(By.ID, "skip-clarification").click()
+    driver.find_element(By.ID, "start-button").click()
+
+
+def session_id():
+    return driver.execute_script("return document.getElementById('session').dataset.session || ''")
+
+
+try:
+    # 1. A full session: prompt, questions answered with the keyboard, live stream, final outline.
+    open_page()
+    start("wf-browser-full", "Tidal energy in Europe", skip=False)
+    wait.until(lambda d: d.find_element(By.ID, "clarify-form").is_displayed())
+    inputs = driver.find_elements(By.CSS_SELECTOR, "#questions input")
+    for index, field in enumerate(inputs):
+        field.send_keys(f"Answer {index + 1}")
+    driver.find_element(By.CSS_SELECTOR, "#clarify-form button").click()
+    wait.until(lambda d: len(text("outline-text")) > 300)
+    shot("page-mid-stream")
+    wait.until(lambda d: phase() == "done")
+    shot("page-done")
+    final_links = len(driver.find_elements(By.CSS_SELECTOR, "#final a, #citations a"))
+    results.append({"scenario": "full", "session": session_id(), "text": text("outline-text"), "links": final_links,
+                    "questions": len(inputs), "phase": phase()})
+
+    # 2. A reload in the middle of the stream continues from the snapshot.
+    open_page()
+    start("wf-browser-reload", "Offshore wind in the North Sea", skip=True)
+    wait.until(lambda d: len(text("outline-text")) > 150)
+    before = len(text("outline-text"))
+    driver.refresh()
+    wait.until(lambda d: d.find_element(By.ID, "session").is_displayed())
+    wait.until(lambda d: phase() == "done")
+    results.append({"scenario": "reload", "session": session_id(), "text": text("outline-text"), "charsBeforeReload": before})
+
+    # 3. Streaming off: the page starts V2 and polls, and says so.
+    api("PUT", "/admin/flags", args.admin_token, {"useStreaming": False, "reason": "browser test: V2 fallback"})
+    open_page()
+    start("wf-browser-v2", "Geothermal heat in Iceland", skip=True)
+    wait.until(lambda d: "Live updates are off" in text("mode-note"))
+    note = text("mode-note")
+    wait.until(lambda d: phase() == "done")
+    results.append({"scenario": "v2", "session": session_id(), "text": text("outline-text"), "note": note})
+    api("PUT", "/admin/flags", args.admin_token, {"useStreaming": True, "reason": "browser test: back on"})
+
+    # 4. The admin page shows a running session and flips the flag.
+    open_page()
+    start("wf-browser-admin", "Hydrogen storage in salt caverns", skip=True)
+    wait.until(lambda d: phase() in ("researching", "writing"))
+    running = session_id()
+    driver.get(args.url + "/admin/outline-generation-diagnostics#token=" + args.admin_token)
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, f"#active tr[data-session='{running}']")) == 1)
+    shot("admin")
+    driver.find_element(By.CSS_SELECTOR, f"#active tr[data-session='{running}']").click()
+    wait.until(lambda d: d.find_element(By.ID, "timeline-card").is_displayed() and len(d.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")) > 2)
+    checkbox = driver.find_element(By.ID, "use-streaming")
+    was_on = checkbox.is_selected()
+    checkbox.click()
+    driver.find_element(By.ID, "reason").send_keys("browser test: flip from the admin page")
+    driver.find_element(By.ID, "save-flags").click()
+    wait.until(lambda d: api("GET", "/api/flags", args.token)["useStreaming"] != was_on)
+    flags = api("GET", "/admin/flags", args.admin_token)
+    shot("admin-flipped")
+    results.append({"scenario": "admin", "session": running, "wasOn": was_on, "nowOn": flags["flags"]["useStreaming"],
+                    "lastChangeBy": flags["history"][0]["changedBy"], "timelineRows": len(driver.find_elements(By.CSS_SELECTOR, "#timeline tbody tr"))})
+    api("PUT", "/admin/flags", args.admin_token, {"useStreaming": True, "reason": "browser test: restore"})
+except Exception as error:  # report what the page showed, then fail
+    shot("failure")
+    print(json.dumps({"scenario": "error", "error": repr(error), "phase": phase(), "pageError": text("error") if driver.find_elements(By.ID, "error") else ""}))
+    driver.quit()
+    sys.exit(1)
+
+driver.quit()
+for result in results:
+    print(json.dumps(result))

@@ -1,0 +1,59 @@
+import EventLog
+import Foundation
+import SimulatedProvider
+import Testing
+import TestSupport
+
+/// The web page and the admin page in headless Chromium, driven through
+/// WebDriver by `Tests/Browser/browser_test.py` against a real server. The
+/// script reports what the page showed; this test checks it against the log.
+@Suite("The web page in a real browser")
+struct BrowserTests {
+    static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+
+    @Test("a full session, a reload mid-stream, the V2 fallback and the admin page, in headless Chromium; the page's text equals the log")
+    func browser() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let python = environment["OUTLINE_BROWSER_PYTHON"], let chromedriver = environment["OUTLINE_CHROMEDRIVER"] else {
+            Issue.record("the browser tests need Chromium and selenium: run Tools/test.sh, or eval \"$(Tools/dev/browser-deps.sh)\" first")
+            return
+        }
+        let artifacts = Self.root.appendingPathComponent("artifacts/browser")
+        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+        try await ServiceHarness.with(spec: TranscriptSpec(outputLength: 2500, pace: .milliseconds(12))) { h in
+            let writer = try h.token("writer")
+            let admin = try h.token("operator", role: .admin)
+            let output = Pipe()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = [Self.root.appendingPathComponent("Tests/Browser/browser_test.py").path, "--url", h.url, "--token", writer,
+                                 "--admin-token", admin, "--artifacts", artifacts.path, "--chromedriver", chromedriver]
+            process.standardOutput = output
+            try process.run()
+            let data = try await Task.detached { try output.fileHandleForReading.readToEnd() ?? Data() }.value
+            process.waitUntilExit()
+            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+            let results = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            #expect(process.terminationStatus == 0, "browser script failed: \(String(decoding: data, as: UTF8.self).prefix(2000))")
+            let byScenario = Dictionary(results.map { ($0["scenario"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+            for scenario in ["full", "reload", "v2"] {
+                let result = try #require(byScenario[scenario], "no result for \(scenario)")
+                let session = try #require(result["session"] as? String)
+                let log = try await h.log(session)
+                let expected = log.compactMap { if case .outputTextDelta(let delta) = $0.event { delta.delta } else { nil } }.joined()
+                #expect(!expected.isEmpty)
+                #expect(result["text"] as? String == expected, "\(scenario): the page's text differs from the log")
+                #expect(log.last?.event.isTerminal == true)
+            }
+            #expect((byScenario["full"]?["links"] as? Int ?? 0) > 0)
+            #expect((byScenario["reload"]?["charsBeforeReload"] as? Int ?? 0) > 0)
+            #expect((byScenario["v2"]?["note"] as? String)?.contains("Live updates are off") == true)
+            let adminResult = try #require(byScenario["admin"])
+            #expect(adminResult["wasOn"] as? Bool != adminResult["nowOn"] as? Bool)
+            #expect(adminResult["lastChangeBy"] as? String == "operator")
+            for name in ["page-mid-stream", "page-done", "admin"] {
+                #expect(FileManager.default.fileExists(atPath: artifacts.appendingPathComponent("\(name).png").path))
+            }
+        }
+    }
+}
