@@ -4,8 +4,8 @@
 # private cluster (Tools/dev/postgres.sh), builds, tests. Browser screenshots
 # land in artifacts/browser/.
 #
-# Tests that restart PostgreSQL itself run in a second pass on their own, so
-# they cannot disturb the others.
+# The browser tests, and the tests that restart PostgreSQL itself, run in
+# passes of their own, so they neither disturb nor get starved by the others.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -14,5 +14,7 @@ cd "$root"
 eval "$(Tools/dev/browser-deps.sh)"   # Chromium, chromium-driver, selenium: the browser tests
 
 swift build --build-tests "$@"
-swift test --skip-build "$@" --skip ServerRestartTests
+swift test --skip-build "$@" --skip ServerRestartTests --skip BrowserTests
+# The browser drives timing-sensitive pages: give it the machine to itself.
+swift test --skip-build "$@" --filter BrowserTests
 OUTLINE_PG_RESTART_TESTS=1 swift test --skip-build "$@" --filter ServerRestartTests

@@ -38,8 +38,9 @@ options = webdriver.ChromeOptions()
 for flag in ["--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--window-size=1100,1400"]:
     options.add_argument(flag)
 options.binary_location = "/usr/bin/chromium"
+options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
 driver = webdriver.Chrome(service=Service(args.chromedriver), options=options)
-wait = WebDriverWait(driver, 60, poll_frequency=0.05)
+wait = WebDriverWait(driver, 120, poll_frequency=0.05)
 results = []
 
 
@@ -133,7 +134,9 @@ try:
     api("PUT", "/admin/flags", args.admin_token, {"useStreaming": True, "reason": "browser test: restore"})
 except Exception as error:  # report what the page showed, then fail
     shot("failure")
-    print(json.dumps({"scenario": "error", "error": repr(error), "phase": phase(), "pageError": text("error") if driver.find_elements(By.ID, "error") else ""}))
+    console = [entry.get("message", "") for entry in driver.get_log("browser")][-20:]
+    print(json.dumps({"scenario": "error", "error": repr(error), "url": driver.current_url, "phase": phase(),
+                      "pageError": text("error") if driver.find_elements(By.ID, "error") else "", "console": console}))
     driver.quit()
     sys.exit(1)
 
