@@ -160,9 +160,11 @@ let package = Package(
             path: "Tools/outline-admin",
             swiftSettings: upcoming
         ),
+        .target(name: "BenchmarkSupport", path: "Tools/BenchmarkSupport", swiftSettings: upcoming),
         .executableTarget(
             name: "outline-bench",
             dependencies: [
+                "BenchmarkSupport",
                 "EventLog", "OutlineProjections", "PostgresClient", "OpenAIResponses", "SessionRunner", "SimulatedProvider",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -173,6 +175,7 @@ let package = Package(
         .executableTarget(
             name: "outline-load",
             dependencies: [
+                "BenchmarkSupport",
                 "EventLog", "OutlineProjections", "PostgresClient", "OpenAIResponses", "ProviderHTTP", "SimulatedProvider", "OutlineAuth", "OutlineSchema",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

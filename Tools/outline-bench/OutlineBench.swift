@@ -1,5 +1,6 @@
 import ArgumentParser
 import EventLog
+import BenchmarkSupport
 import Foundation
 import Logging
 import OutlineProjections
@@ -84,20 +85,4 @@ struct OutlineBench: AsyncParsableCommand {
         }
         await admin.close()
     }
-}
-
-/// Percentiles of a set of durations, in milliseconds.
-struct LatencySummary {
-    var sorted: [Double]
-    init(_ samples: [Double]) { sorted = samples.sorted() }
-    func percentile(_ p: Double) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-    }
-    var text: String { String(format: "p50 %.2f ms, p99 %.2f ms, max %.2f ms", percentile(0.5), percentile(0.99), sorted.last ?? 0) }
-}
-
-func seconds(since start: ContinuousClock.Instant) -> Double {
-    let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 }

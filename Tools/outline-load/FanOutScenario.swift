@@ -1,4 +1,5 @@
 import EventLog
+import BenchmarkSupport
 import Foundation
 import OutlineAuth
 import PostgresClient
@@ -87,20 +88,4 @@ struct FanOutScenario {
         print(String(format: "  CPU while streaming: server %.2f cores, this tool (clients + simulated provider) %.2f cores, of %d", serverBusy, ownBusy, ProcessInfo.processInfo.activeProcessorCount))
         print("  server memory: \(memory.rss / 1024) MiB resident, \(memory.peak / 1024) MiB peak; \(stack.threads) threads")
     }
-}
-
-/// Percentiles of a set of durations, in milliseconds.
-struct LatencySummary {
-    var sorted: [Double]
-    init(_ samples: [Double]) { sorted = samples.sorted() }
-    func percentile(_ p: Double) -> Double {
-        guard !sorted.isEmpty else { return 0 }
-        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-    }
-    var text: String { String(format: "p50 %.2f ms, p99 %.2f ms, max %.2f ms", percentile(0.5), percentile(0.99), sorted.last ?? 0) }
-}
-
-func seconds(since start: ContinuousClock.Instant) -> Double {
-    let elapsed = ContinuousClock.now - start
-    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 }

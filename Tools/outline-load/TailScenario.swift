@@ -1,4 +1,5 @@
 import EventLog
+import BenchmarkSupport
 import Foundation
 import OutlineAuth
 import OutlineProjections
