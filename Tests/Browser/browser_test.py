@@ -13,7 +13,9 @@ import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 parser = argparse.ArgumentParser()
@@ -56,6 +58,10 @@ def shot(name):
     driver.save_screenshot(f"{args.artifacts}/{name}.png")
 
 
+def session_id():
+    return driver.execute_script("return document.getElementById('session').dataset.session || ''")
+
+
 def open_page(token=None):
     # A new query string each time: a change of fragment alone would not reload the page.
     driver.get(f"{args.url}/?visit={time.time()}#token={token or args.token}")
@@ -63,15 +69,14 @@ def open_page(token=None):
 
 
 def start(workflow, prompt, skip):
+    """Starts a session and waits until the page follows it (not the one it showed before)."""
+    previous = session_id()
     driver.find_element(By.ID, "workflow-new").send_keys(workflow)
     driver.find_element(By.ID, "prompt").send_keys(prompt)
     if skip:
         driver.find_element(By.ID, "skip-clarification").click()
     driver.find_element(By.ID, "start-button").click()
-
-
-def session_id():
-    return driver.execute_script("return document.getElementById('session').dataset.session || ''")
+    wait.until(lambda d: session_id() not in ("", previous))
 
 
 try:
@@ -132,6 +137,37 @@ try:
     results.append({"scenario": "admin", "session": running, "wasOn": was_on, "nowOn": flags["flags"]["useStreaming"],
                     "lastChangeBy": flags["history"][0]["changedBy"], "timelineRows": len(driver.find_elements(By.CSS_SELECTOR, "#timeline tbody tr"))})
     api("PUT", "/admin/flags", args.admin_token, {"useStreaming": True, "reason": "browser test: restore"})
+    # 5. Keyboard only, on a narrow screen: no horizontal scrolling, no layout jumps while text streams.
+    driver.set_window_size(380, 900)
+    open_page()
+    keys = ActionChains(driver)
+
+    def tab_to(element_id, limit=15):
+        for _ in range(limit):
+            if driver.execute_script("return document.activeElement && document.activeElement.id") == element_id:
+                return True
+            ActionChains(driver).send_keys(Keys.TAB).perform()
+        return False
+
+    reached = tab_to("workflow-new")
+    ActionChains(driver).send_keys("wf-browser-keys").perform()
+    reached = tab_to("prompt") and reached
+    ActionChains(driver).send_keys("Solar roofs in Spain").perform()
+    reached = tab_to("skip-clarification") and reached
+    ActionChains(driver).send_keys(Keys.SPACE).perform()
+    reached = tab_to("start-button") and reached
+    previous = session_id()
+    ActionChains(driver).send_keys(Keys.ENTER).perform()
+    wait.until(lambda d: session_id() not in ("", previous))
+    wait.until(lambda d: len(text("outline-text")) > 100)
+    top_early = driver.execute_script("return document.getElementById('outline-text').getBoundingClientRect().top + window.scrollY")
+    wait.until(lambda d: len(text("outline-text")) > 600 or phase() == "done")
+    top_late = driver.execute_script("return document.getElementById('outline-text').getBoundingClientRect().top + window.scrollY")
+    overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
+    shot("page-narrow")
+    wait.until(lambda d: phase() == "done")
+    results.append({"scenario": "keyboard", "session": session_id(), "text": text("outline-text"), "reachedByTab": reached,
+                    "textTopEarly": top_early, "textTopLate": top_late, "horizontalOverflow": overflow})
 except Exception as error:  # report what the page showed, then fail
     shot("failure")
     console = [entry.get("message", "") for entry in driver.get_log("browser")][-20:]

@@ -11,7 +11,7 @@ import TestSupport
 struct BrowserTests {
     static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
 
-    @Test("a full session, a reload mid-stream, the V2 fallback and the admin page, in headless Chromium; the page's text equals the log")
+    @Test("a full session, a reload mid-stream, the V2 fallback, the admin page, and keyboard-only use on a narrow screen, in headless Chromium; the page's text equals the log")
     func browser() async throws {
         let environment = ProcessInfo.processInfo.environment
         guard let python = environment["OUTLINE_BROWSER_PYTHON"], let chromedriver = environment["OUTLINE_CHROMEDRIVER"] else {
@@ -36,7 +36,7 @@ struct BrowserTests {
             let results = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             #expect(process.terminationStatus == 0, "browser script failed: \(String(decoding: data, as: UTF8.self).prefix(2000))")
             let byScenario = Dictionary(results.map { ($0["scenario"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
-            for scenario in ["full", "reload", "v2"] {
+            for scenario in ["full", "reload", "v2", "keyboard"] {
                 let result = try #require(byScenario[scenario], "no result for \(scenario)")
                 let session = try #require(result["session"] as? String)
                 let log = try await h.log(session)
@@ -51,7 +51,11 @@ struct BrowserTests {
             let adminResult = try #require(byScenario["admin"])
             #expect(adminResult["wasOn"] as? Bool != adminResult["nowOn"] as? Bool)
             #expect(adminResult["lastChangeBy"] as? String == "operator")
-            for name in ["page-mid-stream", "page-done", "admin"] {
+            let keyboard = try #require(byScenario["keyboard"])
+            #expect(keyboard["reachedByTab"] as? Bool == true, "the form is not reachable with Tab alone")
+            #expect((keyboard["horizontalOverflow"] as? Double ?? 1) <= 0, "the page scrolls sideways on a 380 px screen")
+            #expect(keyboard["textTopEarly"] as? Double == keyboard["textTopLate"] as? Double, "the outline text moved while it streamed")
+            for name in ["page-mid-stream", "page-done", "admin", "page-narrow"] {
                 #expect(FileManager.default.fileExists(atPath: artifacts.appendingPathComponent("\(name).png").path))
             }
         }

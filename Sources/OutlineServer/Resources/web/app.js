@@ -5,7 +5,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { token: null, user: null, workflow: null, session: null, source: null, poll: null, timer: null,
+const state = { generation: 0, token: null, user: null, workflow: null, session: null, source: null, poll: null, timer: null,
                 startedAt: null, lastId: 0, text: "", searches: new Map(), citations: [], done: false };
 
 // ---------- tokens and API calls ----------
@@ -121,12 +121,15 @@ async function start(event) {
 
 async function showLatest(workflow) {
   localStorage.setItem("outline:workflow", workflow);
+  const generation = state.generation;
   try {
     const row = await api("GET", base(workflow) + "/latest");
+    if (generation !== state.generation) return; // something newer is shown meanwhile
     await follow(workflow, row.id, row.mode);
   } catch (error) {
+    if (generation !== state.generation) return;
     if (error.detail.code !== "no_session") showError(error);
-    else { stopWatching(); $("session").hidden = true; }
+    else { stopWatching(); reset(); delete $("session").dataset.session; $("session").hidden = true; }
   }
 }
 
@@ -153,6 +156,9 @@ function stopWatching() {
 }
 
 async function follow(workflow, sessionId, mode) {
+  // Only the newest follow may touch the page: a slower, older one (the latest
+  // session shown at load) must not replace the session just started.
+  const generation = ++state.generation;
   stopWatching();
   reset();
   state.workflow = workflow;
@@ -161,13 +167,15 @@ async function follow(workflow, sessionId, mode) {
   $("session").hidden = false;
   $("cancel-button").hidden = false;
   if (!mode) mode = (await api("GET", base(workflow) + "/status?sessionId=" + sessionId)).mode;
+  if (generation !== state.generation) return;
   if (mode === "polling") { $("mode-note").textContent = "Live updates are off for this workflow: the page refreshes every few seconds."; poll(); return; }
   $("mode-note").textContent = "";
-  await listen();
+  await listen(undefined, generation);
 }
 
-async function listen(afterId) {
+async function listen(afterId, generation = state.generation) {
   const { streamUrl } = await api("GET", base(state.workflow) + "/stream-token?sessionId=" + state.session);
+  if (generation !== state.generation) return;
   // A fresh page asks for the snapshot; a replacement connection continues after the last event seen.
   const url = afterId ? streamUrl + "&lastEventId=" + afterId : streamUrl;
   const source = new EventSource(url);
