@@ -35,7 +35,13 @@ struct DiagnosticsRoutes: Sendable {
         }
         struct Failure: Encodable { var sessionId: String, workflowId: String, error: String, at: Date }
         struct Mode: Encodable { var mode: String, sessions: Int64, failed: Int64, errorRate: Double }
-        struct ErrorCount: Encodable { var code: String, count: Int64 }
+        struct ErrorCount: Encodable {
+            /// `failed:<code>` for sessions that ended in error, `resumed:<reason>` for stream interruptions.
+            var code: String
+            var count: Int64
+            /// Per session started in the same 24 hours.
+            var rate: Double
+        }
         struct Health: Encodable { var healthy: Bool, problems: [String] }
         var activeSessions: [Active]
         var recentFailures: [Failure]
@@ -86,12 +92,7 @@ struct DiagnosticsRoutes: Sendable {
         }
         let rate = { (mode: String) in modes.first { $0.mode == mode } }
         let rollback = (rate("streaming")?.sessions ?? 0) >= 5 && (rate("streaming")?.errorRate ?? 0) - (rate("polling")?.errorRate ?? 0) > 0.05
-        let errors = try await pool.query(
-            """
-            SELECT left(coalesce(error_message, 'unknown'), 80), count(*) FROM outline_session_rows
-             WHERE status = 'failed' AND updated_at > now() - interval '24 hours' GROUP BY 1 ORDER BY 2 DESC LIMIT 10
-            """
-        ).map { Report.ErrorCount(code: try $0.decode(String.self, at: 0), count: try $0.decode(Int64.self, at: 1)) }
+        let errors = try await problems()
         let health = try await SchemaHealth.check(migrator)
         let lag = try await pool.query(
             "SELECT count(*) FROM outline_event_streams h JOIN outline_session_rows r ON r.id = h.session_id WHERE r.last_event_sequence <> h.head_sequence"
@@ -100,5 +101,28 @@ struct DiagnosticsRoutes: Sendable {
                       flags: FlagRoutes.FlagsView(try await parts.flags.current()), flagHistory: try await parts.flags.history(limit: 20),
                       health: Report.Health(healthy: health.isHealthy, problems: health.problems), projectionLag: lag,
                       logPosition: try await parts.store.lastPosition(), sseClients: parts.hub.clientCount)
+    }
+
+    /// Provider and runner problems of the last 24 hours from the log itself
+    /// (a partial index keeps this off the deltas): failures by code, resumes by
+    /// reason, each with its rate per session started.
+    func problems() async throws -> [Report.ErrorCount] {
+        let rows = try await pool.query(
+            """
+            SELECT \(EventStore.selectColumns) FROM outline_events
+             WHERE event_type IN ('session.failed', 'session.resumed') AND recorded_at > now() - interval '24 hours'
+             ORDER BY recorded_at DESC LIMIT 10000
+            """
+        )
+        var counts: [String: Int64] = [:]
+        for row in rows {
+            switch try EventStore.decode(row).event {
+            case .failed(let failed): counts["failed:" + failed.code, default: 0] += 1
+            case .resumed(let resumed): counts["resumed:" + resumed.reason, default: 0] += 1
+            default: break
+            }
+        }
+        let sessions = try await pool.query("SELECT count(*) FROM outline_session_rows WHERE created_at > now() - interval '24 hours'")[0].decode(Int64.self, at: 0)
+        return counts.sorted { $0.value > $1.value }.map { Report.ErrorCount(code: $0.key, count: $0.value, rate: sessions == 0 ? 0 : Double($0.value) / Double(sessions)) }
     }
 }

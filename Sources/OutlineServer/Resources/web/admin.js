@@ -49,7 +49,7 @@ function render(data) {
   $("modes").tBodies[0].replaceChildren(...data.modes.map((m) => cells(document.createElement("tr"), [m.mode, m.sessions, m.failed, percent(m.errorRate)])));
   $("rollback").textContent = data.rollbackAdvised ? "Streaming fails more than 5 points above polling: consider turning it off." : "Streaming's error rate is within 5 points of polling.";
   $("rollback").className = data.rollbackAdvised ? "alert small" : "muted small";
-  $("provider-errors").replaceChildren(...data.providerErrors.map((e) => { const li = document.createElement("li"); li.textContent = e.code + ": " + e.count; return li; }));
+  $("provider-errors").replaceChildren(...data.providerErrors.map((e) => { const li = document.createElement("li"); li.textContent = e.code + ": " + e.count + " (" + percent(e.rate) + " of sessions)"; return li; }));
   $("failures").tBodies[0].replaceChildren(...data.recentFailures.map((f) => {
     const row = cells(document.createElement("tr"), [new Date(f.at).toLocaleString(), f.sessionId.slice(0, 8), f.workflowId, f.error]);
     row.className = "clickable"; row.tabIndex = 0; row.addEventListener("click", () => timeline(f.sessionId));

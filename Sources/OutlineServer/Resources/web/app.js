@@ -29,7 +29,26 @@ const messages = {
   workflow_not_found: "That workflow does not exist or belongs to someone else.",
   not_awaiting_clarification: "The answers were already sent; the research is under way.",
   session_ended: "This outline has already finished.",
+  missing_field: "Something is missing from the form: fill it in and try again.",
+  invalid_field: "Something in the form is not valid: check it and try again.",
+  body_too_large: "The prompt is too long: shorten it and try again.",
+  invalid_workflow_id: "Workflow names use letters, digits, '-', '_', '.' or ':' only.",
+  workflow_exists: "That workflow name is taken: choose another.",
+  internal_error: "Something went wrong on our side. Try again in a moment; your outlines are safe.",
 };
+
+// Why a session stopped, in a writer's words, with what to do.
+const failureWords = {
+  provider_error: "The research service reported a problem with this request.",
+  provider_unreachable: "The research service could not be reached.",
+  stuck_queued: "The research service was too busy and never started this outline.",
+  charge_unknown: "The research was interrupted at a moment where we cannot tell whether it had started.",
+  preparation_failed: "The questions or the research brief could not be prepared.",
+};
+function failureText(code, message, retryable) {
+  const what = failureWords[code] || ("The research stopped: " + (message || "an unknown error") + ".");
+  return what + (retryable === false ? " Please contact support with the time it happened." : " Start it again; nothing was charged twice.");
+}
 
 async function api(method, path, body) {
   const options = { method, headers: { Authorization: "Bearer " + state.token } };
@@ -201,7 +220,7 @@ async function listen(afterId, generation = state.generation) {
   on("output_text.delta", (e) => { setPhase("writing"); appendText(e.delta); });
   on("citation.added", (e) => addCitation(e.citation));
   on("session.completed", (e) => { finish("done"); renderFinal(e.finalOutline, e.citations); });
-  on("session.failed", (e) => { finish("failed"); showError(new UserError("The research stopped: " + e.message + (e.retryable ? " You can start it again." : ""))); });
+  on("session.failed", (e) => { finish("failed"); showError(new UserError(failureText(e.code, e.message, e.retryable))); });
   on("session.cancelled", (e) => finish("cancelled", e.cancelledBy));
   source.onerror = () => {
     if (state.done) { source.close(); return; }
@@ -229,7 +248,7 @@ function applyRow(row) {
   if (row.status === "awaiting_clarification") showQuestions(row.clarification_questions || []);
   setPhase(row.progress_phase);
   if (row.status === "completed") { finish("done"); renderFinal(row.final_outline || state.text, row.citations || []); }
-  else if (row.status === "failed") { finish("failed"); showError(new UserError("The research stopped: " + (row.error_message || "unknown error") + ". You can start it again.")); }
+  else if (row.status === "failed") { finish("failed"); showError(new UserError(failureText(null, row.error_message, true))); }
   else if (row.status === "cancelled") finish("cancelled");
 }
 

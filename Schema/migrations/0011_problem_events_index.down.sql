@@ -1,0 +1,1 @@
+DROP INDEX outline_events_problems_by_time;
