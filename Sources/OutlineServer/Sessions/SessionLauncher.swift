@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import SessionRunner
+import Synchronization
 
 /// Runs the slow part of each session in the background, after its HTTP
 /// request has answered: the clarification questions, the research
@@ -18,6 +19,14 @@ public final class SessionLauncher: Service, Sendable {
         case prepare(session: UUID, prompt: String, skipClarification: Bool, mode: SessionMode)
         /// The writer answered: write the instructions from the questions and answers, then research.
         case answered(session: UUID, prompt: String, questions: [String], answers: [String], mode: SessionMode)
+        /// A stalled session: its next step is read from the log once the job holds it.
+        case continueFromLog(session: UUID)
+
+        var session: UUID {
+            switch self {
+            case .prepare(let id, _, _, _), .answered(let id, _, _, _, _), .continueFromLog(let id): id
+            }
+        }
     }
 
     let supervisor: SessionSupervisor
@@ -25,6 +34,8 @@ public final class SessionLauncher: Service, Sendable {
     let logger: Logger
     private let jobs: AsyncStream<Job>
     private let submitter: AsyncStream<Job>.Continuation
+    /// Sessions this instance is preparing or running now: never two jobs for one.
+    private let inFlight = Mutex(Set<UUID>())
 
     public init(supervisor: SessionSupervisor, adoptionInterval: Duration = .seconds(10), logger: Logger) {
         self.supervisor = supervisor
@@ -59,10 +70,10 @@ public final class SessionLauncher: Service, Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: adoptionInterval)
             do {
-                for session in try await supervisor.leases.stalledPreparations(quietFor: supervisor.leases.timeToLive) {
-                    guard let job = try await job(continuing: session) else { continue }
+                for session in try await supervisor.leases.stalledPreparations(quietFor: supervisor.leases.timeToLive)
+                where !inFlight.withLock({ $0.contains(session) }) {
                     logger.info("resuming a session's preparation after its instance stopped", metadata: ["session": "\(session)"])
-                    submit(job)
+                    submit(.continueFromLog(session: session))
                 }
             } catch {
                 logger.warning("looking for stalled preparations failed; will retry", metadata: ["error": "\(error)"])
@@ -93,11 +104,20 @@ public final class SessionLauncher: Service, Sendable {
     }
 
     private func perform(_ job: Job) async {
-        let id: UUID = switch job {
-        case .prepare(let id, _, _, _), .answered(let id, _, _, _, _): id
-        }
+        let id = job.session
+        guard inFlight.withLock({ $0.insert(id).inserted }) else { return }
+        defer { inFlight.withLock { _ = $0.remove(id) } }
         // The lease marks the preparation as taken, so no other instance repeats it.
         guard (try? await supervisor.leases.acquire(id)) == true else { return }
+        var job = job
+        if case .continueFromLog = job {
+            // Read now, while holding the session: what was stalled may have moved on.
+            guard let next = try? await self.job(continuing: id) else {
+                try? await supervisor.leases.release(id)
+                return
+            }
+            job = next
+        }
         do {
             switch job {
             case .prepare(let id, let prompt, let skip, let mode):
@@ -110,6 +130,8 @@ public final class SessionLauncher: Service, Sendable {
             case .answered(let id, let prompt, let questions, let answers, let mode):
                 let instructions = try await runner.writeInstructions(session: id, prompt: prompt, questions: questions, answers: answers)
                 _ = try await supervisor.run(session: id, instructions: instructions, mode: mode)
+            case .continueFromLog:
+                break
             }
         } catch is CancellationError {
             return
