@@ -165,9 +165,15 @@ try:
     top_late = driver.execute_script("return document.getElementById('outline-text').getBoundingClientRect().top + window.scrollY")
     overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
     shot("page-narrow")
-    wait.until(lambda d: phase() == "done")
+    # Cancel with the keyboard too (when the run has not finished already).
+    cancelled_by_keys = False
+    if phase() != "done" and tab_to("cancel-button", limit=40):
+        ActionChains(driver).send_keys(Keys.ENTER).perform()
+        cancelled_by_keys = True
+    wait.until(lambda d: phase() in ("done", "cancelled"))
     results.append({"scenario": "keyboard", "session": session_id(), "text": text("outline-text"), "reachedByTab": reached,
-                    "textTopEarly": top_early, "textTopLate": top_late, "horizontalOverflow": overflow})
+                    "textTopEarly": top_early, "textTopLate": top_late, "horizontalOverflow": overflow,
+                    "cancelledByKeys": cancelled_by_keys, "finalPhase": phase(), "phaseText": text("phase")})
 except Exception as error:  # report what the page showed, then fail
     shot("failure")
     console = [entry.get("message", "") for entry in driver.get_log("browser")][-20:]

@@ -55,6 +55,10 @@ struct BrowserTests {
             #expect(keyboard["reachedByTab"] as? Bool == true, "the form is not reachable with Tab alone")
             #expect((keyboard["horizontalOverflow"] as? Double ?? 1) <= 0, "the page scrolls sideways on a 380 px screen")
             #expect(keyboard["textTopEarly"] as? Double == keyboard["textTopLate"] as? Double, "the outline text moved while it streamed")
+            if keyboard["cancelledByKeys"] as? Bool == true {
+                #expect(keyboard["finalPhase"] as? String == "cancelled")
+                #expect((keyboard["phaseText"] as? String)?.contains("writer") == true, "the page should say who cancelled: \(keyboard["phaseText"] ?? "")")
+            }
             for name in ["page-mid-stream", "page-done", "admin", "page-narrow"] {
                 #expect(FileManager.default.fileExists(atPath: artifacts.appendingPathComponent("\(name).png").path))
             }

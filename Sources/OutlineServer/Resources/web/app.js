@@ -187,6 +187,7 @@ async function follow(workflow, sessionId, mode) {
   $("cancel-button").hidden = false;
   if (!mode) mode = (await api("GET", base(workflow) + "/status?sessionId=" + sessionId)).mode;
   if (generation !== state.generation) return;
+  state.mode = mode;
   if (mode === "polling") { $("mode-note").textContent = "Live updates are off for this workflow: the page refreshes every few seconds."; poll(); return; }
   $("mode-note").textContent = "";
   await listen(undefined, generation);
@@ -233,6 +234,7 @@ async function listen(afterId, generation = state.generation) {
 }
 
 function applyRow(row) {
+  if (state.done) return; // the end is already on screen, with who or why
   state.lastId = row.last_event_sequence;
   state.startedAt = Date.parse(row.started_at);
   state.text = row.output_text || "";
@@ -368,7 +370,10 @@ function inline(element, text) {
 }
 
 async function cancel() {
-  try { await api("POST", base(state.workflow) + "/cancel", { sessionId: state.session }); if (!state.source) poll(); }
+  try {
+    await api("POST", base(state.workflow) + "/cancel", { sessionId: state.session });
+    if (state.mode === "polling" && !state.done) poll(); // the stream reports the end itself
+  }
   catch (error) { showError(error); }
 }
 
