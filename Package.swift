@@ -196,7 +196,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EventLogTests",
-            dependencies: ["EventLog", "LZ4", "PostgresClient", "TestSupport", "OutlineJSON"],
+            dependencies: ["EventLog", "LZ4", "PostgresClient", "TestSupport", "OutlineJSON", "OutlineProjections"],
             swiftSettings: upcoming
         ),
         .testTarget(

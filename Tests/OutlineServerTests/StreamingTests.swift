@@ -124,6 +124,26 @@ struct StreamingTests {
         }
     }
 
+    @Test("a past session replays through the same SSE format, as fast as possible or paced; bad speeds are a 400")
+    func replay() async throws {
+        try await ServiceHarness.with(spec: .init(outputLength: 400, pace: .milliseconds(1))) { h in
+            let alice = try h.token("alice")
+            let (session, _) = try await h.startStreaming("wf-replay", token: alice)
+            _ = try await h.waitUntilEnded("wf-replay", session: session, token: alice)
+            let log = try await h.log(session)
+            let fast = try await SSEClient().connect(h.url + "/api/sessions/\(session)/replay?speed=0", headers: [("Authorization", "Bearer \(alice)")])
+            #expect(fast.endedByServer)
+            #expect(fast.events.map { Int32($0.id ?? "") } == log.map(\.sequence))
+            #expect(fast.events.map(\.data) == log.map { String(decoding: $0.json, as: UTF8.self) })
+            let paced = try await SSEClient().connect(h.url + "/api/sessions/\(session)/replay?speed=50&after=\(log.count - 5)", headers: [("Authorization", "Bearer \(alice)")])
+            #expect(paced.events.map(\.id) == log.suffix(5).map { "\($0.sequence)" })
+            for bad in ["abc", "-1", "5000"] {
+                #expect(try await h.call("GET", "/api/sessions/\(session)/replay?speed=\(bad)", token: alice).errorCode == "invalid_speed")
+            }
+            #expect(try await h.call("GET", "/api/sessions/\(session)/replay", token: try h.token("mallory")).status == 404)
+        }
+    }
+
     @Test("Last-Event-ID: the header wins over the query, an invalid one is a 400, one beyond the head waits for it")
     func cursorRules() async throws {
         try await ServiceHarness.with(spec: .init(outputLength: 400, pace: .milliseconds(1))) { h in

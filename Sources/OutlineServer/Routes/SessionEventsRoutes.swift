@@ -14,6 +14,43 @@ struct SessionEventsRoutes: Sendable {
 
     func register(on group: RouterGroup<OutlineRequestContext>) {
         group.get("/sessions/:sessionId/events") { request, context in try await events(request, context) }
+        group.get("/sessions/:sessionId/replay") { request, context in try await replay(request, context) }
+    }
+
+    /// `GET /api/sessions/{id}/replay?speed=10&after=N`: a past session played
+    /// back through the same SSE format as live streams, at `speed` × (1 as it
+    /// happened, 0 = as fast as possible); the stream ends after its last event.
+    func replay(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {
+        let identity = try context.requireAPIIdentity()
+        let session = try RequestInput.uuid(context.parameters.get("sessionId"), field: "sessionId")
+        let after = Int32(try RequestInput.integer(request, "after", in: 0...Int64(Int32.max)) ?? 0)
+        let speedText = request.uri.queryParameters.get("speed").map { String($0) } ?? "1"
+        guard let speed = Double(speedText), speed >= 0, speed <= 1000 else {
+            throw APIError.invalid("speed", "speed is a number from 0 (as fast as possible) to 1000; 1 is real time.", code: "invalid_speed")
+        }
+        _ = try await parts.reachableSession(session, workflowID: nil, identity: identity)
+        let store = parts.store
+        return Response(status: .ok, headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-cache"], body: ResponseBody { writer in
+            var pacer = ReplayPacer(speed: speed)
+            var cursor = after
+            while true {
+                let page = try await store.readFeed(session: session, after: cursor, limit: 1000)
+                if page.isEmpty { break }
+                var buffer = ByteBuffer()
+                for event in page {
+                    if speed > 0 {
+                        if buffer.readableBytes > 0 { try await writer.write(buffer); buffer.clear() }
+                        try await pacer.wait(until: event.recordedAt)
+                    }
+                    var bytes = SSEFrame(event).bytes
+                    buffer.writeBuffer(&bytes)
+                    cursor = event.sequence
+                }
+                if buffer.readableBytes > 0 { try await writer.write(buffer) }
+                if page.count < 1000 { break }
+            }
+            try await writer.finish(nil)
+        })
     }
 
     func events(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {
