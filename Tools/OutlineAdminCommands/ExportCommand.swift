@@ -110,9 +110,18 @@ struct ExportCheckCommand: ParsableCommand {
     @Argument(help: "the NDJSON file `outline-admin export` wrote") var file: String
 
     func run() throws {
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw AdminFailure("cannot read \(file)") }
+        guard let handle = FileHandle(forReadingAtPath: file) else { throw AdminFailure("cannot read \(file)") }
         var check = ExportChainCheck()
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) { check.check(line: line) }
+        // Streamed in 4 MiB chunks: an export of any size is checked in little memory.
+        var pending: [UInt8] = []
+        while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty {
+            pending += chunk
+            guard let lastNewline = pending.lastIndex(of: 0x0A) else { continue }
+            let text = String(decoding: pending[...lastNewline], as: UTF8.self)
+            for line in text.split(separator: "\n", omittingEmptySubsequences: true) { check.check(line: line) }
+            pending.removeSubrange(...lastNewline)
+        }
+        if !pending.isEmpty { check.check(line: Substring(String(decoding: pending, as: UTF8.self))) }
         let report = check.result
         print("checked \(report.sessions) session(s), \(report.events) events\(report.partialSessions > 0 ? " (\(report.partialSessions) starting mid-session)" : "")")
         if report.isIntact {

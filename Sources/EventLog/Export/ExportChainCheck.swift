@@ -28,9 +28,9 @@ public struct ExportChainCheck: Sendable {
 
     /// Checks one line of the export.
     public mutating func check(line: Substring) {
-        guard let data = line.data(using: .utf8), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let session = object["session_id"] as? String, let sequence = (object["sequence"] as? NSNumber)?.int32Value,
-              let type = object["type"] as? String, let link = object["chain_link"] as? String else {
+        // The export's fixed field order is read directly: no JSON parser per line.
+        guard let session = Self.field(line, "session_id").map(String.init), let sequence = Self.field(line, "sequence").flatMap({ Int32($0) }),
+              let type = Self.field(line, "type").map(String.init), let link = Self.field(line, "chain_link").map(String.init) else {
             report.breaks.append("line \(report.events + 1): not an exported event")
             report.events += 1
             return
@@ -39,7 +39,7 @@ public struct ExportChainCheck: Sendable {
         var progress = sessions[session] ?? { report.sessions += 1; return Progress() }()
         defer { sessions[session] = progress }
         guard !progress.broken else { return }
-        if progress.sequence == 0, sequence > 1, let start = Self.bytes(hex: link) {
+        if progress.sequence == 0, sequence > 1, let start = Hex.decode(link), start.count == 32 {
             // A time range cut into this session: its first link is the anchor.
             report.partialSessions += 1
             progress.sequence = sequence
@@ -59,8 +59,7 @@ public struct ExportChainCheck: Sendable {
         }
         let payload = Array(line[range.upperBound...].dropLast().utf8)
         let expected = ChainLink.next(previous: progress.link, sequence: sequence, eventType: type, json: payload)
-        let hex = expected.map { String(format: "%02x", $0) }.joined()
-        guard hex == link else {
+        guard Hex.encode(expected) == link else {
             progress.broken = true
             report.breaks.append("session \(session) sequence \(sequence): the chain link does not match its payload and type (altered or damaged)")
             return
@@ -71,15 +70,16 @@ public struct ExportChainCheck: Sendable {
 
     public var result: Report { report }
 
-    static func bytes(hex: String) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) ?? hex.endIndex
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
+    /// The value of a leading field `"name":value` (strings without their quotes).
+    static func field(_ line: Substring, _ name: String) -> Substring? {
+        guard let key = line.range(of: "\"\(name)\":") else { return nil }
+        var rest = line[key.upperBound...]
+        if rest.first == "\"" {
+            rest = rest.dropFirst()
+            guard let end = rest.firstIndex(of: "\"") else { return nil }
+            return rest[..<end]
         }
-        return bytes.count == 32 ? bytes : nil
+        guard let end = rest.firstIndex(where: { $0 == "," || $0 == "}" }) else { return nil }
+        return rest[..<end]
     }
 }

@@ -39,12 +39,26 @@ public struct LogExport: Sendable {
             )
             if rows.isEmpty { return exported }
             var buffer: [UInt8] = []
-            buffer.reserveCapacity(rows.count * 300)
+            buffer.reserveCapacity(rows.count * 450)
             for row in rows {
-                let event = try EventStore.decode(row)
-                buffer += Self.line(event)
+                // The payload is forwarded as stored JSON: only the codec is undone, not the catalog decode.
+                let position = try row.decode(Int64.self, at: 0)
+                let session = try row.decode(UUID.self, at: 1)
+                let sequence = try row.decode(Int32.self, at: 2)
+                guard let codec = PayloadCodec(rawValue: try row.decode(Int16.self, at: 5)) else {
+                    throw EventLogError.corruptPayload(sessionID: session, sequence: sequence, position: position, reason: "unknown codec")
+                }
+                let json: [UInt8]
+                do {
+                    json = try codec.decode(try row.decode(PostgresBytes.self, at: 6).bytes, rawSize: try row.decode(Int.self, at: 7))
+                } catch {
+                    throw EventLogError.corruptPayload(sessionID: session, sequence: sequence, position: position, reason: "\(error)")
+                }
+                buffer += Self.line(session: session, sequence: sequence, position: position, type: try row.decode(String.self, at: 3),
+                                    schemaVersion: try row.decode(Int16.self, at: 4), recordedAt: try row.decode(Date.self, at: 9),
+                                    providerSequence: try row.decode(Int32?.self, at: 8), chainLink: try row.decode(PostgresBytes.self, at: 10).bytes, json: json)
                 buffer.append(0x0A)
-                after = event.position
+                after = position
             }
             exported += Int64(rows.count)
             try await write(buffer)
@@ -64,20 +78,17 @@ public struct LogExport: Sendable {
 
     /// One event as an NDJSON line (without the newline).
     public static func line(_ event: RecordedEvent) -> [UInt8] {
-        var text = "{\"session_id\":\"\(event.sessionID.uuidString.lowercased())\",\"sequence\":\(event.sequence),\"position\":\(event.position)"
-        text += ",\"type\":\"\(event.eventType)\",\"schema_version\":\(event.schemaVersion)"
-        text += ",\"recorded_at\":\"\(Self.timestamp(event.recordedAt))\""
-        text += ",\"provider_sequence\":\(event.providerSequence.map(String.init) ?? "null")"
-        text += ",\"chain_link\":\"\(event.chainLink.map { String(format: "%02x", $0) }.joined())\",\"payload\":"
-        return Array(text.utf8) + (event.json.isEmpty ? Array("null".utf8) : event.json) + [UInt8(ascii: "}")]
+        line(session: event.sessionID, sequence: event.sequence, position: event.position, type: event.eventType, schemaVersion: event.schemaVersion,
+             recordedAt: event.recordedAt, providerSequence: event.providerSequence, chainLink: event.chainLink, json: event.json)
     }
 
-    static func timestamp(_ date: Date) -> String {
-        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
-        let seconds = Date(timeIntervalSince1970: TimeInterval(micros / 1_000_000))
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: seconds)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", c.year!, c.month!, c.day!, c.hour!, c.minute!, c.second!, Int(micros % 1_000_000))
+    static func line(session: UUID, sequence: Int32, position: Int64, type: String, schemaVersion: Int16, recordedAt: Date,
+                     providerSequence: Int32?, chainLink: [UInt8], json: [UInt8]) -> [UInt8] {
+        var text = "{\"session_id\":\"\(session.uuidString.lowercased())\",\"sequence\":\(sequence),\"position\":\(position)"
+        text += ",\"type\":\"\(type)\",\"schema_version\":\(schemaVersion)"
+        text += ",\"recorded_at\":\"\(TimestampText.format(recordedAt))\""
+        text += ",\"provider_sequence\":\(providerSequence.map(String.init) ?? "null")"
+        text += ",\"chain_link\":\"\(Hex.encode(chainLink))\",\"payload\":"
+        return Array(text.utf8) + (json.isEmpty ? Array("null".utf8) : json) + [UInt8(ascii: "}")]
     }
 }

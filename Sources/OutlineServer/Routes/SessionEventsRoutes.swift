@@ -92,7 +92,7 @@ struct SessionEventsRoutes: Sendable {
         text += ",\"providerSequence\":\(event.providerSequence.map(String.init) ?? "null")"
         text += ",\"recordedAt\":\"\(TimestampText.format(event.recordedAt))\""
         text += ",\"codec\":\"\(event.codec)\",\"storedSize\":\(event.storedSize),\"rawSize\":\(event.rawSize)"
-        text += ",\"chainLink\":\"\(event.chainLink.map { String(format: "%02x", $0) }.joined())\",\"payload\":"
+        text += ",\"chainLink\":\"\(Hex.encode(event.chainLink))\",\"payload\":"
         var bytes = Array(text.utf8)
         bytes += event.json.isEmpty ? Array("null".utf8) : event.json
         bytes.append(UInt8(ascii: "}"))
