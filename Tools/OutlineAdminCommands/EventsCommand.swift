@@ -46,13 +46,9 @@ struct EventsCommand: AsyncParsableCommand {
         return "\(event.sequence)\t\(ISO8601DateFormatter.fractional.string(from: event.recordedAt))\t\(event.eventType) v\(event.schemaVersion)\(provider)\t\(String(decoding: event.json, as: UTF8.self))"
     }
 
+    /// The same line `outline-admin export` writes: one format for analysts.
     static func ndjsonLine(_ event: RecordedEvent) -> String {
-        var line = "{\"session_id\":\"\(event.sessionID.uuidString.lowercased())\",\"sequence\":\(event.sequence),\"position\":\(event.position)"
-        line += ",\"type\":\"\(event.eventType)\",\"schema_version\":\(event.schemaVersion)"
-        line += ",\"recorded_at\":\"\(ISO8601DateFormatter.fractional.string(from: event.recordedAt))\""
-        line += ",\"provider_sequence\":\(event.providerSequence.map(String.init) ?? "null")"
-        line += ",\"payload\":\(String(decoding: event.json, as: UTF8.self))}"
-        return line
+        String(decoding: LogExport.line(event), as: UTF8.self)
     }
 }
 
