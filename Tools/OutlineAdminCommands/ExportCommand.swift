@@ -117,11 +117,10 @@ struct ExportCheckCommand: ParsableCommand {
         while let chunk = try handle.read(upToCount: 4 << 20), !chunk.isEmpty {
             pending += chunk
             guard let lastNewline = pending.lastIndex(of: 0x0A) else { continue }
-            let text = String(decoding: pending[...lastNewline], as: UTF8.self)
-            for line in text.split(separator: "\n", omittingEmptySubsequences: true) { check.check(line: line) }
+            for line in pending[...lastNewline].split(separator: 0x0A, omittingEmptySubsequences: true) { check.check(bytes: Array(line)) }
             pending.removeSubrange(...lastNewline)
         }
-        if !pending.isEmpty { check.check(line: Substring(String(decoding: pending, as: UTF8.self))) }
+        if !pending.isEmpty { check.check(bytes: pending) }
         let report = check.result
         print("checked \(report.sessions) session(s), \(report.events) events\(report.partialSessions > 0 ? " (\(report.partialSessions) starting mid-session)" : "")")
         if report.isIntact {

@@ -28,9 +28,17 @@ public struct ExportChainCheck: Sendable {
 
     /// Checks one line of the export.
     public mutating func check(line: Substring) {
-        // The export's fixed field order is read directly: no JSON parser per line.
-        guard let session = Self.field(line, "session_id").map(String.init), let sequence = Self.field(line, "sequence").flatMap({ Int32($0) }),
-              let type = Self.field(line, "type").map(String.init), let link = Self.field(line, "chain_link").map(String.init) else {
+        check(bytes: Array(line.utf8))
+    }
+
+    /// Checks one line given as UTF-8 bytes (what a streaming reader has).
+    public mutating func check(bytes line: [UInt8]) {
+        // The export's fixed field order is read from the bytes: no JSON parser,
+        // no Character processing per line.
+        guard let session = Self.field(line, "session_id").map({ String(decoding: $0, as: UTF8.self) }),
+              let sequence = Self.field(line, "sequence").flatMap({ Int32(String(decoding: $0, as: UTF8.self)) }),
+              let type = Self.field(line, "type").map({ String(decoding: $0, as: UTF8.self) }),
+              let link = Self.field(line, "chain_link").flatMap({ Hex.decode(String(decoding: $0, as: UTF8.self)) }) else {
             report.breaks.append("line \(report.events + 1): not an exported event")
             report.events += 1
             return
@@ -39,11 +47,11 @@ public struct ExportChainCheck: Sendable {
         var progress = sessions[session] ?? { report.sessions += 1; return Progress() }()
         defer { sessions[session] = progress }
         guard !progress.broken else { return }
-        if progress.sequence == 0, sequence > 1, let start = Hex.decode(link), start.count == 32 {
+        if progress.sequence == 0, sequence > 1, link.count == 32 {
             // A time range cut into this session: its first link is the anchor.
             report.partialSessions += 1
             progress.sequence = sequence
-            progress.link = start
+            progress.link = link
             return
         }
         guard sequence == progress.sequence + 1 else {
@@ -52,14 +60,14 @@ public struct ExportChainCheck: Sendable {
             return
         }
         // The payload exactly as exported: the bytes after "payload": up to the closing brace.
-        guard let range = line.range(of: "\"payload\":") else {
+        guard let start = Self.find(Self.payloadKey, in: line), line.last == UInt8(ascii: "}") else {
             progress.broken = true
             report.breaks.append("session \(session) sequence \(sequence): no payload")
             return
         }
-        let payload = Array(line[range.upperBound...].dropLast().utf8)
+        let payload = Array(line[(start + Self.payloadKey.count)..<(line.count - 1)])
         let expected = ChainLink.next(previous: progress.link, sequence: sequence, eventType: type, json: payload)
-        guard Hex.encode(expected) == link else {
+        guard expected == link else {
             progress.broken = true
             report.breaks.append("session \(session) sequence \(sequence): the chain link does not match its payload and type (altered or damaged)")
             return
@@ -68,18 +76,32 @@ public struct ExportChainCheck: Sendable {
         progress.link = expected
     }
 
-    public var result: Report { report }
+    static let payloadKey = Array("\"payload\":".utf8)
+
+    static func find(_ needle: [UInt8], in bytes: [UInt8]) -> Int? {
+        guard let first = needle.first, bytes.count >= needle.count else { return nil }
+        var index = 0
+        let last = bytes.count - needle.count
+        while index <= last {
+            if bytes[index] == first, bytes[index..<(index + needle.count)].elementsEqual(needle) { return index }
+            index += 1
+        }
+        return nil
+    }
 
     /// The value of a leading field `"name":value` (strings without their quotes).
-    static func field(_ line: Substring, _ name: String) -> Substring? {
-        guard let key = line.range(of: "\"\(name)\":") else { return nil }
-        var rest = line[key.upperBound...]
-        if rest.first == "\"" {
-            rest = rest.dropFirst()
-            guard let end = rest.firstIndex(of: "\"") else { return nil }
-            return rest[..<end]
+    static func field(_ line: [UInt8], _ name: String) -> ArraySlice<UInt8>? {
+        let key = Array("\"\(name)\":".utf8)
+        guard let at = find(key, in: line) else { return nil }
+        var start = at + key.count
+        if start < line.count, line[start] == UInt8(ascii: "\"") {
+            start += 1
+            guard let end = line[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+            return line[start..<end]
         }
-        guard let end = rest.firstIndex(where: { $0 == "," || $0 == "}" }) else { return nil }
-        return rest[..<end]
+        guard let end = line[start...].firstIndex(where: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "}") }) else { return nil }
+        return line[start..<end]
     }
+
+    public var result: Report { report }
 }
