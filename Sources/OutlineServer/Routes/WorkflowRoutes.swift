@@ -22,10 +22,7 @@ struct WorkflowRoutes: Sendable {
     func create(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {
         let identity = try context.requireAPIIdentity()
         let body = try await RequestInput.json(CreateBody.self, from: request, context: context)
-        let workflowID = body.workflowId ?? "wf-\(UUID().uuidString.lowercased().prefix(13))"
-        guard (1...200).contains(workflowID.count), workflowID.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) else {
-            throw APIError.invalid("workflowId", "A workflow id is 1 to 200 characters: letters, digits, '-', '_', '.', ':'.", code: "invalid_workflow_id")
-        }
+        let workflowID = try RequestInput.validWorkflowID(body.workflowId ?? "wf-\(UUID().uuidString.lowercased().prefix(13))")
         let title = try body.title.map { try RequestInput.text($0, field: "title", maxLength: 300) }
         let owner = try await parts.directory.claim(workflowID, for: identity.subject, title: title)
         guard owner == identity.subject else {

@@ -9,7 +9,11 @@ enum RequestInput {
     /// Workflow ids are the old system's: short, printable, no slashes.
     static func workflowID(_ context: OutlineRequestContext) throws -> String {
         guard let raw = context.parameters.get("workflowId") else { throw APIError.invalid("workflowId", "The path must name a workflow.") }
-        let id = raw.removingPercentEncoding ?? raw
+        return try validWorkflowID(raw.removingPercentEncoding ?? raw)
+    }
+
+    /// The one rule for workflow ids, in paths and in bodies.
+    static func validWorkflowID(_ id: String) throws -> String {
         guard (1...200).contains(id.count), id.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.:".contains($0)) }) else {
             throw APIError.invalid("workflowId", "A workflow id is 1 to 200 characters: letters, digits, '-', '_', '.', ':'.", code: "invalid_workflow_id")
         }
