@@ -21,21 +21,38 @@ struct ChainVerifierTests {
             #expect(clean.sessions == 3)
             #expect(clean.events > 90)
 
-            // An attacker with full rights: disable the guard, change a delta, restore the guard.
+            // An attacker with full rights: disable the guard, alter three sessions
+            // in three different ways, restore the guard.
             let attacker = try await PostgresConnection.connect(TestDatabase.superuser(for: settings))
             try await attacker.execute("ALTER TABLE outline_events DISABLE TRIGGER outline_events_no_update_or_delete")
+            let forged = Array(#"{"contentIndex":0,"delta":"FORGED","outputIndex":0}"#.utf8)
             try await attacker.query(
-                "UPDATE outline_events SET payload = $1, raw_size = $2 WHERE session_id = $3 AND sequence = 12",
-                PostgresBytes(Array(#"{"contentIndex":0,"delta":"FORGED","outputIndex":0}"#.utf8)), Int32(49), sessions[1]
+                "UPDATE outline_events SET payload = $1, codec = 0, raw_size = $2 WHERE session_id = $3 AND sequence = 12",
+                PostgresBytes(forged), Int32(forged.count), sessions[1]
             )
+            let originalType = try await attacker.query("SELECT event_type FROM outline_events WHERE session_id = $1 AND sequence = 1", sessions[2])[0]
+                .decode(String.self, at: 0)
+            try await attacker.query("UPDATE outline_events SET event_type = 'session.cancelled' WHERE session_id = $1 AND sequence = 1", sessions[2])
+            try await attacker.query("UPDATE outline_events SET chain_link = $1 WHERE session_id = $2 AND sequence = 7",
+                                     PostgresBytes([UInt8](repeating: 7, count: 32)), sessions[0])
             try await attacker.execute("ALTER TABLE outline_events ENABLE TRIGGER outline_events_no_update_or_delete")
             await attacker.close()
 
             let tampered = try await verifier.verifyAll()
-            #expect(tampered.breaks.count == 1)
-            #expect(tampered.breaks.first?.sessionID == sessions[1])
-            #expect(tampered.breaks.first?.sequence == 12)
-            #expect(try await verifier.verify(session: sessions[0]).isIntact)
+            #expect(tampered.breaks.count == 3)
+            #expect(tampered.sessions == 3)
+            let bySession = Dictionary(uniqueKeysWithValues: tampered.breaks.map { ($0.sessionID, $0) })
+            #expect(bySession[sessions[1]]?.sequence == 12)
+            #expect(bySession[sessions[1]]?.differs == .payload)
+            #expect(bySession[sessions[1]]?.position != nil)
+            #expect(bySession[sessions[2]]?.sequence == 1)
+            #expect(bySession[sessions[2]]?.differs == .eventType)
+            #expect(bySession[sessions[2]]?.reason.contains(originalType) == true)
+            #expect(bySession[sessions[0]]?.sequence == 7)
+            #expect(bySession[sessions[0]]?.differs == .chainLink)
+            #expect(bySession[sessions[0]]?.description.contains("0707070707070707") == true)
+            let one = try await verifier.verify(session: sessions[1])
+            #expect(one.breaks.map(\.sequence) == [12])
         }
     }
 

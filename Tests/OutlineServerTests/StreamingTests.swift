@@ -124,7 +124,7 @@ struct StreamingTests {
         }
     }
 
-    @Test("a past session replays through the same SSE format, as fast as possible or paced; bad speeds are a 400")
+    @Test("a past session replays through the same SSE format, as fast as possible or paced, and verifies over HTTP; bad speeds are a 400")
     func replay() async throws {
         try await ServiceHarness.with(spec: .init(outputLength: 400, pace: .milliseconds(1))) { h in
             let alice = try h.token("alice")
@@ -141,6 +141,14 @@ struct StreamingTests {
                 #expect(try await h.call("GET", "/api/sessions/\(session)/replay?speed=\(bad)", token: alice).errorCode == "invalid_speed")
             }
             #expect(try await h.call("GET", "/api/sessions/\(session)/replay", token: try h.token("mallory")).status == 404)
+
+            // The analysts' audit of the same session, over HTTP.
+            let verified = try await h.call("GET", "/api/sessions/\(session)/verify", token: alice)
+            #expect(verified.status == 200)
+            #expect(verified.json?["intact"] as? Bool == true)
+            #expect((verified.json?["events"] as? Int) == log.count)
+            #expect(verified.json?["brokenLink"] == nil)
+            #expect(try await h.call("GET", "/api/sessions/\(session)/verify", token: try h.token("mallory")).status == 404)
         }
     }
 

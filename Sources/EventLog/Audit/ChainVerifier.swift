@@ -9,12 +9,23 @@ import PostgresClient
 /// events of that session cannot be trusted either.
 public struct ChainVerifier: Sendable {
     public struct Break: Sendable, Equatable, CustomStringConvertible {
+        /// Which part of the event no longer matches what was hashed when it was appended.
+        public enum Difference: String, Sendable {
+            case payload, eventType = "event_type", sequence, chainLink = "chain_link", missingEvent = "missing event"
+            case undecodablePayload = "undecodable payload", codec, streamHead = "stream head"
+        }
         public var sessionID: UUID
         public var sequence: Int32
         public var position: Int64?
+        public var differs: Difference
         public var reason: String
+        /// The link stored in the row and the one recomputed from its contents (hex), when both exist.
+        public var storedLink: String?
+        public var recomputedLink: String?
         public var description: String {
-            "session \(sessionID.uuidString.lowercased()) event \(sequence)\(position.map { " (position \($0))" } ?? ""): \(reason)"
+            var text = "session \(sessionID.uuidString.lowercased()) event \(sequence)\(position.map { " (position \($0))" } ?? ""): \(differs.rawValue) differs: \(reason)"
+            if let storedLink, let recomputedLink { text += "; stored link \(storedLink.prefix(16))…, recomputed \(recomputedLink.prefix(16))…" }
+            return text
         }
     }
 
@@ -63,33 +74,30 @@ public struct ChainVerifier: Sendable {
                 session, expected, Int64(pageSize)
             )
             for row in rows {
-                let position = try row.decode(Int64.self, at: 0)
-                let sequence = try row.decode(Int32.self, at: 1)
-                let eventType = try row.decode(String.self, at: 2)
-                let codecValue = try row.decode(Int16.self, at: 3)
-                let stored = try row.decode(PostgresBytes.self, at: 4).bytes
-                let rawSize = try row.decode(Int.self, at: 5)
-                let storedLink = try row.decode(PostgresBytes.self, at: 6).bytes
+                let event = try StoredRow(row)
                 report.events += 1
-                report.storedBytes += Int64(stored.count)
-                report.rawBytes += Int64(rawSize)
-                guard sequence == expected else {
-                    return Break(sessionID: session, sequence: expected, position: nil, reason: "missing: the next stored event is \(sequence)")
+                report.storedBytes += Int64(event.stored.count)
+                report.rawBytes += Int64(event.rawSize)
+                guard event.sequence == expected else {
+                    return Break(sessionID: session, sequence: expected, position: nil, differs: .missingEvent,
+                                 reason: "event \(expected) is not in the log; the next stored event is \(event.sequence)")
                 }
-                guard let codec = PayloadCodec(rawValue: codecValue) else {
-                    return Break(sessionID: session, sequence: sequence, position: position, reason: "unknown codec \(codecValue)")
+                guard let codec = PayloadCodec(rawValue: event.codec) else {
+                    return Break(sessionID: session, sequence: event.sequence, position: event.position, differs: .codec,
+                                 reason: "unknown codec \(event.codec)")
                 }
                 let json: [UInt8]
                 do {
-                    json = try codec.decode(stored, rawSize: rawSize)
+                    json = try codec.decode(event.stored, rawSize: event.rawSize)
                 } catch {
-                    return Break(sessionID: session, sequence: sequence, position: position, reason: "payload cannot be decoded: \(error)")
+                    return Break(sessionID: session, sequence: event.sequence, position: event.position, differs: .undecodablePayload,
+                                 reason: "\(error)")
                 }
-                link = ChainLink.next(previous: link, sequence: sequence, eventType: eventType, json: json)
-                guard link == storedLink else {
-                    return Break(sessionID: session, sequence: sequence, position: position,
-                                 reason: "hash chain broken: the stored link does not match its type, sequence, payload and predecessor")
+                let recomputed = ChainLink.next(previous: link, sequence: event.sequence, eventType: event.eventType, json: json)
+                guard recomputed == event.link else {
+                    return try await diagnose(session: session, event: event, json: json, previous: link, recomputed: recomputed)
                 }
+                link = recomputed
                 expected += 1
             }
             if rows.count < pageSize { break }
@@ -99,13 +107,82 @@ public struct ChainVerifier: Sendable {
             let headSequence = try row.decode(Int32.self, at: 0)
             let headLink = try row.decode(PostgresBytes.self, at: 1).bytes
             if headSequence != expected - 1 {
-                return Break(sessionID: session, sequence: expected, position: nil,
+                return Break(sessionID: session, sequence: expected, position: nil, differs: .streamHead,
                              reason: "the stream head says \(headSequence) events, the log holds \(expected - 1)")
             }
             if headLink != link {
-                return Break(sessionID: session, sequence: headSequence, position: nil, reason: "the stream head's link does not match the last event's")
+                return Break(sessionID: session, sequence: headSequence, position: nil, differs: .streamHead,
+                             reason: "the stream head's link does not match the last event's",
+                             storedLink: Hex.encode(headLink), recomputedLink: Hex.encode(link))
             }
         }
         return nil
+    }
+
+    /// One event row as stored.
+    struct StoredRow {
+        var position: Int64
+        var sequence: Int32
+        var eventType: String
+        var codec: Int16
+        var stored: [UInt8]
+        var rawSize: Int
+        var link: [UInt8]
+
+        init(_ row: PostgresRow) throws {
+            position = try row.decode(Int64.self, at: 0)
+            sequence = try row.decode(Int32.self, at: 1)
+            eventType = try row.decode(String.self, at: 2)
+            codec = try row.decode(Int16.self, at: 3)
+            stored = try row.decode(PostgresBytes.self, at: 4).bytes
+            rawSize = try row.decode(Int.self, at: 5)
+            link = try row.decode(PostgresBytes.self, at: 6).bytes
+        }
+    }
+
+    /// Works out which part of a broken event changed. The link covers the
+    /// predecessor, the sequence, the type and the payload's digest: if another
+    /// type or sequence reproduces the stored link, that column was rewritten; if
+    /// the next event's link still follows from the stored one, the stored link is
+    /// the original and the payload changed; otherwise the link itself was rewritten.
+    private func diagnose(session: UUID, event: StoredRow, json: [UInt8], previous: [UInt8], recomputed: [UInt8]) async throws -> Break {
+        func broken(_ differs: Break.Difference, _ reason: String) -> Break {
+            Break(sessionID: session, sequence: event.sequence, position: event.position, differs: differs, reason: reason,
+                  storedLink: Hex.encode(event.link), recomputedLink: Hex.encode(recomputed))
+        }
+        let digest = ChainLink.payloadDigest(json)
+        for type in EventCatalog.knownTypes.keys.sorted() where type != event.eventType {
+            if ChainLink.next(previous: previous, sequence: event.sequence, eventType: type, payloadDigest: digest) == event.link {
+                return broken(.eventType, "the row says \(event.eventType), the chain was made for \(type)")
+            }
+        }
+        for delta: Int32 in [-2, -1, 1, 2] {
+            let original = event.sequence + delta
+            if ChainLink.next(previous: previous, sequence: original, eventType: event.eventType, payloadDigest: digest) == event.link {
+                return broken(.sequence, "the row says sequence \(event.sequence), the chain was made for \(original)")
+            }
+        }
+        let storedLinkIsOriginal: Bool
+        let next = try await pool.query(
+            "SELECT position, sequence, event_type, codec, payload, raw_size, chain_link FROM outline_events WHERE session_id = $1 AND sequence = $2",
+            session, event.sequence + 1
+        )
+        if let row = next.first {
+            let following = try StoredRow(row)
+            let followingJSON = try? PayloadCodec(rawValue: following.codec)?.decode(following.stored, rawSize: following.rawSize)
+            storedLinkIsOriginal = followingJSON.map {
+                ChainLink.next(previous: event.link, sequence: following.sequence, eventType: following.eventType, json: $0) == following.link
+            } ?? false
+        } else {
+            let head = try await pool.query("SELECT head_link FROM outline_event_streams WHERE session_id = $1", session)
+            storedLinkIsOriginal = try head.first.map { try $0.decode(PostgresBytes.self, at: 0).bytes == event.link } ?? false
+        }
+        if storedLinkIsOriginal {
+            var reason = "the payload (\(json.count) bytes, SHA-256 \(Hex.encode(digest).prefix(16))…) is not the one that was hashed; "
+                + "the stored link is the original (the next link still follows from it)"
+            if json.count != event.rawSize { reason += "; its length also differs from the recorded raw size \(event.rawSize)" }
+            return broken(.payload, reason)
+        }
+        return broken(.chainLink, "the stored link follows neither from its predecessor and contents nor leads to the next event's link: it was rewritten")
     }
 }

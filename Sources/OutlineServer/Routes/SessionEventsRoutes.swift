@@ -15,6 +15,42 @@ struct SessionEventsRoutes: Sendable {
     func register(on group: RouterGroup<OutlineRequestContext>) {
         group.get("/sessions/:sessionId/events") { request, context in try await events(request, context) }
         group.get("/sessions/:sessionId/replay") { request, context in try await replay(request, context) }
+        group.get("/sessions/:sessionId/verify") { request, context in try await verify(request, context) }
+    }
+
+    /// `GET /api/sessions/{id}/verify`: the session's hash chain walked on the
+    /// server, for an analyst auditing one session without database access.
+    /// Always 200: a broken chain is a finding, not a request error.
+    func verify(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {
+        let identity = try context.requireAPIIdentity()
+        let session = try RequestInput.uuid(context.parameters.get("sessionId"), field: "sessionId")
+        _ = try await parts.reachableSession(session, workflowID: nil, identity: identity)
+        let report = try await ChainVerifier(pool: parts.store.pool).verify(session: session)
+        return try JSONResponse.make(VerifyView(session: session, report: report))
+    }
+
+    struct VerifyView: Encodable {
+        struct BrokenLink: Encodable {
+            var sequence: Int32, position: Int64?, differs: String, reason: String, storedLink: String?, recomputedLink: String?
+        }
+        var sessionId: String
+        var intact: Bool
+        var events: Int64
+        var storedBytes: Int64
+        var rawBytes: Int64
+        var brokenLink: BrokenLink?
+
+        init(session: UUID, report: ChainVerifier.Report) {
+            sessionId = session.uuidString.lowercased()
+            intact = report.isIntact
+            events = report.events
+            storedBytes = report.storedBytes
+            rawBytes = report.rawBytes
+            brokenLink = report.breaks.first.map {
+                BrokenLink(sequence: $0.sequence, position: $0.position, differs: $0.differs.rawValue, reason: $0.reason,
+                           storedLink: $0.storedLink, recomputedLink: $0.recomputedLink)
+            }
+        }
     }
 
     /// `GET /api/sessions/{id}/replay?speed=10&after=N`: a past session played
