@@ -12,28 +12,8 @@ import PostgresClient
 /// locked (appends wait a moment, none is lost), then the tables are swapped in
 /// the same transaction. The read model is disposable: rebuilt, never patched.
 public struct OutlineSessionsRebuild: Sendable {
-    public struct Progress: Sendable {
-        public var eventsRead: Int64
-        public var eventsTotal: Int64
-        public var elapsed: Double
-        public var eventsPerSecond: Double { elapsed > 0 ? Double(eventsRead) / elapsed : 0 }
-        public var secondsLeft: Double? {
-            eventsPerSecond > 0 ? Double(max(0, eventsTotal - eventsRead)) / eventsPerSecond : nil
-        }
-    }
-
-    /// One session whose rebuilt row is not the live one.
-    public struct Difference: Sendable, Equatable {
-        public enum Kind: String, Sendable { case missingFromLive = "missing from live", missingFromRebuild = "missing from rebuild", differs }
-        public var sessionID: UUID
-        public var kind: Kind
-        /// Columns whose values differ, with the live and rebuilt values as JSON.
-        public var columns: [(name: String, live: String, rebuilt: String)]
-
-        public static func == (a: Difference, b: Difference) -> Bool {
-            a.sessionID == b.sessionID && a.kind == b.kind && a.columns.map(\.name) == b.columns.map(\.name)
-        }
-    }
+    public typealias Progress = RebuildProgress
+    public typealias Difference = ReadModelDifference
 
     public struct Report: Sendable {
         public var eventsFolded: Int64
@@ -60,7 +40,10 @@ public struct OutlineSessionsRebuild: Sendable {
 
     /// Folds the whole log into the rebuild table; with `verify`, compares it with
     /// the live table at one consistent point; with `swap`, replaces the live table.
-    public func run(verify: Bool, swap: Bool, progress: (@Sendable (Progress) -> Void)? = nil) async throws -> Report {
+    /// A `dryRun` verifies and then drops the rebuild: it only reports differences.
+    public func run(verify: Bool, swap: Bool, dryRun: Bool = false, progress: (@Sendable (Progress) -> Void)? = nil) async throws -> Report {
+        precondition(!(dryRun && swap), "a dry run never swaps")
+        let verify = verify || dryRun
         let started = Date()
         try await prepareTargetTable()
         var state = FoldState()
@@ -98,6 +81,7 @@ public struct OutlineSessionsRebuild: Sendable {
                 return (state, differences)
             }
         }
+        if dryRun { try await dropTargetTables() }
         return Report(eventsFolded: state.eventsFolded, sessions: state.rows.count, seconds: Date().timeIntervalSince(started),
                       differences: differences, swapped: swap)
     }
@@ -166,6 +150,14 @@ public struct OutlineSessionsRebuild: Sendable {
         }
     }
 
+    /// Removes the rebuild view and tables (after a dry run).
+    private func dropTargetTables() async throws {
+        try await pool.withTransaction { connection in
+            try await connection.execute("DROP VIEW IF EXISTS \(target.name)")
+            try await connection.execute("DROP TABLE IF EXISTS \(target.rowsTable), \(target.textTable)")
+        }
+    }
+
     /// Index shape (uniqueness, method, columns, predicate) to index name.
     private func indexes(of table: String, on connection: PostgresConnection) async throws -> [String: String] {
         let rows = try await connection.query(
@@ -212,35 +204,7 @@ public struct OutlineSessionsRebuild: Sendable {
             """
         )
         return try rows.map { row in
-            let id = try row.decode(UUID.self, at: 0)
-            let liveText = try row.decode(String?.self, at: 1)
-            let rebuiltText = try row.decode(String?.self, at: 2)
-            guard let liveText else { return Difference(sessionID: id, kind: .missingFromLive, columns: []) }
-            guard let rebuiltText else { return Difference(sessionID: id, kind: .missingFromRebuild, columns: []) }
-            let liveColumns = try Self.columns(of: liveText)
-            let rebuiltColumns = try Self.columns(of: rebuiltText)
-            let names = Set(liveColumns.keys).union(rebuiltColumns.keys).sorted()
-            let differing = names.compactMap { name -> (name: String, live: String, rebuilt: String)? in
-                let a = liveColumns[name] ?? "null", b = rebuiltColumns[name] ?? "null"
-                return a == b ? nil : (name, a, b)
-            }
-            return Difference(sessionID: id, kind: .differs, columns: differing)
+            try ReadModelDifference.compare(id: try row.decode(UUID.self, at: 0), live: try row.decode(String?.self, at: 1), rebuilt: try row.decode(String?.self, at: 2))
         }
-    }
-
-    /// Each column's value of a `to_jsonb` row, re-serialized canonically.
-    static func columns(of json: String) throws -> [String: String] {
-        guard let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return [:] }
-        var result: [String: String] = [:]
-        for (key, value) in object {
-            if value is NSNull {
-                result[key] = "null"
-            } else if JSONSerialization.isValidJSONObject(value) {
-                result[key] = String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.sortedKeys]), as: UTF8.self)
-            } else {
-                result[key] = String(decoding: try JSONSerialization.data(withJSONObject: [value], options: [.sortedKeys]), as: UTF8.self)
-            }
-        }
-        return result
     }
 }

@@ -95,6 +95,7 @@ public struct OutlineServerApplication: Sendable {
                 .init(service: launcher),
                 .init(service: try application(host: host, port: port, onListening: onListening)),
                 .init(service: hub),
+                .init(service: ProjectorService(projector: SessionActivityProjector(pool: pool, logger: logger))),
             ],
             gracefulShutdownSignals: signals,
             logger: logger

@@ -21,7 +21,8 @@ struct DiagnosticsTests {
                 NewEvent(.failed(SessionFailed(code: "provider_error", message: "provider answered HTTP 500", retryable: false))),
             ]))
             var active: [[String: Any]] = []
-            for _ in 0..<100 where !active.contains(where: { $0["sessionId"] as? String == running && $0["leaseOwner"] != nil }) {
+            // The lease is taken as the run starts; the event counts come from the asynchronous session_activity projection.
+            for _ in 0..<200 where !active.contains(where: { $0["sessionId"] as? String == running && $0["leaseOwner"] != nil && ($0["events"] as? Int ?? 0) > 0 }) {
                 active = try await h.call("GET", "/admin/outline-generation-diagnostics", token: admin).json?["activeSessions"] as? [[String: Any]] ?? []
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -37,6 +38,9 @@ struct DiagnosticsTests {
             #expect((report["modes"] as? [[String: Any]])?.contains { $0["mode"] as? String == "streaming" } == true)
             #expect((report["health"] as? [String: Any])?["healthy"] as? Bool == true)
             #expect(report["projectionLag"] as? Int == 0)
+            let projections = try #require(report["projections"] as? [[String: Any]])
+            #expect(projections.first?["name"] as? String == "session_activity")
+            #expect(projections.first?["version"] as? Int == 1)
             // Users cannot read it; a browser without a token gets the shell only.
             #expect(try await h.call("GET", "/admin/outline-generation-diagnostics", token: alice).status == 403)
             #expect(try await h.call("GET", "/admin/outline-generation-diagnostics").status == 401)

@@ -73,7 +73,9 @@ struct OutlineSessionsProjectionTests {
             try await pool.query("UPDATE outline_session_rows SET web_searches_done = 99 WHERE id = $1", drifted)
             try await pool.query("INSERT INTO outline_session_text VALUES ($1, 100000, ' drift', '')", drifted)
             let rebuild = try OutlineSessionsRebuild(pool: pool, logger: TestDatabase.quietLogger)
-            let dryRun = try await rebuild.run(verify: true, swap: false)
+            let dryRun = try await rebuild.run(verify: false, swap: false, dryRun: true)
+            let left = try await pool.query("SELECT count(*) FROM pg_class WHERE relname LIKE 'outline\\_session%\\_rebuild'")[0].decode(Int64.self, at: 0)
+            #expect(left == 0)   // the dry run dropped what it built
             let difference = try #require(dryRun.differences?.first)
             #expect(dryRun.differences?.count == 1)
             #expect(difference.sessionID == drifted)

@@ -2,6 +2,7 @@ import EventLog
 import Foundation
 import HTTPTypes
 import Hummingbird
+import OutlineProjections
 import PostgresClient
 
 /// `/admin/outline-generation-diagnostics`: a browser navigating there (no
@@ -31,8 +32,13 @@ struct DiagnosticsRoutes: Sendable {
     struct Report: Encodable {
         struct Active: Encodable {
             var sessionId: String, workflowId: String, phase: String, mode: String, status: String
-            var leaseOwner: String?, leaseAgeSeconds: Double?, lastProviderSequence: Int32?, secondsSinceLastEvent: Double, events: Int64, bytes: Int64
+            var leaseOwner: String?, leaseAgeSeconds: Double?, lastProviderSequence: Int32?, secondsSinceLastEvent: Double
+            /// From the `session_activity` read model (asynchronous: see `projections` for its lag).
+            var events: Int64, bytes: Int64
+            /// session_activity v2 and later: bytes after LZ4, content deltas, stream resumes.
+            var storedBytes: Int64?, contentEvents: Int64?, resumes: Int64?
         }
+        struct Projection: Encodable { var name: String, version: Int, table: String, checkpoint: Int64, lag: Int64 }
         struct Failure: Encodable { var sessionId: String, workflowId: String, error: String, at: Date }
         struct Mode: Encodable { var mode: String, sessions: Int64, failed: Int64, errorRate: Double }
         struct ErrorCount: Encodable {
@@ -54,6 +60,8 @@ struct DiagnosticsRoutes: Sendable {
         var health: Health
         /// Sessions whose read-model row is behind their log head (0 when the inline projection is current).
         var projectionLag: Int64
+        /// The asynchronous read models: version, checkpoint, events behind the log.
+        var projections: [Projection]
         var logPosition: Int64
         var sseClients: Int
     }
@@ -62,18 +70,22 @@ struct DiagnosticsRoutes: Sendable {
         let active = try await pool.query(
             """
             SELECT s.id, s.workflow_id, s.progress_phase, s.mode, s.status, l.owner, extract(epoch FROM now() - l.acquired_at)::float8,
-                   s.last_provider_sequence, extract(epoch FROM now() - s.last_event_at)::float8, e.n, e.bytes
+                   s.last_provider_sequence, extract(epoch FROM now() - s.last_event_at)::float8, coalesce(to_jsonb(a)::text, '{}')
               FROM outline_session_rows s
               LEFT JOIN outline_session_leases l ON l.session_id = s.id
-              CROSS JOIN LATERAL (SELECT count(*) AS n, coalesce(sum(raw_size), 0)::int8 AS bytes FROM outline_events WHERE session_id = s.id) e
+              LEFT JOIN outline_session_activity a ON a.session_id = s.id
              WHERE s.is_active ORDER BY s.started_at DESC LIMIT 200
             """
         ).map { row in
-            Report.Active(sessionId: try row.decode(UUID.self, at: 0).uuidString.lowercased(), workflowId: try row.decode(String.self, at: 1),
+            // The view's columns depend on the live version: read them by name.
+            let activity = (try JSONSerialization.jsonObject(with: Data(try row.decode(String.self, at: 9).utf8)) as? [String: Any]) ?? [:]
+            func number(_ key: String) -> Int64? { (activity[key] as? NSNumber)?.int64Value }
+            return Report.Active(sessionId: try row.decode(UUID.self, at: 0).uuidString.lowercased(), workflowId: try row.decode(String.self, at: 1),
                           phase: try row.decode(String.self, at: 2), mode: try row.decode(String.self, at: 3), status: try row.decode(String.self, at: 4),
                           leaseOwner: try row.decode(String?.self, at: 5), leaseAgeSeconds: try row.decode(Double?.self, at: 6),
                           lastProviderSequence: try row.decode(Int32?.self, at: 7), secondsSinceLastEvent: try row.decode(Double.self, at: 8),
-                          events: try row.decode(Int64.self, at: 9), bytes: try row.decode(Int64.self, at: 10))
+                          events: number("events") ?? 0, bytes: number("raw_bytes") ?? 0,
+                          storedBytes: number("stored_bytes"), contentEvents: number("content_events"), resumes: number("resumes"))
         }
         let failures = try await pool.query(
             "SELECT id, workflow_id, coalesce(error_message, ''), updated_at FROM outline_session_rows WHERE status = 'failed' ORDER BY updated_at DESC LIMIT 20"
@@ -100,6 +112,9 @@ struct DiagnosticsRoutes: Sendable {
         return Report(activeSessions: active, recentFailures: failures, modes: modes, rollbackAdvised: rollback, providerErrors: errors,
                       flags: FlagRoutes.FlagsView(try await parts.flags.current()), flagHistory: try await parts.flags.history(limit: 20),
                       health: Report.Health(healthy: health.isHealthy, problems: health.problems), projectionLag: lag,
+                      projections: try await ProjectionRegistry.states(pool).map {
+                          Report.Projection(name: $0.state.name, version: $0.state.version, table: $0.state.tableName, checkpoint: $0.state.checkpoint, lag: $0.lag)
+                      },
                       logPosition: try await parts.store.lastPosition(), sseClients: parts.hub.clientCount)
     }
 

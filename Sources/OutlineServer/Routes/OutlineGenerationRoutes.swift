@@ -190,7 +190,7 @@ struct OutlineGenerationRoutes: Sendable {
         let body = try await RequestInput.optionalJSON(CancelBody.self, from: request, context: context) ?? CancelBody()
         if let reason = body.reason { _ = try RequestInput.text(reason, field: "reason", maxLength: 1000) }
         let row: OutlineSessionRow
-        if let given = body.sessionId ?? request.uri.queryParameters.get("sessionId").map { String($0) } {
+        if let given = body.sessionId ?? request.uri.queryParameters.get("sessionId").map({ String($0) }) {
             row = try await parts.reachableSession(try RequestInput.uuid(given, field: "sessionId"), workflowID: workflowID, identity: identity)
         } else {
             guard let active = try await parts.sessions.activeSession(workflowId: workflowID) else {

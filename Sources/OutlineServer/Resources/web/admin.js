@@ -38,13 +38,14 @@ function render(data) {
   const active = $("active").tBodies[0];
   $("active-count").textContent = "(" + data.activeSessions.length + ")";
   active.replaceChildren(...data.activeSessions.map((s) => {
-    const row = cells(document.createElement("tr"), [s.sessionId.slice(0, 8), s.workflowId, s.phase, s.mode, s.leaseOwner, ago(s.leaseAgeSeconds), s.events, s.bytes, s.lastProviderSequence, ago(s.secondsSinceLastEvent)]);
+    const row = cells(document.createElement("tr"), [s.sessionId.slice(0, 8), s.workflowId, s.phase, s.mode, s.leaseOwner, ago(s.leaseAgeSeconds), s.events, bytes(s), s.resumes ?? "—", s.lastProviderSequence, ago(s.secondsSinceLastEvent)]);
     row.className = "clickable"; row.tabIndex = 0; row.dataset.session = s.sessionId;
     row.addEventListener("click", () => timeline(s.sessionId));
     row.addEventListener("keydown", (event) => { if (event.key === "Enter") timeline(s.sessionId); });
     return row;
   }));
-  $("health").replaceChildren(...[["Migrations", data.health.healthy ? "all applied" : data.health.problems.join("; ")], ["Projection lag", data.projectionLag + " sessions behind"], ["Log head", data.logPosition]]
+  $("health").replaceChildren(...[["Migrations", data.health.healthy ? "all applied" : data.health.problems.join("; ")], ["Projection lag", data.projectionLag + " sessions behind"],
+    ...data.projections.map((p) => ["Read model " + p.name, "v" + p.version + ", " + p.lag + " events behind"]), ["Log head", data.logPosition]]
     .flatMap(([k, v]) => { const d = document.createElement("div"); const dt = document.createElement("dt"); dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = v; d.append(dt, dd); return [d]; }));
   $("modes").tBodies[0].replaceChildren(...data.modes.map((m) => cells(document.createElement("tr"), [m.mode, m.sessions, m.failed, percent(m.errorRate)])));
   $("rollback").textContent = data.rollbackAdvised ? "Streaming fails more than 5 points above polling: consider turning it off." : "Streaming's error rate is within 5 points of polling.";
@@ -55,6 +56,11 @@ function render(data) {
     row.className = "clickable"; row.tabIndex = 0; row.addEventListener("click", () => timeline(f.sessionId));
     return row;
   }));
+}
+
+/** JSON bytes, and what the log stores after LZ4 when the read model's version has it (v2). */
+function bytes(s) {
+  return s.storedBytes == null ? String(s.bytes) : s.bytes + " (" + s.storedBytes + " stored)";
 }
 
 async function timeline(session) {
