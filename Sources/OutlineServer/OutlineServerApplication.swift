@@ -69,9 +69,14 @@ public struct OutlineServerApplication: Sendable {
     }
 
     /// Refuses to serve on a schema that is behind or was changed: the message
-    /// says what to run.
+    /// says what to run. Reverted streaming migrations are the schema rollback:
+    /// the service runs, V2 only, and says so.
     public func checkSchema() async throws {
-        try await Migrator(pool: pool, migrations: migrations, logger: logger).requireCurrent()
+        let reverted = try await Migrator(pool: pool, migrations: migrations, logger: logger).requireServable()
+        if !reverted.isEmpty {
+            logger.warning("streaming migrations are reverted: serving the V2 polling API only until `outline-admin migrate up`",
+                           metadata: ["reverted": "\(reverted.map(String.init).joined(separator: ", "))"])
+        }
     }
 
     /// The HTTP application alone, listening on `host:port` (0: any free port);

@@ -3,10 +3,29 @@ import Foundation
 
 /// One numbered schema change: `NNNN_name.up.sql` and its `NNNN_name.down.sql`.
 public struct Migration: Sendable, Equatable {
+    /// What a migration serves. Streaming migrations hold objects only the V3
+    /// streaming path uses; reverting them (`migrate down --scope streaming`)
+    /// is the product's schema rollback: the V2 polling path keeps working.
+    /// A core migration never refers to a streaming one's objects.
+    public enum Scope: String, Sendable, CaseIterable {
+        case core, streaming
+    }
+
     public var version: Int
     public var name: String
     public var up: String
     public var down: String
+
+    /// From a `-- scope: streaming` line in either file (the down file for
+    /// migrations already applied, whose up file's checksum must not change).
+    public var scope: Scope {
+        for text in [up, down] {
+            for line in text.split(separator: "\n", omittingEmptySubsequences: true) where line.hasPrefix("-- scope:") {
+                if let scope = Scope(rawValue: line.dropFirst("-- scope:".count).trimmingCharacters(in: .whitespaces)) { return scope }
+            }
+        }
+        return .core
+    }
 
     /// SHA-256 of the up file: an applied migration whose file changed afterwards
     /// is refused, since the database no longer matches what the file says.
@@ -69,6 +88,7 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
     case appliedButUnknown(version: Int, name: String)
     case nothingToRevert
     case schemaBehind(pending: [Int])
+    case unknownScope(String)
 
     public var description: String {
         switch self {
@@ -81,6 +101,7 @@ public enum MigrationError: Error, Equatable, CustomStringConvertible {
         case .appliedButUnknown(let version, let name):
             "the database has migration \(version) (\(name)) applied, which this build does not have: it is newer than this build"
         case .nothingToRevert: "no migration is applied"
+        case .unknownScope(let scope): "no migration scope is called \(scope); scopes: \(Migration.Scope.allCases.map(\.rawValue).joined(separator: ", "))"
         case .schemaBehind(let pending): "the database schema is behind: migrations \(pending.map(String.init).joined(separator: ", ")) are not applied; run `outline-admin migrate up`"
         }
     }

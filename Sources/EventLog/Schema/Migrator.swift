@@ -37,11 +37,14 @@ public struct Migrator: Sendable {
             public var appliedAt: Date?
             /// nil when not applied; false when the file changed after it was applied.
             public var checksumMatches: Bool?
+            public var scope: Migration.Scope
         }
         public var entries: [Entry]
         /// Versions applied in the database that this build has no file for.
         public var unknownApplied: [AppliedMigration]
         public var pending: [Int] { entries.filter { $0.appliedAt == nil }.map(\.version) }
+        /// Pending migrations of `scope`.
+        public func pending(_ scope: Migration.Scope) -> [Int] { entries.filter { $0.appliedAt == nil && $0.scope == scope }.map(\.version) }
     }
 
     private func ensureBookkeeping(_ connection: PostgresConnection) async throws {
@@ -72,7 +75,8 @@ public struct Migrator: Sendable {
                 entries: migrations.map { migration in
                     let record = byVersion[migration.version]
                     return Status.Entry(version: migration.version, name: migration.name, checksum: migration.checksum,
-                                        appliedAt: record?.appliedAt, checksumMatches: record.map { $0.checksum == migration.checksum })
+                                        appliedAt: record?.appliedAt, checksumMatches: record.map { $0.checksum == migration.checksum },
+                                        scope: migration.scope)
                 },
                 unknownApplied: done.filter { !known.contains($0.version) }
             )
@@ -132,6 +136,30 @@ public struct Migrator: Sendable {
         return reverted
     }
 
+    /// Reverts every applied migration of `scope`, newest first, each in its own
+    /// transaction, leaving the others applied. `migrate up` applies them again.
+    @discardableResult
+    public func down(scope: Migration.Scope) async throws -> [Int] {
+        var reverted: [Int] = []
+        for migration in migrations.reversed() where migration.scope == scope {
+            let ran: Bool = try await pool.withTransaction { connection in
+                try await connection.query("SELECT pg_advisory_xact_lock($1)", Self.advisoryLockKey)
+                try await ensureBookkeeping(connection)
+                let done = try await applied(connection)
+                try verify(done)
+                guard done.contains(where: { $0.version == migration.version }) else { return false }
+                try await connection.execute(migration.down)
+                try await connection.query("DELETE FROM schema_migrations WHERE version = $1", Int32(migration.version))
+                return true
+            }
+            if ran {
+                logger.info("reverted migration", metadata: ["version": "\(migration.version)", "scope": "\(scope.rawValue)"])
+                reverted.append(migration.version)
+            }
+        }
+        return reverted
+    }
+
     private func verify(_ done: [AppliedMigration]) throws {
         for record in done {
             guard let migration = migrations.first(where: { $0.version == record.version }) else {
@@ -140,6 +168,20 @@ public struct Migrator: Sendable {
             if migration.checksum != record.checksum {
                 throw MigrationError.checksumMismatch(version: record.version, name: record.name)
             }
+        }
+    }
+
+    /// What a server may run on: throws like `requireCurrent` when a core
+    /// migration is pending, and returns the pending streaming migrations (empty:
+    /// the full service; otherwise they were reverted and only V2 runs).
+    public func requireServable() async throws -> [Int] {
+        do {
+            try await requireCurrent()
+            return []
+        } catch MigrationError.schemaBehind(let pending) {
+            let status = try await status()
+            guard status.pending(.core).isEmpty else { throw MigrationError.schemaBehind(pending: pending) }
+            return status.pending(.streaming)
         }
     }
 

@@ -5,22 +5,29 @@ import PostgresClient
 /// could have dropped a trigger by hand). Backs `/readyz` and `migrate health`.
 public struct SchemaHealth: Sendable {
     public var problems: [String]
+    /// Streaming migrations that are not applied (reverted for a rollback):
+    /// not a problem, the service runs V2 only.
+    public var streamingReverted: [Int]
     public var isHealthy: Bool { problems.isEmpty }
 
     /// Triggers, indexes and functions the invariants need, by catalog name.
     static let requiredTriggers = ["outline_events_no_update_or_delete", "outline_events_no_truncate"]
     static let requiredIndexes = [
-        "outline_events_pkey", "outline_events_session_sequence_key", "outline_events_provider_sequence_once",
+        "outline_events_pkey", "outline_events_session_sequence_key",
         "outline_sessions_one_active_per_workflow", "outline_event_streams_pkey",
     ]
+    /// Objects of streaming migrations, required only while their migration is applied.
+    static let streamingIndexes = [7: "outline_events_provider_sequence_once"]
+    static let streamingRelations = [10: "outline_feature_flags"]
     static let requiredFunctions = ["outline_append_events", "outline_sessions_define_view"]
     static let requiredRelations = ["outline_events", "outline_event_streams", "outline_log_head", "outline_sessions", "outline_session_rows", "outline_session_text", "outline_session_leases"]
 
     public static func check(_ migrator: Migrator) async throws -> SchemaHealth {
         var problems: [String] = []
         let status = try await migrator.status()
+        let reverted = status.pending(.streaming)
         for entry in status.entries {
-            if entry.appliedAt == nil { problems.append("migration \(entry.version) (\(entry.name)) is not applied") }
+            if entry.appliedAt == nil && entry.scope == .core { problems.append("migration \(entry.version) (\(entry.name)) is not applied") }
             if entry.checksumMatches == false { problems.append("migration \(entry.version) (\(entry.name)) changed after it was applied") }
         }
         for unknown in status.unknownApplied {
@@ -37,14 +44,15 @@ public struct SchemaHealth: Sendable {
             "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
         ).map { try $0.decode(String.self, at: 0) })
         for name in requiredIndexes where !indexes.contains(name) { problems.append("index \(name) is missing") }
+        for (version, name) in streamingIndexes where !reverted.contains(version) && !indexes.contains(name) { problems.append("index \(name) is missing") }
         let functions = Set(try await pool.query(
             "SELECT proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace"
         ).map { try $0.decode(String.self, at: 0) })
         for name in requiredFunctions where !functions.contains(name) { problems.append("function \(name) is missing") }
-        for name in requiredRelations {
+        for name in requiredRelations + streamingRelations.filter({ !reverted.contains($0.key) }).map(\.value) {
             let present = try await pool.query("SELECT to_regclass($1) IS NOT NULL", name)[0].decode(Bool.self, at: 0)
             if !present { problems.append("table or view \(name) is missing") }
         }
-        return SchemaHealth(problems: problems)
+        return SchemaHealth(problems: problems, streamingReverted: reverted)
     }
 }

@@ -18,6 +18,9 @@ public final class FeatureFlags: Sendable {
         public var useStreaming: Bool
         /// 0–100: the share of workflows, by a stable hash of their id, that stream.
         public var rolloutPercent: Int
+        /// False while the streaming migrations are reverted (the schema rollback):
+        /// streaming is then off whatever the flags said, and they cannot be set.
+        public var streamingSchemaInstalled = true
 
         public init(useStreaming: Bool, rolloutPercent: Int) {
             self.useStreaming = useStreaming
@@ -70,9 +73,20 @@ public final class FeatureFlags: Sendable {
         return state
     }
 
+    /// The flags table is gone: `migrate down --scope streaming` reverted it.
+    static func isReverted(_ error: any Error) -> Bool { (error as? PostgresError)?.sqlState == "42P01" }
+
     private func load() async throws -> State {
         var state = defaults
-        for row in try await pool.query("SELECT name, value::text FROM outline_feature_flags") {
+        let rows: PostgresRows
+        do {
+            rows = try await pool.query("SELECT name, value::text FROM outline_feature_flags")
+        } catch where Self.isReverted(error) {
+            state.useStreaming = false
+            state.streamingSchemaInstalled = false
+            return state
+        }
+        for row in rows {
             let value = try row.decode(String.self, at: 1)
             switch try row.decode(String.self, at: 0) {
             case "use_streaming": state.useStreaming = value == "true"
@@ -92,27 +106,31 @@ public final class FeatureFlags: Sendable {
         if let rolloutPercent { updates.append(("streaming_rollout_percent", String(rolloutPercent))) }
         let defaults = self.defaults
         let changes = updates
-        try await pool.withConnection { connection in
-            try await connection.transaction { connection in
-                // One writer at a time, so the recorded old values are true.
-                _ = try connection.query("LOCK TABLE outline_feature_flags IN SHARE ROW EXCLUSIVE MODE")
-                for (name, value) in changes {
-                    let old = try connection.query("SELECT value::text FROM outline_feature_flags WHERE name = $1", name).first?.decode(String.self, at: 0)
-                        ?? (name == "use_streaming" ? (defaults.useStreaming ? "true" : "false") : String(defaults.rolloutPercent))
-                    guard old != value else { continue }
-                    _ = try connection.query(
-                        """
-                        INSERT INTO outline_feature_flags (name, value, updated_by) VALUES ($1, $2::jsonb, $3)
-                        ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_by = EXCLUDED.updated_by, updated_at = now()
-                        """,
-                        name, value, user
-                    )
-                    _ = try connection.query(
-                        "INSERT INTO outline_feature_flag_changes (name, old_value, new_value, changed_by, reason) VALUES ($1, $2::jsonb, $3::jsonb, $4, $5)",
-                        name, old, value, user, reason
-                    )
+        do {
+            try await pool.withConnection { connection in
+                try await connection.transaction { connection in
+                    // One writer at a time, so the recorded old values are true.
+                    _ = try connection.query("LOCK TABLE outline_feature_flags IN SHARE ROW EXCLUSIVE MODE")
+                    for (name, value) in changes {
+                        let old = try connection.query("SELECT value::text FROM outline_feature_flags WHERE name = $1", name).first?.decode(String.self, at: 0)
+                            ?? (name == "use_streaming" ? (defaults.useStreaming ? "true" : "false") : String(defaults.rolloutPercent))
+                        guard old != value else { continue }
+                        _ = try connection.query(
+                            """
+                            INSERT INTO outline_feature_flags (name, value, updated_by) VALUES ($1, $2::jsonb, $3)
+                            ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_by = EXCLUDED.updated_by, updated_at = now()
+                            """,
+                            name, value, user
+                        )
+                        _ = try connection.query(
+                            "INSERT INTO outline_feature_flag_changes (name, old_value, new_value, changed_by, reason) VALUES ($1, $2::jsonb, $3::jsonb, $4, $5)",
+                            name, old, value, user, reason
+                        )
+                    }
                 }
             }
+        } catch where Self.isReverted(error) {
+            throw FeatureFlagsError.streamingSchemaReverted
         }
         let state = try await load()
         cache.withLock { $0 = (state, ContinuousClock.now) }
@@ -121,6 +139,14 @@ public final class FeatureFlags: Sendable {
 
     /// The most recent changes, newest first.
     public func history(limit: Int = 100) async throws -> [Change] {
+        do {
+            return try await changes(limit: limit)
+        } catch where Self.isReverted(error) {
+            return []
+        }
+    }
+
+    private func changes(limit: Int) async throws -> [Change] {
         try await pool.query(
             "SELECT name, old_value::text, new_value::text, changed_by, reason, changed_at FROM outline_feature_flag_changes ORDER BY id DESC LIMIT $1",
             Int64(limit)
@@ -129,4 +155,9 @@ public final class FeatureFlags: Sendable {
                    changedBy: try row.decode(String.self, at: 3), reason: try row.decode(String?.self, at: 4), changedAt: try row.decode(Date.self, at: 5))
         }
     }
+}
+
+public enum FeatureFlagsError: Error, Equatable {
+    /// The flags' table was removed by `outline-admin migrate down --scope streaming`.
+    case streamingSchemaReverted
 }

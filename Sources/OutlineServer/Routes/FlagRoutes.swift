@@ -29,11 +29,14 @@ struct FlagRoutes: Sendable {
     struct FlagsView: Encodable {
         var useStreaming: Bool
         var rolloutPercent: Int
+        /// False while the streaming migrations are reverted: V2 only until `migrate up`.
+        var streamingSchemaInstalled: Bool
         var workflowId: String?
         var streaming: Bool?
         init(_ state: FeatureFlags.State) {
             useStreaming = state.useStreaming
             rolloutPercent = state.rolloutPercent
+            streamingSchemaInstalled = state.streamingSchemaInstalled
         }
     }
 
@@ -58,7 +61,13 @@ struct FlagRoutes: Sendable {
             throw APIError.invalid("rolloutPercent", "rolloutPercent must be from 0 to 100.", code: "invalid_field")
         }
         let reason = try body.reason.map { try RequestInput.text($0, field: "reason", maxLength: 500) }
-        let state = try await parts.flags.set(useStreaming: body.useStreaming, rolloutPercent: body.rolloutPercent, by: identity.subject, reason: reason)
+        let state: FeatureFlags.State
+        do {
+            state = try await parts.flags.set(useStreaming: body.useStreaming, rolloutPercent: body.rolloutPercent, by: identity.subject, reason: reason)
+        } catch FeatureFlagsError.streamingSchemaReverted {
+            throw APIError(.conflict, code: "streaming_schema_reverted",
+                           message: "The streaming migrations are reverted (schema rollback): streaming stays off and flags cannot be set until `outline-admin migrate up`.")
+        }
         parts.logger.notice("feature flags changed", metadata: [
             "by": "\(identity.subject)", "use_streaming": "\(state.useStreaming)", "rollout_percent": "\(state.rolloutPercent)",
         ])

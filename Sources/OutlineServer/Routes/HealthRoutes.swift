@@ -28,7 +28,11 @@ struct HealthRoutes: Sendable {
             throw APIError(.serviceUnavailable, code: "schema_not_ready",
                            message: "The database schema is not what this build expects; run `outline-admin migrate up`.", details: health.problems)
         }
-        return Self.json(["status": "ready"])
+        if !health.streamingReverted.isEmpty {
+            return Self.json(["status": "ready", "streaming": false,
+                              "note": "streaming migrations \(health.streamingReverted.map(String.init).joined(separator: ", ")) are reverted: V2 polling only"])
+        }
+        return Self.json(["status": "ready", "streaming": true])
     }
 
     static func json(_ object: [String: Any]) -> Response {

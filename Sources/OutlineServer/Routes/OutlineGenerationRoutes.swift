@@ -82,9 +82,10 @@ struct OutlineGenerationRoutes: Sendable {
         }
         if let stepId = body.stepId { _ = try RequestInput.text(stepId, field: "stepId", maxLength: 200) }
         let base = "/api/workflows/\(workflowID)/outline-generation"
-        if mode == .streaming, try await !parts.flags.current().streams(workflowID: workflowID) {
+        if mode == .streaming, case let flags = try await parts.flags.current(), !flags.streams(workflowID: workflowID) {
+            let why = flags.streamingSchemaInstalled ? "USE_STREAMING or its rollout" : "its migrations are rolled back"
             throw APIError(.conflict, code: "streaming_disabled",
-                           message: "Streaming is turned off for this workflow (USE_STREAMING or its rollout). Start with POST \(base)/start-v2 and poll GET \(base)/status.",
+                           message: "Streaming is turned off for this workflow (\(why)). Start with POST \(base)/start-v2 and poll GET \(base)/status.",
                            fields: ["fallback": "\(base)/start-v2"])
         }
         try await parts.directory.requireStartable(workflowID, by: identity)

@@ -43,11 +43,13 @@ struct ServiceHarness: Sendable {
     /// Runs `body` against a fresh database, provider and server.
     static func with(spec: TranscriptSpec = TranscriptSpec(outputLength: 600, pace: .milliseconds(2)),
                      configure: (inout ServiceConfiguration) -> Void = { _ in },
+                     prepare: (PostgresPool) async throws -> Void = { _ in },
                      _ body: (ServiceHarness) async throws -> Void) async throws {
         _ = metrics
         let provider = try await RunningSimulatedProvider.start(SimulatedProviderServer(spec: spec))
         defer { Task { await provider.stop() } }
         try await TestDatabase.withDatabase { pool, _ in
+            try await prepare(pool)
             var configuration = Self.configuration(provider: provider)
             configure(&configuration)
             try await serve(pool: pool, provider: provider, configuration: configuration, body)
