@@ -96,6 +96,15 @@ try:
     results.append({"scenario": "full", "session": session_id(), "text": text("outline-text"), "links": final_links,
                     "questions": len(inputs), "phase": phase()})
 
+    # 1b. The finished session played back from its log, as fast as possible, through the same page.
+    wait.until(lambda d: d.find_element(By.ID, "replay-form").is_displayed())
+    Select(driver.find_element(By.ID, "replay-speed")).select_by_value("0")
+    driver.find_element(By.ID, "replay-button").click()
+    wait.until(lambda d: "Playing the recorded session back" in text("mode-note"))
+    wait.until(lambda d: phase() == "done" and d.find_element(By.ID, "replay-form").is_displayed())
+    shot("page-played-back")
+    results.append({"scenario": "playback", "session": session_id(), "text": text("outline-text"), "phase": phase()})
+
     # 2. A reload in the middle of the stream continues from the snapshot.
     open_page()
     start("wf-browser-reload", "Offshore wind in the North Sea", skip=True)

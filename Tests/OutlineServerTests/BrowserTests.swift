@@ -36,7 +36,7 @@ struct BrowserTests {
             let results = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
             #expect(process.terminationStatus == 0, "browser script failed: \(String(decoding: data, as: UTF8.self).prefix(2000))")
             let byScenario = Dictionary(results.map { ($0["scenario"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
-            for scenario in ["full", "reload", "v2", "keyboard"] {
+            for scenario in ["full", "playback", "reload", "v2", "keyboard"] {
                 let result = try #require(byScenario[scenario], "no result for \(scenario)")
                 let session = try #require(result["session"] as? String)
                 let log = try await h.log(session)

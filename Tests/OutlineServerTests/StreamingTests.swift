@@ -128,7 +128,7 @@ struct StreamingTests {
     func replay() async throws {
         try await ServiceHarness.with(spec: .init(outputLength: 400, pace: .milliseconds(1))) { h in
             let alice = try h.token("alice")
-            let (session, _) = try await h.startStreaming("wf-replay", token: alice)
+            let (session, streamToken) = try await h.startStreaming("wf-replay", token: alice)
             _ = try await h.waitUntilEnded("wf-replay", session: session, token: alice)
             let log = try await h.log(session)
             let fast = try await SSEClient().connect(h.url + "/api/sessions/\(session)/replay?speed=0", headers: [("Authorization", "Bearer \(alice)")])
@@ -137,6 +137,10 @@ struct StreamingTests {
             #expect(fast.events.map(\.data) == log.map { String(decoding: $0.json, as: UTF8.self) })
             let paced = try await SSEClient().connect(h.url + "/api/sessions/\(session)/replay?speed=50&after=\(log.count - 5)", headers: [("Authorization", "Bearer \(alice)")])
             #expect(paced.events.map(\.id) == log.suffix(5).map { "\($0.sequence)" })
+            // The page's way in: the session's stream token in the query, a dropped playback resumed by Last-Event-ID.
+            let resumed = try await SSEClient().connect(h.url + "/api/sessions/\(session)/replay?speed=0&token=\(streamToken)",
+                                                        headers: [("Last-Event-ID", "\(log.count - 3)")])
+            #expect(resumed.events.map(\.id) == log.suffix(3).map { "\($0.sequence)" })
             for bad in ["abc", "-1", "5000"] {
                 #expect(try await h.call("GET", "/api/sessions/\(session)/replay?speed=\(bad)", token: alice).errorCode == "invalid_speed")
             }

@@ -19,14 +19,19 @@ public struct ReplayPacer: Sendable {
 
     /// Waits until the event recorded at `time` is due.
     public mutating func wait(until time: Date) async throws {
+        if let due = due(time), due > .now { try await Task.sleep(until: due, clock: .continuous) }
+    }
+
+    /// When the event recorded at `time` is due (nil: at once). The first event
+    /// seen starts the clock. For callers that must do something while waiting.
+    public mutating func due(_ time: Date) -> ContinuousClock.Instant? {
         guard let first, let started else {
             self.first = time
             self.started = .now
-            return
+            return nil
         }
-        guard speed > 0 else { return }
-        let due = started + .milliseconds(Int64(time.timeIntervalSince(first) / speed * 1000))
-        if due > .now { try await Task.sleep(until: due, clock: .continuous) }
+        guard speed > 0 else { return nil }
+        return started + .milliseconds(Int64(time.timeIntervalSince(first) / speed * 1000))
     }
 
     /// `mm:ss.mmm`

@@ -1,5 +1,6 @@
 import EventLog
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 import OutlineProjections
@@ -56,33 +57,53 @@ struct SessionEventsRoutes: Sendable {
     /// `GET /api/sessions/{id}/replay?speed=10&after=N`: a past session played
     /// back through the same SSE format as live streams, at `speed` × (1 as it
     /// happened, 0 = as fast as possible); the stream ends after its last event.
+    /// The page's EventSource opens it with the session's stream token (it cannot
+    /// send headers) and resumes a dropped playback with `Last-Event-ID`.
     func replay(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {
-        let identity = try context.requireAPIIdentity()
+        let identity = try context.requireIdentity()   // a stream token is scoped to its session by reachableSession
         let session = try RequestInput.uuid(context.parameters.get("sessionId"), field: "sessionId")
-        let after = Int32(try RequestInput.integer(request, "after", in: 0...Int64(Int32.max)) ?? 0)
+        var after = Int32(try RequestInput.integer(request, "after", in: 0...Int64(Int32.max)) ?? 0)
+        if let header = request.headers[HTTPField.Name("Last-Event-ID")!] {
+            guard let resumed = Int32(header), resumed >= 0 else {
+                throw APIError.invalid("Last-Event-ID", "Last-Event-ID is the sequence of the last event received (a non-negative integer).", code: "invalid_cursor")
+            }
+            after = max(after, resumed)
+        }
         let speedText = request.uri.queryParameters.get("speed").map { String($0) } ?? "1"
         guard let speed = Double(speedText), speed >= 0, speed <= 1000 else {
             throw APIError.invalid("speed", "speed is a number from 0 (as fast as possible) to 1000; 1 is real time.", code: "invalid_speed")
         }
         _ = try await parts.reachableSession(session, workflowID: nil, identity: identity)
-        let store = parts.store
+        let store = parts.store, hub = parts.hub, heartbeat = parts.hub.settings.heartbeat
+        let start = after
         return Response(status: .ok, headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-cache"], body: ResponseBody { writer in
             var pacer = ReplayPacer(speed: speed)
-            var cursor = after
-            while true {
+            var cursor = start
+            var lastWrite = ContinuousClock.now
+            replay: while !hub.isClosed {
                 let page = try await store.readFeed(session: session, after: cursor, limit: 1000)
                 if page.isEmpty { break }
                 var buffer = ByteBuffer()
                 for event in page {
-                    if speed > 0 {
-                        if buffer.readableBytes > 0 { try await writer.write(buffer); buffer.clear() }
-                        try await pacer.wait(until: event.recordedAt)
+                    if let due = pacer.due(event.recordedAt) {
+                        if buffer.readableBytes > 0 { try await writer.write(buffer); buffer.clear(); lastWrite = .now }
+                        // Wait in slices: a heartbeat notices a gone client, and a
+                        // shutting-down instance ends the playback (the page resumes
+                        // it elsewhere with Last-Event-ID).
+                        while due > .now {
+                            if hub.isClosed { break replay }
+                            try await Task.sleep(until: min(due, .now + .milliseconds(250)), clock: .continuous)
+                            if ContinuousClock.now - lastWrite >= heartbeat {
+                                try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
+                                lastWrite = .now
+                            }
+                        }
                     }
                     var bytes = SSEFrame(event).bytes
                     buffer.writeBuffer(&bytes)
                     cursor = event.sequence
                 }
-                if buffer.readableBytes > 0 { try await writer.write(buffer) }
+                if buffer.readableBytes > 0 { try await writer.write(buffer); lastWrite = .now }
                 if page.count < 1000 { break }
             }
             try await writer.finish(nil)

@@ -147,6 +147,8 @@ public final class LiveEventHub: Service, Sendable {
     }
 
     public var clientCount: Int { state.withLock { $0.clients } }
+    /// The instance is shutting down: long-running streams (replays) end too.
+    public var isClosed: Bool { state.withLock { $0.closed } }
     public var feedCount: Int { state.withLock { $0.feeds.count } }
 
     // MARK: Reading and fanning out

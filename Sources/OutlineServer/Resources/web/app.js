@@ -154,7 +154,7 @@ async function showLatest(workflow) {
 
 // ---------- following a session ----------
 function reset() {
-  Object.assign(state, { lastId: 0, text: "", searches: new Map(), citations: [], done: false, startedAt: null });
+  Object.assign(state, { lastId: 0, text: "", searches: new Map(), citations: [], done: false, replaying: false, startedAt: null });
   $("outline-text").textContent = "";
   $("outline-text").hidden = false;
   $("final").hidden = true;
@@ -164,6 +164,7 @@ function reset() {
   $("citations").replaceChildren();
   $("questions").replaceChildren();
   $("clarify-form").hidden = true;
+  $("replay-form").hidden = true;
   $("error").hidden = true;
 }
 
@@ -198,7 +199,11 @@ async function listen(afterId, generation = state.generation) {
   if (generation !== state.generation) return;
   // A fresh page asks for the snapshot; a replacement connection continues after the last event seen.
   const url = afterId ? streamUrl + "&lastEventId=" + afterId : streamUrl;
-  const source = new EventSource(url);
+  attach(new EventSource(url));
+}
+
+// Feeds a stream's events to the page; the live stream and a playback share the format.
+function attach(source) {
   state.source = source;
   const on = (type, handler) => source.addEventListener(type, (message) => {
     const id = Number(message.lastEventId);
@@ -227,10 +232,28 @@ async function listen(afterId, generation = state.generation) {
     if (state.done) { source.close(); return; }
     // EventSource retries by itself with Last-Event-ID; when it gave up (an expired
     // stream token answers 401), get a new token and continue after the last event.
-    if (source.readyState === EventSource.CLOSED) {
+    if (source.readyState === EventSource.CLOSED && !state.replaying) {
       setTimeout(() => { if (!state.done && state.source === source) listen(state.lastId).catch(showError); }, 1000);
     }
   };
+}
+
+// Plays a finished session back from its log, through the same handlers as a live stream.
+async function replay(event) {
+  event.preventDefault();
+  const generation = ++state.generation;
+  try {
+    const { streamUrl } = await api("GET", base(state.workflow) + "/stream-token?sessionId=" + state.session);
+    if (generation !== state.generation) return;
+    const token = new URL(streamUrl, location.href).searchParams.get("token");
+    const speed = $("replay-speed").value;
+    stopWatching();
+    reset();
+    state.replaying = true;
+    $("replay-form").hidden = true;
+    $("mode-note").textContent = speed === "0" ? "Playing the recorded session back." : "Playing the recorded session back (" + (speed === "1" ? "as it happened" : speed + "× faster") + ").";
+    attach(new EventSource("/api/sessions/" + state.session + "/replay?speed=" + speed + "&token=" + encodeURIComponent(token)));
+  } catch (error) { showError(error); }
 }
 
 function applyRow(row) {
@@ -329,6 +352,8 @@ async function sendAnswers(event) {
 
 function finish(phase, by) {
   state.done = true;
+  state.replaying = false;
+  $("replay-form").hidden = false;
   setPhase(phase);
   if (by) $("phase").textContent = "Cancelled by " + by;
   $("cancel-button").hidden = true;
@@ -392,5 +417,6 @@ $("signin-form").addEventListener("submit", (event) => { event.preventDefault();
 $("start-form").addEventListener("submit", start);
 $("clarify-form").addEventListener("submit", sendAnswers);
 $("cancel-button").addEventListener("click", cancel);
+$("replay-form").addEventListener("submit", replay);
 $("workflow-select").addEventListener("change", (event) => { if (event.target.value) showLatest(event.target.value); });
 boot();
