@@ -36,12 +36,24 @@ struct ChainVerifierTests {
             try await attacker.query("UPDATE outline_events SET chain_link = $1 WHERE session_id = $2 AND sequence = 7",
                                      PostgresBytes([UInt8](repeating: 7, count: 32)), sessions[0])
             try await attacker.execute("ALTER TABLE outline_events ENABLE TRIGGER outline_events_no_update_or_delete")
+            // And a whole forged session, with a valid chain, inserted past the append function.
+            let forgedSession = UUID()
+            let forgedJSON = try EventCatalog.encode(.sessionStarted(SessionStarted(workflowId: "wf-forged", prompt: "p", mode: .streaming, requestedBy: "x")))
+            try await attacker.query(
+                """
+                INSERT INTO outline_events (position, session_id, sequence, event_type, schema_version, codec, payload, raw_size, recorded_at, chain_link)
+                VALUES ((SELECT max(position) + 1000 FROM outline_events), $1, 1, 'session.started', 1, 0, $2, $3, now(), $4)
+                """,
+                forgedSession, PostgresBytes(forgedJSON), Int32(forgedJSON.count),
+                PostgresBytes(ChainLink.next(previous: ChainLink.genesis, sequence: 1, eventType: "session.started", json: forgedJSON))
+            )
             await attacker.close()
 
             let tampered = try await verifier.verifyAll()
-            #expect(tampered.breaks.count == 3)
-            #expect(tampered.sessions == 3)
-            let bySession = Dictionary(uniqueKeysWithValues: tampered.breaks.map { ($0.sessionID, $0) })
+            #expect(tampered.breaks.count == 4)
+            #expect(tampered.sessions == 4)
+            #expect(tampered.breaks.first { $0.sessionID == forgedSession }?.differs == .streamHead)
+            let bySession = Dictionary(tampered.breaks.map { ($0.sessionID, $0) }, uniquingKeysWith: { a, _ in a })
             #expect(bySession[sessions[1]]?.sequence == 12)
             #expect(bySession[sessions[1]]?.differs == .payload)
             #expect(bySession[sessions[1]]?.position != nil)

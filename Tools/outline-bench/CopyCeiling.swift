@@ -4,7 +4,9 @@ import Foundation
 import PostgresClient
 
 /// PostgreSQL's own ceiling for rows into the events table: binary COPY of rows
-/// shaped like our deltas, in the same run, on the same table and indexes.
+/// shaped like our deltas, in the same run, into a scratch copy of the table
+/// with the same columns and indexes (dropped afterwards, so the log itself only
+/// ever holds events appended through the append function, with true chains).
 struct CopyCeiling {
     var rows: Int
 
@@ -45,17 +47,20 @@ struct CopyCeiling {
         withUnsafeBytes(of: Int16(-1).bigEndian) { chunk.append(contentsOf: $0) }
         chunks.append(chunk)
         let start = ContinuousClock.now
+        try await pool.query("DROP TABLE IF EXISTS outline_events_copy_ceiling")
+        try await pool.query("CREATE TABLE outline_events_copy_ceiling (LIKE outline_events INCLUDING ALL)")
         let copied = try await pool.withConnection { connection in
             try await connection.copyIn(
                 """
-                COPY outline_events (position, session_id, sequence, event_type, schema_version, codec, payload, raw_size, recorded_at, chain_link)
+                COPY outline_events_copy_ceiling (position, session_id, sequence, event_type, schema_version, codec, payload, raw_size, recorded_at, chain_link)
                 FROM STDIN (FORMAT binary)
                 """,
                 data: chunks
             )
         }
         let elapsed = seconds(since: start)
-        print(String(format: "copy ceiling: %d rows by binary COPY into outline_events in %.2f s = %.0f rows/s (one transaction, same indexes)",
+        try await pool.query("DROP TABLE outline_events_copy_ceiling")
+        print(String(format: "copy ceiling: %d rows by binary COPY into outline_events in %.2f s = %.0f rows/s (one transaction, a scratch table with the same indexes)",
                      copied, elapsed, Double(copied) / elapsed))
     }
 }

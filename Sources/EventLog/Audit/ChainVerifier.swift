@@ -51,10 +51,19 @@ public struct ChainVerifier: Sendable {
         return report
     }
 
-    /// Verifies every session in the log.
+    /// Verifies every session in the log: every session with a stream head, and
+    /// every session with events (rows inserted behind the append function's back
+    /// have no head, and are reported).
     public func verifyAll() async throws -> Report {
         var report = Report()
-        let sessions = try await pool.query("SELECT session_id FROM outline_event_streams ORDER BY session_id").map { try $0.decode(UUID.self, at: 0) }
+        let sessions = try await pool.query(
+            """
+            SELECT session_id FROM outline_event_streams
+            UNION
+            SELECT DISTINCT session_id FROM outline_events
+            ORDER BY 1
+            """
+        ).map { try $0.decode(UUID.self, at: 0) }
         for session in sessions {
             report.sessions += 1
             if let failure = try await walk(session: session, report: &report) { report.breaks.append(failure) }
@@ -103,6 +112,10 @@ public struct ChainVerifier: Sendable {
             if rows.count < pageSize { break }
         }
         let head = try await pool.query("SELECT head_sequence, head_link FROM outline_event_streams WHERE session_id = $1", session)
+        if head.isEmpty && expected > 1 {
+            return Break(sessionID: session, sequence: 1, position: nil, differs: .streamHead,
+                         reason: "the session has \(expected - 1) events but no stream head: they were not appended through the log's append function")
+        }
         if let row = head.first {
             let headSequence = try row.decode(Int32.self, at: 0)
             let headLink = try row.decode(PostgresBytes.self, at: 1).bytes
