@@ -60,7 +60,7 @@ struct CopyCeiling {
         }
         let elapsed = seconds(since: start)
         try await pool.query("DROP TABLE outline_events_copy_ceiling")
-        print(String(format: "copy ceiling: %d rows by binary COPY into outline_events in %.2f s = %.0f rows/s (one transaction, a scratch table with the same indexes)",
+        print(String(format: "copy ceiling: %d rows by binary COPY into a scratch copy of outline_events (same indexes) in %.2f s = %.0f rows/s (one transaction)",
                      copied, elapsed, Double(copied) / elapsed))
     }
 }
