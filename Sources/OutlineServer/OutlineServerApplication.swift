@@ -62,6 +62,7 @@ public struct OutlineServerApplication: Sendable {
         OutlineGenerationRoutes(parts: parts).register(on: api.group("/workflows/:workflowId/outline-generation"))
         let admin = router.group("/admin").add(middleware: auth)
         FlagRoutes(parts: parts).register(api: api, admin: admin)
+        ExportRoutes(parts: parts).register(api: api, admin: admin)
         let web = try WebRoutes()
         web.register(on: router)
         DiagnosticsRoutes(parts: parts, pool: pool, migrator: Migrator(pool: pool, migrations: migrations, logger: logger), web: web, auth: auth).register(on: router)

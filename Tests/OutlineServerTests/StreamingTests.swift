@@ -153,6 +153,22 @@ struct StreamingTests {
             #expect((verified.json?["events"] as? Int) == log.count)
             #expect(verified.json?["brokenLink"] == nil)
             #expect(try await h.call("GET", "/api/sessions/\(session)/verify", token: try h.token("mallory")).status == 404)
+
+            // The workflow's export over HTTP: the log's lines, and they re-hash.
+            let export = try await h.call("GET", "/api/workflows/wf-replay/export", token: alice)
+            #expect(export.status == 200)
+            #expect(export.head.header("content-type") == "application/x-ndjson")
+            let lines = export.body.split(separator: 0x0A)
+            #expect(lines.count == log.count)
+            var check = ExportChainCheck()
+            for line in lines { check.check(bytes: Array(line)) }
+            #expect(check.result.isIntact && check.result.events == log.count)
+            #expect(try await h.call("GET", "/api/workflows/wf-replay/export", token: try h.token("mallory")).status == 404)
+            let admin = try h.token("ops", role: .admin)
+            let day = try await h.call("GET", "/admin/export?since=2000-01-01T00:00:00Z", token: admin)
+            #expect(day.body.split(separator: 0x0A).count == log.count)
+            #expect(try await h.call("GET", "/admin/export?since=yesterday", token: admin).errorCode == "invalid_time")
+            #expect(try await h.call("GET", "/admin/export", token: alice).status == 403)
         }
     }
 
