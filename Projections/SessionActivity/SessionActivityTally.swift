@@ -80,11 +80,9 @@ struct SessionActivityTally: Sendable {
             let slice = entries[start..<min(start + chunk, entries.count)]
             var binds: [(any PostgresEncodable)?] = [PostgresArray(slice.map(\.key))]
             for column in version.columns {
-                let values = slice.map { column.value($0.value) }
-                if let dates = values as? [Date] {
-                    binds.append(PostgresArray(dates))
-                } else {
-                    binds.append(PostgresArray(values.map { $0 as! Int64 }))
+                switch column.source {
+                case .count(let value): binds.append(PostgresArray(slice.map { value($0.value) }))
+                case .time(let value): binds.append(PostgresArray(slice.map { value($0.value) }))
                 }
             }
             try connection.query(sql, binds: binds)

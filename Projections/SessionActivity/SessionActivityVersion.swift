@@ -10,12 +10,20 @@ public struct SessionActivityVersion: Sendable, Equatable {
     /// How a column combines an existing value with a batch's.
     enum Merge: Sendable { case sum, least, greatest }
 
+    /// Where a column's value comes from in a session's totals.
+    enum Source: Sendable {
+        case count(@Sendable (SessionActivityTally.Totals) -> Int64)
+        case time(@Sendable (SessionActivityTally.Totals) -> Date)
+
+        var sqlType: String { if case .count = self { "bigint" } else { "timestamptz" } }
+        var arrayType: String { if case .count = self { "int8[]" } else { "timestamptz[]" } }
+    }
+
     struct Column: Sendable, Equatable {
         var name: String
-        var sqlType: String
-        var arrayType: String
         var merge: Merge
-        var value: @Sendable (SessionActivityTally.Totals) -> any Sendable
+        var source: Source
+        var sqlType: String { source.sqlType }
 
         static func == (a: Column, b: Column) -> Bool { a.name == b.name && a.sqlType == b.sqlType }
     }
@@ -27,13 +35,13 @@ public struct SessionActivityVersion: Sendable, Equatable {
 
     public var columnNames: [String] { ["session_id"] + columns.map(\.name) }
 
-    private static let events = Column(name: "events", sqlType: "bigint", arrayType: "int8[]", merge: .sum) { $0.events }
-    private static let rawBytes = Column(name: "raw_bytes", sqlType: "bigint", arrayType: "int8[]", merge: .sum) { $0.rawBytes }
-    private static let firstEventAt = Column(name: "first_event_at", sqlType: "timestamptz", arrayType: "timestamptz[]", merge: .least) { $0.firstEventAt }
-    private static let lastEventAt = Column(name: "last_event_at", sqlType: "timestamptz", arrayType: "timestamptz[]", merge: .greatest) { $0.lastEventAt }
-    private static let storedBytes = Column(name: "stored_bytes", sqlType: "bigint", arrayType: "int8[]", merge: .sum) { $0.storedBytes }
-    private static let contentEvents = Column(name: "content_events", sqlType: "bigint", arrayType: "int8[]", merge: .sum) { $0.contentEvents }
-    private static let resumes = Column(name: "resumes", sqlType: "bigint", arrayType: "int8[]", merge: .sum) { $0.resumes }
+    private static let events = Column(name: "events", merge: .sum, source: .count { $0.events })
+    private static let rawBytes = Column(name: "raw_bytes", merge: .sum, source: .count { $0.rawBytes })
+    private static let firstEventAt = Column(name: "first_event_at", merge: .least, source: .time { $0.firstEventAt })
+    private static let lastEventAt = Column(name: "last_event_at", merge: .greatest, source: .time { $0.lastEventAt })
+    private static let storedBytes = Column(name: "stored_bytes", merge: .sum, source: .count { $0.storedBytes })
+    private static let contentEvents = Column(name: "content_events", merge: .sum, source: .count { $0.contentEvents })
+    private static let resumes = Column(name: "resumes", merge: .sum, source: .count { $0.resumes })
 
     /// Events and JSON bytes per session, first and last write.
     public static let v1 = SessionActivityVersion(number: 1, summary: "events, JSON bytes, first and last event time",
@@ -56,7 +64,7 @@ public struct SessionActivityVersion: Sendable, Equatable {
     /// Adds a batch's per-session totals to `table`: one statement, arrays as parameters.
     func upsert(into table: String) -> String {
         let names = columnNames.joined(separator: ", ")
-        let arrays = (["$1::uuid[]"] + columns.enumerated().map { "$\($0.offset + 2)::\($0.element.arrayType)" }).joined(separator: ", ")
+        let arrays = (["$1::uuid[]"] + columns.enumerated().map { "$\($0.offset + 2)::\($0.element.source.arrayType)" }).joined(separator: ", ")
         let updates = columns.map { column -> String in
             switch column.merge {
             case .sum: "\(column.name) = \(table).\(column.name) + excluded.\(column.name)"
