@@ -20,7 +20,8 @@ public struct SchemaHealth: Sendable {
     static let streamingIndexes = [7: "outline_events_provider_sequence_once"]
     static let streamingRelations = [10: "outline_feature_flags"]
     static let requiredFunctions = ["outline_append_events", "outline_sessions_define_view"]
-    static let requiredRelations = ["outline_events", "outline_event_streams", "outline_log_head", "outline_sessions", "outline_session_rows", "outline_session_text", "outline_session_leases"]
+    static let requiredRelations = ["outline_events", "outline_event_streams", "outline_log_head", "outline_sessions", "outline_session_rows", "outline_session_text",
+                                     "outline_session_leases", "outline_workflows", "outline_projections", "outline_session_activity"]
 
     public static func check(_ migrator: Migrator) async throws -> SchemaHealth {
         var problems: [String] = []
