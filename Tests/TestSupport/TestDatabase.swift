@@ -46,6 +46,7 @@ public enum TestDatabase {
         let task = templateName.withLock { current -> Task<String, any Error> in
             if let current { return current }
             let task = Task<String, any Error> {
+                try await dropLeftovers()
                 let name = "outline_test_template_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
                 try await createEmpty(name)
                 let pool = PostgresPool(settings: baseSettings.withDatabase(name), maximumConnections: 1)
@@ -59,6 +60,20 @@ public enum TestDatabase {
         return try await task.value
     }
 
+
+    /// Drops the databases of test processes that are gone (a run that was killed
+    /// cannot clean up, and every run leaves its template): names carry the pid.
+    static func dropLeftovers() async throws {
+        let admin = try await PostgresConnection.connect(baseSettings)
+        let names = try await admin.query("SELECT datname FROM pg_database WHERE datname LIKE 'outline\\_test\\_%'").map { try $0.decode(String.self, at: 0) }
+        for name in names {
+            let parts = name.dropFirst("outline_test_".count).split(separator: "_")
+            guard let pidText = parts.first(where: { Int32($0) != nil }), let pid = Int32(pidText), pid != getpid() else { continue }
+            if kill(pid, 0) == 0 || errno != ESRCH { continue }   // its process still runs
+            _ = try? await admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)")
+        }
+        await admin.close()
+    }
 
     static func createEmpty(_ name: String, template: String = "template0") async throws {
         let admin = try await PostgresConnection.connect(baseSettings)
