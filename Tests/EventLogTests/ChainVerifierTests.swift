@@ -68,6 +68,50 @@ struct ChainVerifierTests {
         }
     }
 
+    @Test("a session rewritten whole, chain and head recomputed, verifies against itself but not against anchors taken before")
+    func anchorsCatchRewrittenHistory() async throws {
+        try await TestDatabase.withDatabase { pool, settings in
+            let store = EventStore(pool: pool)
+            let sessions = (0..<3).map { _ in UUID() }
+            for (i, session) in sessions.enumerated() {
+                try await store.append(StreamAppend(sessionID: session, expectedSequence: 0,
+                                                    events: SampleEvents.session(workflowId: "wf-a\(i)", deltas: 20, seed: i).map { NewEvent($0) }))
+            }
+            let anchors = try await ChainAnchor.heads(pool)
+            #expect(anchors.count == 3)
+            #expect(try await ChainAnchor.check(anchors, pool: pool).isEmpty)
+
+            // A thorough attacker: change event 9's payload, recompute every later link and the head.
+            let victim = sessions[1]
+            let attacker = try await PostgresConnection.connect(TestDatabase.superuser(for: settings))
+            try await attacker.execute("ALTER TABLE outline_events DISABLE TRIGGER outline_events_no_update_or_delete")
+            let rows = try await attacker.query("SELECT sequence, event_type, codec, payload, raw_size FROM outline_events WHERE session_id = $1 ORDER BY sequence", victim)
+            var link = ChainLink.genesis
+            for row in rows {
+                let sequence = try row.decode(Int32.self, at: 0)
+                let type = try row.decode(String.self, at: 1)
+                var json = try PayloadCodec(rawValue: try row.decode(Int16.self, at: 2))!.decode(try row.decode(PostgresBytes.self, at: 3).bytes, rawSize: try row.decode(Int.self, at: 4))
+                if sequence == 9 {
+                    json = Array(#"{"contentIndex":0,"delta":"REWRITTEN","outputIndex":0}"#.utf8)
+                    try await attacker.query("UPDATE outline_events SET payload = $1, codec = 0, raw_size = $2 WHERE session_id = $3 AND sequence = 9",
+                                             PostgresBytes(json), Int32(json.count), victim)
+                }
+                link = ChainLink.next(previous: link, sequence: sequence, eventType: type, json: json)
+                try await attacker.query("UPDATE outline_events SET chain_link = $1 WHERE session_id = $2 AND sequence = $3", PostgresBytes(link), victim, sequence)
+            }
+            try await attacker.query("UPDATE outline_event_streams SET head_link = $1 WHERE session_id = $2", PostgresBytes(link), victim)
+            try await attacker.execute("ALTER TABLE outline_events ENABLE TRIGGER outline_events_no_update_or_delete")
+            await attacker.close()
+
+            #expect(try await ChainVerifier(pool: pool).verifyAll().isIntact)   // the chain alone cannot tell
+            let found = try await ChainAnchor.check(anchors, pool: pool)
+            #expect(found.count == 1)
+            #expect(found.first?.sessionID == victim)
+            #expect(found.first?.differs == .anchoredLink)
+            #expect(found.first?.sequence == anchors.first { $0.sessionId == victim }?.sequence)
+        }
+    }
+
     @Test("links chain over sequence, type and payload digest")
     func linkDefinition() {
         let json = Array("{}".utf8)

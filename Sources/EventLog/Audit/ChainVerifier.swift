@@ -13,13 +13,16 @@ public struct ChainVerifier: Sendable {
         public enum Difference: String, Sendable {
             case payload, eventType = "event_type", sequence, chainLink = "chain_link", missingEvent = "missing event"
             case undecodablePayload = "undecodable payload", codec, streamHead = "stream head"
+            /// The event's link differs from an anchor taken earlier (`ChainAnchor`).
+            case anchoredLink = "anchored link"
         }
         public var sessionID: UUID
         public var sequence: Int32
         public var position: Int64?
         public var differs: Difference
         public var reason: String
-        /// The link stored in the row and the one recomputed from its contents (hex), when both exist.
+        /// The link stored in the row and the one recomputed from its contents (for an
+        /// anchored link: the anchor's), hex, when both exist.
         public var storedLink: String?
         public var recomputedLink: String?
         public var description: String {
@@ -35,6 +38,8 @@ public struct ChainVerifier: Sendable {
         public var storedBytes: Int64 = 0
         public var rawBytes: Int64 = 0
         public var breaks: [Break] = []
+        /// How many anchors were checked, when any were (`ChainAnchor.check`).
+        public var anchorsChecked: Int?
         public var isIntact: Bool { breaks.isEmpty }
     }
 
