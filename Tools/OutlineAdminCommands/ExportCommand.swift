@@ -45,12 +45,7 @@ struct ExportCommand: AsyncParsableCommand {
             + String(format: "%3.0f%% %lld/%lld events, %.0f events/s, %.0f s left", fraction * 100, written, total, rate, left)
     }
 
-    static func date(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.date(from: text)
-    }
+    static func date(_ text: String) -> Date? { TimestampText.parseInput(text) }
 
     func run() async throws {
         let selection: LogExport.Selection = if let session { .session(UUID(uuidString: session)!) }

@@ -23,6 +23,15 @@ public enum TimestampText {
         return text + "+00:00"
     }
 
+    /// A time a person typed, RFC 3339 (`2026-11-25T00:00:00Z`, an offset, fractional
+    /// seconds allowed): for the time bounds of exports, on the command line and in queries.
+    public static func parseInput(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: text)
+    }
+
     public static func parse(_ text: String) -> Date? {
         let bytes = Array(text.utf8)
         func number(_ range: Range<Int>) -> Int64? {

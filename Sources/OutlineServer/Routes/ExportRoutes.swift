@@ -44,10 +44,7 @@ struct ExportRoutes: Sendable {
     /// An RFC 3339 time in the query (`2026-11-25T00:00:00Z`, fractional seconds allowed).
     static func time(_ request: Request, _ name: String) throws -> Date? {
         guard let text = request.uri.queryParameters.get(name).map({ String($0) }) else { return nil }
-        let formatter = ISO8601DateFormatter()
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
+        if let date = TimestampText.parseInput(text) { return date }
         throw APIError.invalid(name, "\(name) is an RFC 3339 time such as 2026-11-25T00:00:00Z.", code: "invalid_time")
     }
 }
