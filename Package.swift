@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         // C libraries, kept at the edge: only the wrapping Swift files import these.
@@ -49,6 +50,7 @@ let package = Package(
         ),
         .target(name: "LZ4", dependencies: ["CLZ4"], swiftSettings: upcoming),
         .target(name: "OutlineJSON", swiftSettings: upcoming),
+        .target(name: "OutlineBasics", swiftSettings: upcoming),
         .systemLibrary(
             name: "CCurl",
             path: "Sources/CCurl",
@@ -62,7 +64,7 @@ let package = Package(
         ),
         .target(
             name: "OpenAIResponses",
-            dependencies: ["OutlineJSON", "ProviderHTTP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OutlineJSON", "OutlineBasics", "ProviderHTTP", .product(name: "Logging", package: "swift-log")],
             swiftSettings: upcoming
         ),
         .target(
@@ -74,7 +76,7 @@ let package = Package(
         .target(
             name: "EventLog",
             dependencies: [
-                "PostgresClient", "LZ4", "OutlineSchema", "OutlineJSON",
+                "PostgresClient", "LZ4", "OutlineSchema", "OutlineJSON", "OutlineBasics",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
@@ -84,7 +86,7 @@ let package = Package(
         .target(
             name: "SimulatedProvider",
             dependencies: [
-                "OpenAIResponses", "OutlineJSON",
+                "OpenAIResponses", "OutlineJSON", "OutlineBasics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -106,7 +108,7 @@ let package = Package(
         .target(
             name: "OutlineServer",
             dependencies: [
-                "OutlineAuth", "EventLog", "OutlineProjections", "PostgresClient", "SessionRunner", "OpenAIResponses", "OutlineJSON",
+                "OutlineAuth", "EventLog", "OutlineProjections", "PostgresClient", "SessionRunner", "OpenAIResponses", "OutlineJSON", "OutlineBasics",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -196,7 +198,8 @@ let package = Package(
         ),
         .testTarget(
             name: "EventLogTests",
-            dependencies: ["EventLog", "LZ4", "PostgresClient", "TestSupport", "OutlineJSON", "OutlineProjections"],
+            dependencies: ["EventLog", "LZ4", "PostgresClient", "TestSupport", "OutlineJSON", "OutlineProjections", "OutlineBasics",
+                           .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: upcoming
         ),
         .testTarget(
@@ -213,6 +216,7 @@ let package = Package(
             name: "OutlineServerTests",
             dependencies: [
                 "OutlineServer", "EventLog", "PostgresClient", "ProviderHTTP", "TestSupport", "SimulatedProvider", "OpenAIResponses", "OutlineProjections", "OutlineJSON",
+                .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -49,8 +49,11 @@ public struct OutlineServerApplication: Sendable {
 
     public func router() throws -> Router<OutlineRequestContext> {
         let router = Router(context: OutlineRequestContext.self)
+        let routeMethods = RouteMethods()
+        router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: JSONErrorMiddleware())
+        router.add(middleware: MethodNotAllowedMiddleware(routes: routeMethods))
         router.add(middleware: MetricsMiddleware())
         HealthRoutes(pool: pool, migrator: Migrator(pool: pool, migrations: migrations, logger: logger)).register(on: router)
         MetricsRoutes(registry: metricsRegistry, pool: pool).register(on: router)
@@ -66,6 +69,7 @@ public struct OutlineServerApplication: Sendable {
         let web = try WebRoutes()
         web.register(on: router)
         DiagnosticsRoutes(parts: parts, pool: pool, migrator: Migrator(pool: pool, migrations: migrations, logger: logger), web: web, auth: auth).register(on: router)
+        routeMethods.register(router.routes)
         return router
     }
 

@@ -36,9 +36,11 @@ struct ServiceParts: Sendable {
         APIError(.notFound, code: "session_not_found", message: "No session \(session.uuidString.lowercased()) that you can reach.")
     }
 
-    /// A short-lived token that opens one session's stream (EventSource cannot send headers).
+    /// A short-lived token that opens one session's stream (EventSource cannot send
+    /// headers). It never outlives the API token that minted it: a revoked-by-expiry
+    /// credential must not live on in a URL.
     func streamToken(for session: UUID, identity: AccessToken) throws -> (token: String, expiresAt: Date) {
-        let expiresAt = Date().addingTimeInterval(streamTokenLifetime)
+        let expiresAt = min(Date().addingTimeInterval(streamTokenLifetime), Date(timeIntervalSince1970: TimeInterval(identity.expiresAt)))
         let token = try signer.sign(AccessToken(subject: identity.subject, role: identity.role, expiresAt: expiresAt, session: session.uuidString.lowercased()))
         return (token, expiresAt)
     }

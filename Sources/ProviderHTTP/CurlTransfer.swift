@@ -43,7 +43,11 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     private static func milliseconds(_ duration: Duration) -> Int {
-        Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+        // Saturating: a configured timeout of years must not trap the transfer thread.
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return 0 }
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1000)
+        return overflow ? Int(Int32.max) : min(Int(whole) + Int(attoseconds / 1_000_000_000_000_000), Int(Int32.max))
     }
 
     private func configure(_ request: HTTPRequest) throws {

@@ -39,7 +39,7 @@ public enum ProviderEventMapping {
             return [.outputTextDelta(OutputTextDelta(itemId: itemID, outputIndex: Int32(clamping: outputIndex), contentIndex: Int32(clamping: contentIndex),
                                                      delta: delta, providerSequence: sequence))]
         case .annotationAdded(_, _, _, _, let annotation):
-            guard let citation = annotation.urlCitation else { return [] }
+            guard let citation = annotation.urlCitation, CitationLink.isAllowed(citation.url) else { return [] }
             return [.citationAdded(CitationAdded(citation: Citation(citation), providerSequence: sequence))]
         case .outputItemAdded, .outputItemDone, .outputTextDone, .error, .other:
             // `error` is followed by `response.failed`, which carries the verdict.
@@ -52,19 +52,25 @@ public enum ProviderEventMapping {
     public static func terminalEvents(for response: ResponseObject, providerSequence: Int32?) -> [OutlineEvent] {
         switch response.status {
         case .completed:
-            return [.completed(SessionCompleted(finalOutline: response.outputText, citations: response.citations.map(Citation.init), usage: response.usage))]
+            return [.completed(SessionCompleted(finalOutline: response.outputText, citations: response.citations.safeCitations, usage: response.usage))]
         case .failed:
             return [.failed(SessionFailed(code: response.error?.code ?? "provider_failed",
-                                          message: response.error?.message ?? "The research model failed without saying why.", retryable: false))]
+                                          message: response.error?.message ?? "The research model failed without saying why.", retryable: false,
+                                          providerSettled: true))]
         case .incomplete:
             return [.failed(SessionFailed(code: "incomplete", message: "The research stopped before finishing (\(response.incompleteDetails?.reason ?? "no reason given")).",
-                                          retryable: false))]
+                                          retryable: false, providerSettled: true))]
         case .cancelled:
             return [.cancelled(SessionCancelled(cancelledBy: "provider", reason: "the provider reports the response cancelled"))]
         case .queued, .inProgress, .other:
             return [.providerStatusChanged(ProviderStatusChanged(status: response.status.rawValue, providerSequence: providerSequence))]
         }
     }
+}
+
+extension [URLCitation] {
+    /// The citations the service keeps (see `CitationLink`).
+    var safeCitations: [Citation] { filter { CitationLink.isAllowed($0.url) }.map(Citation.init) }
 }
 
 extension Citation {

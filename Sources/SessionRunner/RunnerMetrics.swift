@@ -6,6 +6,8 @@ import OpenAIResponses
 /// the time from the research request to its first content.
 enum RunnerMetrics {
     static let timeToFirstContent = Timer(label: "outline_time_to_first_content_seconds")
+    /// Provider responses the runner cancelled because their session ended or failed.
+    static let upstreamCancels = Counter(label: "outline_provider_cancels_total")
 
     static func providerError(_ error: ResponsesError) {
         let kind = switch error {

@@ -98,12 +98,81 @@ public struct SessionRunner: Sendable {
 
     /// Runs (or, after a crash, continues) a session's research to its end. When
     /// the session ends elsewhere meanwhile (cancelled), it stops quietly.
+    ///
+    /// No path leaves a provider response billing with nobody watching it: on any
+    /// failure the runner cancels the response upstream and ends the session, or,
+    /// when it cannot (the provider or the database does not answer), throws and
+    /// leaves the session to an adopter, which continues it from the log.
     public func research(session: UUID, instructions: String, mode: SessionMode) async throws {
         do {
             try await researchUnchecked(session: session, instructions: instructions, mode: mode)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch where Task.isCancelled {
+            // A stopped runner (lost lease, shutdown, crash in a test) surfaces as
+            // whatever its I/O threw: it ends nothing; the next holder continues.
+            throw CancellationError()
         } catch let error as EventLogError {
-            guard case .sequenceConflict = error, try await progress(of: session).terminal else { throw error }
+            if case .sequenceConflict = error, try await progress(of: session).terminal { return }
+            guard try await endAfterFailure(session: session, code: "internal_error", error: error) else { throw error }
+        } catch {
+            guard try await endAfterFailure(session: session, code: error is ResponsesError ? "provider_error" : "internal_error", error: error) else { throw error }
         }
+    }
+
+    /// What became of a provider response the runner asked to cancel.
+    public enum UpstreamCancel: Sendable, Equatable {
+        /// Cancelled, or it had already ended: it bills no more.
+        case settled
+        /// The provider refused for good (4xx other than 404/409): retrying will not help.
+        case refused(String)
+        /// The provider did not answer (connection, 5xx, 429 after retries).
+        case unreachable(String)
+    }
+
+    /// Cancels the response upstream (safe to repeat).
+    public func cancelUpstream(responseID: String) async -> UpstreamCancel {
+        do {
+            _ = try await client.cancel(responseID: responseID)
+            RunnerMetrics.upstreamCancels.increment()
+            return .settled
+        } catch let error as ResponsesError {
+            if case .http(let status, _, _, _) = error {
+                // 404: no such response (any more); 409/400: it already ended.
+                if status == 404 || status == 409 || status == 400 { return .settled }
+                if !error.isRetryable { return .refused(error.description) }
+            }
+            return .unreachable(error.description)
+        } catch {
+            return .unreachable("\(error)")
+        }
+    }
+
+    /// Ends a session after `error`, cancelling its provider response first when
+    /// one may run. False when that could not be done safely (the response could
+    /// not be cancelled, or the log did not answer): the caller leaves the session
+    /// to an adopter instead of ending it with a response still billing.
+    public func endAfterFailure(session: UUID, code: String, error: any Error) async throws -> Bool {
+        let progress = try await progress(of: session)
+        if progress.terminal { return true }
+        var settled = !progress.requestStarted
+        var note = ""
+        if let responseID = progress.responseID {
+            switch await cancelUpstream(responseID: responseID) {
+            case .settled: settled = true
+            case .refused(let why): note = " The provider refused to cancel the response (\(why))."
+            case .unreachable(let why):
+                logger.warning("could not cancel a failed session's response upstream; leaving it to an adopter",
+                               metadata: ["session": "\(session)", "error": "\(why)"])
+                return false
+            }
+        }
+        logger.error("a session failed", metadata: ["session": "\(session)", "error": "\(error)"])
+        _ = try await store.appendAtHeadUnlessEnded(session: session, events: [
+            NewEvent(.failed(SessionFailed(code: code, message: "The research stopped: \(error).\(note)", retryable: true,
+                                           providerSettled: progress.requestStarted && progress.responseID == nil ? false : settled))),
+        ])
+        return true
     }
 
     private func researchUnchecked(session: UUID, instructions: String, mode: SessionMode) async throws {
@@ -120,7 +189,8 @@ public struct SessionRunner: Sendable {
                 // A create may have reached the provider without its id being stored:
                 // do not pay twice on a guess.
                 try await events.append([.failed(SessionFailed(
-                    code: "charge_unknown", message: "The research request's outcome is unknown after an interruption; start the session again.", retryable: true))],
+                    code: "charge_unknown", message: "The research request's outcome is unknown after an interruption; start the session again.", retryable: true,
+                    providerSettled: false))],
                     immediately: true)
                 return
             }
@@ -191,7 +261,18 @@ public struct SessionRunner: Sendable {
             } catch let error as ResponsesError {
                 RunnerMetrics.providerError(error)
                 guard case .http(let status, _, _, _) = error, status == 400 || status == 404, progress.responseID != nil else {
-                    try await events.append([.failed(SessionFailed(code: "provider_error", message: error.description, retryable: false))], immediately: true)
+                    // A response that exists may still run: cancel it before ending the session.
+                    var settled = true
+                    if let responseID = progress.responseID {
+                        try await events.flush()
+                        switch await cancelUpstream(responseID: responseID) {
+                        case .settled: break
+                        case .refused: settled = false
+                        case .unreachable: throw error   // left to an adopter, which continues the response
+                        }
+                    }
+                    try await events.append([.failed(SessionFailed(code: "provider_error", message: error.description, retryable: false, providerSettled: settled))],
+                                            immediately: true)
                     return
                 }
                 logger.warning("provider refused to resume the stream; polling instead", metadata: ["session": "\(session)", "error": "\(error)"])
@@ -199,7 +280,8 @@ public struct SessionRunner: Sendable {
                 return
             }
             guard progress.responseID != nil else {
-                try await events.append([.failed(SessionFailed(code: "provider_unreachable", message: "The research model's stream broke before it started.", retryable: true))],
+                try await events.append([.failed(SessionFailed(code: "provider_unreachable", message: "The research model's stream broke before it started.", retryable: true,
+                                                               providerSettled: false))],
                                         immediately: true)
                 return
             }
@@ -235,10 +317,11 @@ public struct SessionRunner: Sendable {
         while true {
             let response = try await client.retrieve(responseID: responseID)
             if response.status == .queued, ContinuousClock.now - started > settings.maxQueuedTime {
-                _ = try? await client.cancel(responseID: responseID)
+                let cancelled = await cancelUpstream(responseID: responseID)
+                if case .unreachable(let why) = cancelled { throw ResponsesError.transport(why) }   // left to an adopter
                 try await events.append([.failed(SessionFailed(
                     code: "stuck_queued", message: "The research model never started: the provider kept the request queued too long. Start it again later.",
-                    retryable: true))], immediately: true)
+                    retryable: true, providerSettled: cancelled == .settled))], immediately: true)
                 return
             }
             if recordPolls {
@@ -275,7 +358,7 @@ public struct SessionRunner: Sendable {
                 events.append(.outputTextDelta(OutputTextDelta(itemId: nil, outputIndex: 0, contentIndex: 0, delta: missing, providerSequence: nil)))
             }
             let known = Set(streamedCitations)
-            for citation in final.citations.map(Citation.init) where !known.contains(citation) {
+            for citation in final.citations.safeCitations where !known.contains(citation) {
                 events.append(.citationAdded(CitationAdded(citation: citation, providerSequence: nil)))
             }
         }

@@ -18,14 +18,23 @@ public enum SimulatedFault: Sendable, Equatable {
     case resumeRefused(afterSeconds: Double)
     /// The response never leaves `queued`.
     case stuckQueued
+    /// The run stops before event `events` until the test releases it
+    /// (`SimulatedProviderState.release`): progress a test controls, instead of a
+    /// race against the wall clock.
+    case holdAt(events: Int)
+    /// Answer `status` to every request of one kind on an existing response:
+    /// `resume` (stream=true), `retrieve`, or `cancel`.
+    case refuse(operation: String, status: Int)
 
     /// Parses `429`, `429:2` (Retry-After), `429:2:3` (3 times), `500`, `500:3`,
-    /// `cut-after:K`, `stall:K:S`, `fail`, `incomplete`, `resume-refused-after:S`, `stuck-queued`.
+    /// `cut-after:K`, `stall:K:S`, `fail`, `incomplete`, `resume-refused-after:S`, `stuck-queued`,
+    /// `refuse:resume|retrieve|cancel:STATUS`, `hold-at:K`.
     public static func parse(_ text: String) throws -> [SimulatedFault] {
         try text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map { item in
             let parts = item.split(separator: ":").map(String.init)
             func number(_ index: Int, default value: Double? = nil) throws -> Double {
-                if index < parts.count, let number = Double(parts[index]), number >= 0 { return number }
+                // Bounded, so that Int(...) and durations made from it cannot trap.
+                if index < parts.count, let number = Double(parts[index]), number.isFinite, (0...1_000_000).contains(number) { return number }
                 if index >= parts.count, let value { return value }
                 throw SimulatedFaultError(text: item)
             }
@@ -38,6 +47,12 @@ public enum SimulatedFault: Sendable, Equatable {
             case "incomplete": return .incomplete
             case "resume-refused-after": return .resumeRefused(afterSeconds: try number(1))
             case "stuck-queued": return .stuckQueued
+            case "hold-at": return .holdAt(events: Int(try number(1)))
+            case "refuse":
+                guard parts.count == 3, ["resume", "retrieve", "cancel"].contains(parts[1]), let status = Int(parts[2]), (400...599).contains(status) else {
+                    throw SimulatedFaultError(text: item)
+                }
+                return .refuse(operation: parts[1], status: status)
             default: throw SimulatedFaultError(text: item)
             }
         }
@@ -47,6 +62,6 @@ public enum SimulatedFault: Sendable, Equatable {
 public struct SimulatedFaultError: Error, CustomStringConvertible {
     public var text: String
     public var description: String {
-        "unknown fault '\(text)': use 429[:retry-after[:times]], 500[:times], cut-after:K, stall:K:S, fail, incomplete, resume-refused-after:S, stuck-queued"
+        "unknown fault '\(text)': use 429[:retry-after[:times]], 500[:times], cut-after:K, stall:K:S, fail, incomplete, resume-refused-after:S, stuck-queued, refuse:resume|retrieve|cancel:STATUS, hold-at:K"
     }
 }

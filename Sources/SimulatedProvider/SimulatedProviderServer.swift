@@ -1,4 +1,5 @@
 import Foundation
+import OutlineBasics
 import HTTPTypes
 import Hummingbird
 import Logging
@@ -35,7 +36,7 @@ public struct SimulatedProviderServer: Sendable {
         router.post("/v1/responses/:id/cancel") { _, context in try await cancel(id: context.parameters.get("id") ?? "") }
         router.get("/v1/simulator/stats") { _, _ in
             let counts = await state.createCountBySession
-            return Self.json(.ok, ["creates": await state.createCount, "creates_by_session": counts])
+            return Self.json(.ok, ["creates": await state.createCount, "creates_by_session": counts, "cancels_by_response": await state.cancelRequestsByResponse])
         }
         return router
     }
@@ -72,8 +73,9 @@ public struct SimulatedProviderServer: Sendable {
             return Self.json(.ok, Self.fastAnswer(id: id, model: model, input: input, purpose: metadata["purpose"]))
         }
         var spec = self.spec
-        if let pace = request.headers[Self.paceHeader].flatMap(Int.init) { spec.pace = .milliseconds(pace) }
-        if let total = request.headers[Self.durationHeader].flatMap(Int.init) { spec.totalDuration = .milliseconds(total) }
+        // Header values are bounded before they become durations (a day at most).
+        if let pace = request.headers[Self.paceHeader].flatMap(Int.init), (0...86_400_000).contains(pace) { spec.pace = .milliseconds(pace) }
+        if let total = request.headers[Self.durationHeader].flatMap(Int.init), (0...86_400_000).contains(total) { spec.totalDuration = .milliseconds(total) }
         if let seed = request.headers[Self.seedHeader].flatMap(UInt64.init) {
             spec.seed = seed
         } else if let session = metadata["outline_session"] {
@@ -100,7 +102,9 @@ public struct SimulatedProviderServer: Sendable {
         guard let response = await state.response(id) else { return Self.notFound(id) }
         let extraFaults = (try? SimulatedFault.parse(request.headers[Self.faultHeader] ?? "")) ?? []
         if let refusal = await refusal(faults + extraFaults) { return refusal }
-        guard request.uri.queryParameters.get("stream") == "true" else { return Self.json(.ok, response.retrieved(at: .now)) }
+        let resuming = request.uri.queryParameters.get("stream") == "true"
+        if let refused = Self.refused(resuming ? "resume" : "retrieve", response.faults + extraFaults) { return refused }
+        guard resuming else { return Self.json(.ok, response.retrieved(at: .now)) }
         let after: Int
         if let text = request.uri.queryParameters.get("starting_after") {
             guard let value = Int(text), value >= -1 else {
@@ -110,15 +114,26 @@ public struct SimulatedProviderServer: Sendable {
         } else {
             after = -1
         }
-        for case .resumeRefused(let seconds) in response.faults + extraFaults where ContinuousClock.now - response.createdAt > .milliseconds(Int(seconds * 1000)) {
+        for case .resumeRefused(let seconds) in response.faults + extraFaults where ContinuousClock.now - response.createdAt > .seconds(clamping: seconds) {
             return Self.error(.badRequest, "Response \(id) can no longer be streamed; retrieve it instead.", type: "invalid_request_error", code: "stream_expired")
         }
         return streamResponse(id: id, after: after, faults: response.faults + extraFaults)
     }
 
     private func cancel(id: String) async throws -> Response {
+        await state.countCancelRequest(id)
+        if let existing = await state.response(id), let refused = Self.refused("cancel", faults + existing.faults) { return refused }
         guard let response = await state.cancel(id) else { return Self.notFound(id) }
         return Self.json(.ok, response.retrieved(at: .now))
+    }
+
+    /// The answer of a `refuse:operation:status` fault, when one applies.
+    static func refused(_ operation: String, _ faults: [SimulatedFault]) -> Response? {
+        for case .refuse(let refusedOperation, let status) in faults where refusedOperation == operation {
+            return error(HTTPResponse.Status(code: status), "The simulated provider refuses to \(operation) this response.",
+                         type: status >= 500 ? "server_error" : "invalid_request_error")
+        }
+        return nil
     }
 
     /// A 429 or 500 when a fault says so.
@@ -146,6 +161,7 @@ public struct SimulatedProviderServer: Sendable {
         let state = self.state
         let body = ResponseBody { writer in
             var sent = 0
+            var heldFor = 0
             var index = after + 1
             while true {
                 guard let response = await state.response(id) else { break }
@@ -161,9 +177,16 @@ public struct SimulatedProviderServer: Sendable {
                     try await writer.write(ByteBuffer(string: ": still queued\n\n"))
                     continue
                 }
+                if let held = response.heldBefore, index >= held {
+                    // Held by the test: wait (with keep-alives) until released or cancelled.
+                    try await Task.sleep(for: .milliseconds(10))
+                    heldFor += 1
+                    if heldFor % 500 == 0 { try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }
+                    continue
+                }
                 for fault in faults {
                     if case .cutAfter(let limit) = fault, sent == limit { throw ConnectionCut() }
-                    if case .stall(let afterEvents, let seconds) = fault, sent == afterEvents { try await Task.sleep(for: .milliseconds(Int(seconds * 1000))) }
+                    if case .stall(let afterEvents, let seconds) = fault, sent == afterEvents { try await Task.sleep(for: .seconds(clamping: seconds)) }
                 }
                 let due = response.time(of: index)
                 while due - ContinuousClock.now > .seconds(5) {

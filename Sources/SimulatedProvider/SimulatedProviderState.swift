@@ -16,7 +16,10 @@ public actor SimulatedProviderState {
         responses[response.id] = response
         createCount += 1
         if let session { createCountBySession[session, default: 0] += 1 }
-        if deepResearch, let session { researchCreatesBySession[session, default: 0] += 1 }
+        if deepResearch, let session {
+            researchCreatesBySession[session, default: 0] += 1
+            responsesBySession[session, default: []].append(response.id)
+        }
     }
 
     /// Deep research creates (the expensive, charged calls) per session.
@@ -25,6 +28,27 @@ public actor SimulatedProviderState {
     public var researchCreateCount: Int { researchCreatesBySession.values.reduce(0, +) }
 
     func response(_ id: String) -> SimulatedResponse? { responses[id] }
+
+    /// Cancel requests per response id (every call counts, repeats included).
+    public private(set) var cancelRequestsByResponse: [String: Int] = [:]
+    public func cancelRequests(forResponse id: String) -> Int { cancelRequestsByResponse[id] ?? 0 }
+
+    func countCancelRequest(_ id: String) { cancelRequestsByResponse[id, default: 0] += 1 }
+
+    /// Whether the response would still be running (and billing) now: neither
+    /// finished nor cancelled.
+    public func isRunning(responseID id: String) -> Bool {
+        guard let response = responses[id], !response.cancelled else { return false }
+        return response.lastEventIndex(at: .now) < response.transcript.events.count - 1
+    }
+
+    /// The deep-research responses created for an outline session, by id.
+    public private(set) var responsesBySession: [String: [String]] = [:]
+    public func responses(forSession session: String) -> [String] { responsesBySession[session] ?? [] }
+
+    /// Lets held runs (`hold-at:K`) go on: one response, or every one.
+    public func release(responseID id: String) { responses[id]?.released = true }
+    public func releaseAll() { for id in responses.keys { responses[id]?.released = true } }
 
     /// Cancels a running response; repeat calls change nothing.
     func cancel(_ id: String) -> SimulatedResponse? {

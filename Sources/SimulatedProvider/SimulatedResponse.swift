@@ -11,13 +11,22 @@ struct SimulatedResponse: Sendable {
     let faults: [SimulatedFault]
     var cancelled = false
     var cancelledAt: Int?
+    /// Set by the test to let a held run (`hold-at:K`) go on.
+    var released = false
+
+    /// The event a held run waits before, while it is not released.
+    var heldBefore: Int? {
+        guard !released else { return nil }
+        return faults.lazy.compactMap { if case .holdAt(let index) = $0 { index } else { nil } }.first
+    }
 
     /// The index of the last event that has happened by `now` (-1: none yet).
     func lastEventIndex(at now: ContinuousClock.Instant) -> Int {
         if faults.contains(.stuckQueued) { return 0 }
         if let cancelledAt { return cancelledAt }
         let elapsed = now - createdAt
-        let steps = pace == .zero ? Int.max : Int(elapsed / pace)
+        var steps = pace == .zero ? Int.max : Int(elapsed / pace)
+        if let held = heldBefore { steps = min(steps, held - 1) }
         return min(transcript.events.count - 1, steps)
     }
 

@@ -95,7 +95,8 @@ struct SecurityAndValidationTests {
                 Case(method: "GET", path: "/api/sessions/\(session)/events?limit=abc", body: nil, contentType: nil, status: 400, code: "invalid_limit"),
                 Case(method: "GET", path: "/api/sessions/\(session)/events?format=xml", body: nil, contentType: nil, status: 400, code: "invalid_format"),
                 Case(method: "POST", path: "/api/workflows", body: raw("{\"workflowId\": \"a/b\"}"), contentType: "application/json", status: 400, code: "invalid_workflow_id"),
-                Case(method: "DELETE", path: base + "/start", body: nil, contentType: nil, status: 404, code: "not_found"),
+                Case(method: "DELETE", path: base + "/start", body: nil, contentType: nil, status: 405, code: "method_not_allowed"),
+                Case(method: "PUT", path: "/api/sessions/\(session)/events", body: nil, contentType: nil, status: 405, code: "method_not_allowed"),
                 Case(method: "GET", path: "/api/nothing-here", body: nil, contentType: nil, status: 404, code: "not_found"),
             ]
             for item in cases {

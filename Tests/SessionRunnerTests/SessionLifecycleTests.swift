@@ -48,13 +48,19 @@ struct SessionLifecycleTests {
 
     @Test("cancel mid-run records who cancelled, cancels at the provider, and stops the runner quietly")
     func cancelMidRun() async throws {
-        let provider = try await RunningSimulatedProvider.start(SimulatedProviderServer(spec: TranscriptSpec(outputLength: 4000, pace: .milliseconds(10))))
+        // The run holds before its 40th event until released: the cancel always
+        // reaches a run that is still going, however loaded the machine.
+        let provider = try await RunningSimulatedProvider.start(SimulatedProviderServer(spec: TranscriptSpec(outputLength: 4000, pace: .milliseconds(2)),
+                                                                                        faults: [.holdAt(events: 40)]))
         defer { Task { await provider.stop() } }
         try await TestDatabase.withDatabase { pool, _ in
             let (store, sessions, runner) = Self.setUp(pool, provider: provider)
             let session = try await sessions.start(SessionStarted(workflowId: "wf-cancel", prompt: "p", mode: .streaming, requestedBy: "u", skipClarification: true)).sessionID
             let running = Task { try await runner.research(session: session, instructions: "Research", mode: .streaming) }
-            while (try await sessions.row(session)?.outputText.isEmpty ?? true) { try await Task.sleep(for: .milliseconds(20)) }
+            // Cancel once the run is at the provider (its id in the read model).
+            try await Deadline.wait(for: "the response id in the read model", within: .seconds(60)) {
+                try await sessions.row(session)?.backgroundResponseId != nil
+            }
             try await runner.cancel(session: session, by: "writer-7", reason: "wrong topic")
             try await running.value // stops without an error
             let row = try #require(try await sessions.row(session))

@@ -16,7 +16,9 @@ struct ReplayCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard UUID(uuidString: sessionID) != nil else { throw ValidationError("\(sessionID) is not a session id (a UUID)") }
-        guard speed >= 0 else { throw ValidationError("--speed must be 0 or more") }
+        guard ReplayPacer.accepts(speed: speed) else {
+            throw ValidationError("--speed is 0 (no waiting) or from \(ReplayPacer.minimumSpeed) to \(Int(ReplayPacer.maximumSpeed))")
+        }
     }
 
     func run() async throws {

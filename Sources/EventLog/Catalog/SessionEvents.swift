@@ -79,10 +79,16 @@ public struct SessionFailed: OutlineEventPayload {
     public var code: String
     public var message: String
     public var retryable: Bool
-    public init(code: String, message: String, retryable: Bool) {
+    /// True when no provider response of this session can still be running (and
+    /// billing): none was created, it ended, or it was cancelled upstream. False
+    /// when that is unknown (a create whose answer was lost). Nil in events
+    /// recorded before this field existed.
+    public var providerSettled: Bool?
+    public init(code: String, message: String, retryable: Bool, providerSettled: Bool? = nil) {
         self.code = code
         self.message = message
         self.retryable = retryable
+        self.providerSettled = providerSettled
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import OutlineBasics
 
 /// Paces a replay of recorded events: waits so that event gaps are reproduced
 /// at `speed` × (1 = as they happened, 10 = ten times faster, 0 = no waiting).
@@ -8,8 +9,23 @@ public struct ReplayPacer: Sendable {
     private var first: Date?
     private var started: ContinuousClock.Instant?
 
+    /// The speeds a replay accepts: 0 (no waiting) or `minimumSpeed...maximumSpeed`.
+    /// Slower than `minimumSpeed` a 15-minute session would take days to play.
+    public static let minimumSpeed = 0.01
+    public static let maximumSpeed = 1000.0
+    /// No event is scheduled further than this from the playback's start, whatever
+    /// the recorded times say (a clock step or a forged timestamp cannot park a
+    /// playback, or overflow the clock's arithmetic).
+    public static let longestPlayback: Duration = .seconds(7 * 86_400)
+
+    /// Whether `speed` is one a replay accepts (finite, 0 or in range).
+    public static func accepts(speed: Double) -> Bool {
+        speed == 0 || (speed >= minimumSpeed && speed <= maximumSpeed)
+    }
+
+    /// `speed` outside `accepts(speed:)` is played at once (0): a pacer never traps.
     public init(speed: Double) {
-        self.speed = speed
+        self.speed = Self.accepts(speed: speed) ? speed : 0
     }
 
     /// Seconds between the first event seen and `time`.
@@ -31,12 +47,12 @@ public struct ReplayPacer: Sendable {
             return nil
         }
         guard speed > 0 else { return nil }
-        return started + .milliseconds(Int64(time.timeIntervalSince(first) / speed * 1000))
+        return started + .seconds(clamping: time.timeIntervalSince(first) / speed, to: .zero ... Self.longestPlayback)
     }
 
     /// `mm:ss.mmm`
     public static func format(_ seconds: TimeInterval) -> String {
-        let milliseconds = Int((seconds * 1000).rounded())
+        let milliseconds = seconds.isFinite ? Int((min(max(seconds, 0), 1e12) * 1000).rounded()) : 0
         return String(format: "%02d:%02d.%03d", milliseconds / 60_000, (milliseconds / 1000) % 60, milliseconds % 1000)
     }
 }

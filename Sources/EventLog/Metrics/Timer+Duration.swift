@@ -1,9 +1,9 @@
 import Metrics
+import OutlineBasics
 
 extension Timer {
     /// Records a Swift `Duration` (the clock the code measures with).
     public func record(duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        recordNanoseconds(duration.saturatingNanoseconds)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import OutlineBasics
 import Logging
 import Metrics
 import PostgresClient
@@ -48,7 +49,7 @@ public final class EventStore: Sendable {
             afterCommit.forEach { $0() }
             appendLatency.record(duration: ContinuousClock.now - started)
             if let oldest = appends.lazy.compactMap({ $0.events.first?.source.recordedAt }).min() {
-                recordToCommit.recordNanoseconds(Int64(Date().timeIntervalSince(oldest) * 1e9))
+                recordToCommit.recordNanoseconds(Date().timeIntervalSince(oldest).clampedNanoseconds)
             }
             appended.increment(by: appends.reduce(0) { $0 + $1.eventCount })
             return results

@@ -1,4 +1,5 @@
 import Foundation
+import OutlineBasics
 
 /// Where the Responses API is and how to talk to it. The same client talks to
 /// the real API (`https://api.openai.com` with a key) and to the simulated
@@ -59,14 +60,15 @@ public struct RetryPolicy: Sendable {
 
     /// The wait before attempt `attempt + 1` (attempt counts from 1).
     public func delay(afterAttempt attempt: Int, retryAfterSeconds: Double? = nil) -> Duration {
-        if let retryAfterSeconds, retryAfterSeconds >= 0 {
-            return .milliseconds(Int(min(retryAfterSeconds, 300) * 1000))
+        // Retry-After is the provider's word, but a header: NaN, negative or
+        // absurd values fall back to the backoff, and it waits 5 minutes at most.
+        if let retryAfterSeconds, retryAfterSeconds.isFinite, retryAfterSeconds >= 0 {
+            return .seconds(clamping: retryAfterSeconds, to: .zero ... .seconds(300))
         }
-        let base = Double(initialDelay.components.seconds) + Double(initialDelay.components.attoseconds) / 1e18
-        let cap = Double(maxDelay.components.seconds) + Double(maxDelay.components.attoseconds) / 1e18
-        let exponential = min(cap, base * pow(2, Double(max(0, attempt - 1))))
-        let spread = exponential * jitter
-        let seconds = max(0, exponential + Double.random(in: -spread...spread))
-        return .milliseconds(Int(seconds * 1000))
+        let base = initialDelay.secondsValue, cap = max(0, maxDelay.secondsValue)
+        let exponential = min(cap, base * pow(2, Double(min(max(0, attempt - 1), 62))))
+        let spread = jitter.isFinite ? abs(exponential * min(jitter, 1)) : 0
+        let seconds = exponential + Double.random(in: -spread...spread)
+        return .seconds(clamping: seconds, to: .zero ... max(.zero, maxDelay) + .seconds(clamping: spread))
     }
 }

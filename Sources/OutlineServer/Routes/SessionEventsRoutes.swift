@@ -70,8 +70,9 @@ struct SessionEventsRoutes: Sendable {
             after = max(after, resumed)
         }
         let speedText = request.uri.queryParameters.get("speed").map { String($0) } ?? "1"
-        guard let speed = Double(speedText), speed >= 0, speed <= 1000 else {
-            throw APIError.invalid("speed", "speed is a number from 0 (as fast as possible) to 1000; 1 is real time.", code: "invalid_speed")
+        guard speedText.utf8.count <= 32, let speed = Double(speedText), ReplayPacer.accepts(speed: speed) else {
+            throw APIError.invalid("speed", "speed is 0 (as fast as possible) or a number from \(ReplayPacer.minimumSpeed) to \(Int(ReplayPacer.maximumSpeed)); 1 is real time.",
+                                   code: "invalid_speed")
         }
         _ = try await parts.reachableSession(session, workflowID: nil, identity: identity)
         let store = parts.store, hub = parts.hub, heartbeat = parts.hub.settings.heartbeat

@@ -19,12 +19,14 @@ public final class SessionLauncher: Service, Sendable {
         case prepare(session: UUID, prompt: String, skipClarification: Bool, mode: SessionMode)
         /// The writer answered: write the instructions from the questions and answers, then research.
         case answered(session: UUID, prompt: String, questions: [String], answers: [String], mode: SessionMode)
+        /// The instructions are written: run the research.
+        case research(session: UUID, instructions: String, mode: SessionMode)
         /// A stalled session: its next step is read from the log once the job holds it.
         case continueFromLog(session: UUID)
 
         var session: UUID {
             switch self {
-            case .prepare(let id, _, _, _), .answered(let id, _, _, _, _), .continueFromLog(let id): id
+            case .prepare(let id, _, _, _), .answered(let id, _, _, _, _), .research(let id, _, _), .continueFromLog(let id): id
             }
         }
     }
@@ -86,21 +88,47 @@ public final class SessionLauncher: Service, Sendable {
         var started: SessionStarted?
         var questions: [String]?
         var answers: [String]?
+        var instructions: String?
         for recorded in try await runner.store.read(session: session, limit: 100) {
             switch recorded.event {
             case .sessionStarted(let event): started = event
             case .clarificationRequested(let event): questions = event.questions
             case .clarificationAnswered(let event): answers = event.answers
-            case .researchInstructionsWritten: return nil
+            case .researchInstructionsWritten(let event): instructions = event.instructions
+            // From here on the runner owns the session (its own adoption continues it).
+            case .providerRequestStarted: return nil
             default: if recorded.event.isTerminal { return nil }
             }
         }
         guard let started else { return nil }
+        // Died between writing the instructions and calling the provider: research now.
+        if let instructions { return .research(session: session, instructions: instructions, mode: started.mode) }
         if let questions, let answers {
             return .answered(session: session, prompt: started.prompt, questions: questions, answers: answers, mode: started.mode)
         }
         if questions != nil { return nil } // waiting for the writer: nothing to resume
         return .prepare(session: session, prompt: started.prompt, skipClarification: started.skipClarification, mode: started.mode)
+    }
+
+    /// Runs one preparation step (fast-model calls, which retry) while renewing the
+    /// session's lease, so a slow step is not mistaken for a dead instance and
+    /// prepared twice. Losing the lease stops the step: the new holder continues.
+    private func preparing<T: Sendable>(_ session: UUID, _ step: @escaping @Sendable () async throws -> T) async throws -> T {
+        let leases = supervisor.leases, heartbeat = supervisor.heartbeat
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await step() }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: heartbeat)
+                    if try await !leases.renew(session) { throw CancellationError() }
+                }
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
+        }
     }
 
     private func perform(_ job: Job) async {
@@ -118,32 +146,43 @@ public final class SessionLauncher: Service, Sendable {
             }
             job = next
         }
+        let runner = self.runner
         do {
             switch job {
             case .prepare(let id, let prompt, let skip, let mode):
                 if skip {
-                    let instructions = try await runner.writeInstructions(session: id, prompt: prompt)
+                    let instructions = try await preparing(id) { try await runner.writeInstructions(session: id, prompt: prompt) }
                     _ = try await supervisor.run(session: id, instructions: instructions, mode: mode)
                 } else {
-                    try await runner.requestClarification(session: id, prompt: prompt)
+                    _ = try await preparing(id) { try await runner.requestClarification(session: id, prompt: prompt) }
                 }
             case .answered(let id, let prompt, let questions, let answers, let mode):
-                let instructions = try await runner.writeInstructions(session: id, prompt: prompt, questions: questions, answers: answers)
+                let instructions = try await preparing(id) {
+                    try await runner.writeInstructions(session: id, prompt: prompt, questions: questions, answers: answers)
+                }
+                _ = try await supervisor.run(session: id, instructions: instructions, mode: mode)
+            case .research(let id, let instructions, let mode):
                 _ = try await supervisor.run(session: id, instructions: instructions, mode: mode)
             case .continueFromLog:
                 break
             }
         } catch is CancellationError {
             return
+        } catch where Task.isCancelled {
+            return   // shutting down: the lease is released and another instance continues
         } catch EventLogError.sequenceConflict {
             // Another runner moved the session on meanwhile: it is in hands, not stuck.
             logger.info("a session moved on elsewhere; leaving it", metadata: ["session": "\(id)"])
         } catch {
-            logger.error("a session failed before or during research", metadata: ["session": "\(id)", "error": "\(error)"])
-            // The workflow must not stay blocked by a session nobody drives.
-            _ = try? await runner.store.appendAtHeadUnlessEnded(session: id, events: [
-                NewEvent(.failed(SessionFailed(code: "preparation_failed", message: "The session could not continue: \(error). Start it again.", retryable: true))),
-            ])
+            // The workflow must not stay blocked by a session nobody drives, and a
+            // provider response must not keep billing: end the session after
+            // cancelling its response, or, when that cannot be done now, keep the
+            // lease so it expires and an adopter continues from the log.
+            let ended = (try? await runner.endAfterFailure(session: id, code: "preparation_failed", error: error)) ?? false
+            if !ended {
+                logger.warning("a failed session is left to an adopter", metadata: ["session": "\(id)", "error": "\(error)"])
+                return
+            }
         }
         // Waiting for the writer's answers, or finished: nobody needs to hold it now.
         try? await supervisor.leases.release(id)

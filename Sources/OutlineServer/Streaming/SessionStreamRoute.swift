@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Metrics
+import OutlineBasics
 import NIOCore
 import OutlineProjections
 
@@ -146,7 +147,7 @@ struct SessionStreamWriter {
                 if count > 0 {
                     try await write(buffer)
                     if let recordedAt = frames.last?.recordedAt {
-                        SessionStreamWriter.deliveryLatency.recordNanoseconds(Int64(Date().timeIntervalSince(recordedAt) * 1e9))
+                        SessionStreamWriter.deliveryLatency.recordNanoseconds(Date().timeIntervalSince(recordedAt).clampedNanoseconds)
                     }
                 }
                 subscription.consumed(bytes: size)

@@ -45,9 +45,12 @@ const failureWords = {
   charge_unknown: "The research was interrupted at a moment where we cannot tell whether it had started.",
   preparation_failed: "The questions or the research brief could not be prepared.",
 };
-function failureText(code, message, retryable) {
+// "Nothing was charged twice" only when the server knows it (providerSettled):
+// not after a create whose answer was lost (charge_unknown, provider_unreachable).
+function failureText(code, message, retryable, providerSettled) {
   const what = failureWords[code] || ("The research stopped: " + (message || "an unknown error") + ".");
-  return what + (retryable === false ? " Please contact support with the time it happened." : " Start it again; nothing was charged twice.");
+  if (retryable === false) return what + " Please contact support with the time it happened.";
+  return what + (providerSettled === true ? " Start it again; nothing was charged twice." : " You can start it again.");
 }
 
 async function api(method, path, body) {
@@ -226,7 +229,7 @@ function attach(source) {
   on("output_text.delta", (e) => { setPhase("writing"); appendText(e.delta); });
   on("citation.added", (e) => addCitation(e.citation));
   on("session.completed", (e) => { finish("done"); renderFinal(e.finalOutline, e.citations); });
-  on("session.failed", (e) => { finish("failed"); showError(new UserError(failureText(e.code, e.message, e.retryable))); });
+  on("session.failed", (e) => { finish("failed"); showError(new UserError(failureText(e.code, e.message, e.retryable, e.providerSettled))); });
   on("session.cancelled", (e) => finish("cancelled", e.cancelledBy));
   source.onerror = () => {
     if (state.done) { source.close(); return; }
@@ -312,16 +315,34 @@ function addSearch(itemId, step, query) {
   if (step === "completed" || step === "described") $("searches-done").textContent = [...state.searches.values()].length;
 }
 
+// Only http: and https: URLs become links: a citation is provider content, and
+// a javascript: or data: URL on this origin could read the token in localStorage.
+function safeLink(url) {
+  if (typeof url !== "string" || url.length > 4096) return null;
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : null;
+  } catch (_) {
+    return null;
+  }
+}
+
 function addCitation(citation) {
-  if (state.citations.some((c) => c.url === citation.url && c.startIndex === citation.startIndex)) return;
+  if (!citation || state.citations.some((c) => c.url === citation.url && c.startIndex === citation.startIndex)) return;
   state.citations.push(citation);
   const item = document.createElement("li");
-  const link = document.createElement("a");
-  link.href = citation.url;
-  link.textContent = citation.title || citation.url;
-  link.rel = "noopener noreferrer";
-  link.target = "_blank";
-  item.append(link);
+  const href = safeLink(citation.url);
+  const label = String(citation.title || citation.url || "").slice(0, 500);
+  if (href) {
+    const link = document.createElement("a");
+    link.href = href;
+    link.textContent = label;
+    link.rel = "noopener noreferrer";
+    link.target = "_blank";
+    item.append(link);
+  } else {
+    item.textContent = label + " (link removed: not an http or https address)";
+  }
   $("citations").append(item);
 }
 
@@ -384,11 +405,16 @@ function inline(element, text) {
   let last = 0, match;
   while ((match = pattern.exec(text))) {
     element.append(text.slice(last, match.index));
-    const link = document.createElement("a");
-    link.href = match[2];
-    link.textContent = match[1];
-    link.rel = "noopener noreferrer";
-    element.append(link);
+    const href = safeLink(match[2]);
+    if (href) {
+      const link = document.createElement("a");
+      link.href = href;
+      link.textContent = match[1];
+      link.rel = "noopener noreferrer";
+      element.append(link);
+    } else {
+      element.append(match[0]);
+    }
     last = pattern.lastIndex;
   }
   element.append(text.slice(last));

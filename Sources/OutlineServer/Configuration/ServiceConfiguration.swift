@@ -58,29 +58,12 @@ public struct ServiceConfiguration: Sendable {
         }
         guard secret.utf8.count >= 32 else { throw Problem.invalid("OUTLINE_TOKEN_SECRET", "must be at least 32 characters") }
         var configuration = ServiceConfiguration(tokenSecret: secret, provider: ResponsesConfiguration.fromEnvironment(environment))
-        if let text = environment["USE_STREAMING"] {
-            switch text.lowercased() {
-            case "1", "true", "yes", "on": configuration.useStreaming = true
-            case "0", "false", "no", "off": configuration.useStreaming = false
-            default: throw Problem.invalid("USE_STREAMING", "must be true or false, not \(text)")
-            }
-        }
-        if let text = environment["STREAMING_ROLLOUT_PERCENT"] {
-            guard let percent = Int(text), (0...100).contains(percent) else { throw Problem.invalid("STREAMING_ROLLOUT_PERCENT", "must be 0 to 100, not \(text)") }
-            configuration.rolloutPercent = percent
-        }
-        if let text = environment["OUTLINE_SSE_BUFFER_BYTES"] {
-            guard let bytes = Int(text), bytes >= 1024 else { throw Problem.invalid("OUTLINE_SSE_BUFFER_BYTES", "must be an integer ≥ 1024") }
-            configuration.hub.bufferLimit = bytes
-        }
-        if let text = environment["OUTLINE_STREAM_TOKEN_SECONDS"] {
-            guard let seconds = Int(text), seconds >= 60 else { throw Problem.invalid("OUTLINE_STREAM_TOKEN_SECONDS", "must be an integer ≥ 60") }
-            configuration.streamTokenLifetime = TimeInterval(seconds)
-        }
-        if let text = environment["OUTLINE_HEARTBEAT_SECONDS"] {
-            guard let seconds = Int(text), seconds > 0 else { throw Problem.invalid("OUTLINE_HEARTBEAT_SECONDS", "must be a positive integer") }
-            configuration.hub.heartbeat = .seconds(seconds)
-        }
+        let reader = EnvironmentReader(environment: environment)
+        if let value = try reader.boolean("USE_STREAMING") { configuration.useStreaming = value }
+        if let value = try reader.integer("STREAMING_ROLLOUT_PERCENT", in: 0...100, unit: "percent") { configuration.rolloutPercent = value }
+        if let value = try reader.integer("OUTLINE_SSE_BUFFER_BYTES", in: 1024...(256 << 20), unit: "bytes") { configuration.hub.bufferLimit = value }
+        if let value = try reader.integer("OUTLINE_STREAM_TOKEN_SECONDS", in: 60...86_400, unit: "seconds") { configuration.streamTokenLifetime = TimeInterval(value) }
+        if let value = try reader.seconds("OUTLINE_HEARTBEAT_SECONDS", in: 1...3600) { configuration.hub.heartbeat = value }
         return configuration
     }
 }

@@ -1,0 +1,87 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Sends bytes exactly as given (invalid UTF-8, odd framing) to a loopback
+/// port and reads back the status and head; the body too unless it streams.
+/// A client library would refuse or normalize what a hostile client sends.
+enum RawHTTP {
+    struct Reply: Sendable {
+        var status: Int
+        var head: String
+        var body: [UInt8]
+        var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] }
+        var errorCode: String? { (json?["error"] as? [String: Any])?["code"] as? String }
+        func header(_ name: String) -> String? {
+            head.split(separator: "\r\n").dropFirst().first { $0.lowercased().hasPrefix(name.lowercased() + ":") }
+                .map { String($0.dropFirst(name.count + 1)).trimmingCharacters(in: .whitespaces) }
+        }
+    }
+
+    struct Failure: Error, CustomStringConvertible { var description: String }
+
+    /// `GET target` with `headers` (raw header lines, bytes as given).
+    static func get(port: Int, target: [UInt8], headers: [[UInt8]] = []) throws -> Reply {
+        var request = Array("GET ".utf8) + target + Array(" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n".utf8)
+        for header in headers { request += header + Array("\r\n".utf8) }
+        request += Array("\r\n".utf8)
+        return try send(port: port, request)
+    }
+
+    static func send(port: Int, _ request: [UInt8], timeoutSeconds: Int = 20) throws -> Reply {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket() failed") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw Failure(description: "connect to port \(port) failed") }
+        var offset = 0
+        while offset < request.count {
+            let sent = request[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            guard sent > 0 else { throw Failure(description: "send failed") }
+            offset += sent
+        }
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+        var headEnd: Int?
+        var contentLength: Int?
+        while true {
+            if let headEnd {
+                // A streaming body (SSE) is not read: the status and head are the point.
+                guard let contentLength else { break }
+                if received.count - headEnd >= contentLength { break }
+            }
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count <= 0 { break }
+            received += chunk[0..<count]
+            if headEnd == nil, let end = find(received, Array("\r\n\r\n".utf8)) {
+                headEnd = end + 4
+                let head = String(decoding: received[0..<end], as: UTF8.self)
+                contentLength = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                    .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) }
+                if contentLength == nil, !head.lowercased().contains("transfer-encoding: chunked") { contentLength = 0 }
+            }
+        }
+        guard let headEnd else { throw Failure(description: "no response head (\(received.count) bytes)") }
+        let head = String(decoding: received[0..<(headEnd - 4)], as: UTF8.self)
+        let statusLine = head.split(separator: "\r\n").first.map(String.init) ?? ""
+        guard let status = statusLine.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else {
+            throw Failure(description: "no status in \(statusLine.debugDescription)")
+        }
+        return Reply(status: status, head: head, body: Array(received[headEnd...]))
+    }
+
+    private static func find(_ haystack: [UInt8], _ needle: [UInt8]) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        for index in 0...(haystack.count - needle.count) where haystack[index..<(index + needle.count)].elementsEqual(needle) { return index }
+        return nil
+    }
+}
