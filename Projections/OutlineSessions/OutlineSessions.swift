@@ -16,10 +16,23 @@ public struct OutlineSessions: Sendable {
 
     /// Appends `session.started` for a new session; the read model's unique index
     /// decides, inside the same transaction, whether the workflow may start one.
+    ///
+    /// `admit` runs first in the same transaction (usage limits: it may lock and
+    /// count, and throws to refuse), so what it counted still holds at commit.
     @discardableResult
-    public func start(sessionID: UUID = UUID(), _ started: SessionStarted, at time: Date = Date()) async throws -> AppendResult {
+    public func start(sessionID: UUID = UUID(), _ started: SessionStarted, at time: Date = Date(),
+                      admit: (@Sendable (isolated PostgresConnection) throws -> Void)? = nil) async throws -> AppendResult {
         do {
-            return try await store.append(StreamAppend(sessionID: sessionID, expectedSequence: 0, events: [NewEvent(.sessionStarted(started), recordedAt: time)]))
+            let append = StreamAppend(sessionID: sessionID, expectedSequence: 0, events: [NewEvent(.sessionStarted(started), recordedAt: time)])
+            guard let admit else { return try await store.append(append) }
+            let (results, afterCommit) = try await store.pool.withConnection { connection in
+                try await connection.transaction { [store] connection in
+                    try admit(connection)
+                    return try store.append([append], on: connection)
+                }
+            }
+            afterCommit.forEach { $0() }
+            return results[0]
         } catch let error as PostgresError where error.isUniqueViolation {
             switch error.constraint {
             case "outline_sessions_one_active_per_workflow":

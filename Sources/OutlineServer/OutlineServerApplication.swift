@@ -40,7 +40,9 @@ public struct OutlineServerApplication: Sendable {
         hub = LiveEventHub(store: store, listenerSettings: pool.settings, settings: configuration.hub, logger: logger)
         flags = FeatureFlags(pool: pool, defaults: .init(useStreaming: configuration.useStreaming, rolloutPercent: configuration.rolloutPercent),
                              refreshInterval: configuration.flagRefreshInterval)
-        parts = ServiceParts(store: store, sessions: OutlineSessions(store: store), directory: WorkflowDirectory(pool: pool), flags: flags,
+        let limits = UsageLimitGuard(limits: configuration.limits)
+        parts = ServiceParts(store: store, sessions: OutlineSessions(store: store), directory: WorkflowDirectory(pool: pool, limits: limits), limits: limits,
+                             streamGate: StreamGate(maximumPerUser: configuration.limits.openStreamsPerUser), flags: flags,
                              launcher: launcher, hub: hub, signer: TokenSigner(secret: configuration.tokenSecret),
                              streamTokenLifetime: configuration.streamTokenLifetime, logger: logger)
     }
@@ -56,7 +58,8 @@ public struct OutlineServerApplication: Sendable {
         router.add(middleware: MethodNotAllowedMiddleware(routes: routeMethods))
         router.add(middleware: MetricsMiddleware())
         HealthRoutes(pool: pool, migrator: Migrator(pool: pool, migrations: migrations, logger: logger)).register(on: router)
-        MetricsRoutes(registry: metricsRegistry, pool: pool).register(on: router)
+        let gate = parts.streamGate
+        MetricsRoutes(registry: metricsRegistry, pool: pool, limits: configuration.limits, openStreams: { gate.openByUser }).register(on: router)
         OpenAPIRoutes().register(on: router)
         let auth = AuthMiddleware(signer: parts.signer)
         let api = router.group("/api").add(middleware: auth)

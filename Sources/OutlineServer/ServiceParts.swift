@@ -10,6 +10,8 @@ struct ServiceParts: Sendable {
     let store: EventStore
     let sessions: OutlineSessions
     let directory: WorkflowDirectory
+    let limits: UsageLimitGuard
+    let streamGate: StreamGate
     let flags: FeatureFlags
     let launcher: SessionLauncher
     let hub: LiveEventHub

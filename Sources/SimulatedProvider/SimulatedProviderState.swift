@@ -13,6 +13,8 @@ public actor SimulatedProviderState {
     public init() {}
 
     func register(_ response: SimulatedResponse, session: String?, deepResearch: Bool = false) {
+        var response = response
+        response.released = holdsReleased
         responses[response.id] = response
         createCount += 1
         if let session { createCountBySession[session, default: 0] += 1 }
@@ -48,7 +50,12 @@ public actor SimulatedProviderState {
 
     /// Lets held runs (`hold-at:K`) go on: one response, or every one.
     public func release(responseID id: String) { responses[id]?.released = true }
-    public func releaseAll() { for id in responses.keys { responses[id]?.released = true } }
+    /// Releases every run, and every run created from now on starts released.
+    public func releaseAll() {
+        holdsReleased = true
+        for id in responses.keys { responses[id]?.released = true }
+    }
+    private var holdsReleased = false
 
     /// Cancels a running response; repeat calls change nothing.
     func cancel(_ id: String) -> SimulatedResponse? {

@@ -22,6 +22,8 @@ public struct ServiceConfiguration: Sendable {
     public var flagRefreshInterval: Duration
     /// This instance's name in leases and logs.
     public var instanceName: String
+    /// What one user may spend and hold (enforced by the database across instances).
+    public var limits: UsageLimits = UsageLimits()
 
     public init(tokenSecret: String, useStreaming: Bool = true, rolloutPercent: Int = 100, provider: ResponsesConfiguration = ResponsesConfiguration(),
                 runner: SessionRunner.Settings = SessionRunner.Settings(), streamTokenLifetime: TimeInterval = 3600, hub: LiveEventHub.Settings = LiveEventHub.Settings(),
@@ -50,8 +52,9 @@ public struct ServiceConfiguration: Sendable {
     }
 
     /// Reads `OUTLINE_TOKEN_SECRET`, `USE_STREAMING`, `STREAMING_ROLLOUT_PERCENT`,
-    /// the provider's `OPENAI_BASE_URL` / `OPENAI_API_KEY`, and the limits
-    /// `OUTLINE_HEARTBEAT_SECONDS`, `OUTLINE_SSE_BUFFER_BYTES`, `OUTLINE_STREAM_TOKEN_SECONDS`.
+    /// the provider's `OPENAI_BASE_URL` / `OPENAI_API_KEY`, the stream settings
+    /// `OUTLINE_HEARTBEAT_SECONDS`, `OUTLINE_SSE_BUFFER_BYTES`, `OUTLINE_STREAM_TOKEN_SECONDS`,
+    /// and the usage limits `OUTLINE_LIMIT_*` (README, "Security and limits").
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceConfiguration {
         guard let secret = environment["OUTLINE_TOKEN_SECRET"], !secret.isEmpty else {
             throw Problem.invalid("OUTLINE_TOKEN_SECRET", "set it to a secret of at least 32 characters (tokens are signed with it)")
@@ -64,6 +67,11 @@ public struct ServiceConfiguration: Sendable {
         if let value = try reader.integer("OUTLINE_SSE_BUFFER_BYTES", in: 1024...(256 << 20), unit: "bytes") { configuration.hub.bufferLimit = value }
         if let value = try reader.integer("OUTLINE_STREAM_TOKEN_SECONDS", in: 60...86_400, unit: "seconds") { configuration.streamTokenLifetime = TimeInterval(value) }
         if let value = try reader.seconds("OUTLINE_HEARTBEAT_SECONDS", in: 1...3600) { configuration.hub.heartbeat = value }
+        if let value = try reader.integer("OUTLINE_LIMIT_ACTIVE_SESSIONS", in: 1...10_000) { configuration.limits.activeSessionsPerUser = value }
+        if let value = try reader.integer("OUTLINE_LIMIT_STARTS_PER_HOUR", in: 1...100_000) { configuration.limits.startsPerUserPerHour = value }
+        if let value = try reader.integer("OUTLINE_LIMIT_STARTS_PER_DAY", in: 1...1_000_000) { configuration.limits.startsPerUserPerDay = value }
+        if let value = try reader.integer("OUTLINE_LIMIT_NEW_WORKFLOWS_PER_HOUR", in: 1...100_000) { configuration.limits.newWorkflowsPerUserPerHour = value }
+        if let value = try reader.integer("OUTLINE_LIMIT_STREAMS", in: 1...10_000) { configuration.limits.openStreamsPerUser = value }
         return configuration
     }
 }

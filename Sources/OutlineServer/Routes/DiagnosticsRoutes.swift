@@ -64,6 +64,8 @@ struct DiagnosticsRoutes: Sendable {
         var projections: [Projection]
         var logPosition: Int64
         var sseClients: Int
+        /// Usage limits and the users closest to them.
+        var usage: UsageReport
     }
 
     func report() async throws -> Report {
@@ -115,7 +117,8 @@ struct DiagnosticsRoutes: Sendable {
                       projections: try await ProjectionRegistry.states(pool).map {
                           Report.Projection(name: $0.state.name, version: $0.state.version, table: $0.state.tableName, checkpoint: $0.state.checkpoint, lag: $0.lag)
                       },
-                      logPosition: try await parts.store.lastPosition(), sseClients: parts.hub.clientCount)
+                      logPosition: try await parts.store.lastPosition(), sseClients: parts.hub.clientCount,
+                      usage: try await UsageReport.read(pool, limits: parts.limits.limits, openStreams: parts.streamGate.openByUser))
     }
 
     /// Provider and runner problems of the last 24 hours from the log itself

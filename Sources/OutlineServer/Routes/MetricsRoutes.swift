@@ -11,11 +11,15 @@ import Prometheus
 struct MetricsRoutes: Sendable {
     let registry: PrometheusCollectorRegistry
     let pool: PostgresPool
+    let limits: UsageLimits
+    let openStreams: @Sendable () -> [String: Int]
     private let activeSessions = Gauge(label: "outline_active_sessions")
 
-    init(registry: PrometheusCollectorRegistry, pool: PostgresPool) {
+    init(registry: PrometheusCollectorRegistry, pool: PostgresPool, limits: UsageLimits, openStreams: @escaping @Sendable () -> [String: Int]) {
         self.registry = registry
         self.pool = pool
+        self.limits = limits
+        self.openStreams = openStreams
     }
 
     func register(on router: Router<OutlineRequestContext>) {
@@ -23,6 +27,7 @@ struct MetricsRoutes: Sendable {
             if let count = try? await pool.query("SELECT count(*) FROM outline_sessions WHERE is_active").first?.decode(Int64.self, at: 0) {
                 activeSessions.record(count)
             }
+            (try? await UsageReport.read(pool, limits: limits, openStreams: openStreams()))?.record()
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
             return JSONResponse.bytes(buffer, contentType: "text/plain; version=0.0.4; charset=utf-8")

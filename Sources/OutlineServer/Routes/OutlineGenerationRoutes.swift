@@ -89,15 +89,25 @@ struct OutlineGenerationRoutes: Sendable {
                            fields: ["fallback": "\(base)/start-v2"])
         }
         try await parts.directory.requireStartable(workflowID, by: identity)
+        // A repeated request and a start beside a running session answer as they
+        // always do (200 with the same session, 409 with the active one), before
+        // any usage limit: they start nothing. The indexes still decide races.
+        if let key, let existing = try await parts.sessions.session(workflowId: workflowID, idempotencyKey: key) {
+            return try JSONResponse.make(startedBody(existing.id, workflowID: workflowID, mode: existing.mode, status: existing.status.rawValue, existing: true, identity: identity),
+                                         status: .ok)
+        }
+        if let active = try await parts.sessions.activeSession(workflowId: workflowID) {
+            throw Self.sessionActive(workflowID, active: active.id)
+        }
         let sessionID = UUID()
         let started = SessionStarted(workflowId: workflowID, prompt: prompt, mode: mode, requestedBy: identity.subject,
                                      idempotencyKey: key, skipClarification: body.skipClarification ?? false, stepId: body.stepId, metadata: body.metadata)
         do {
             try await startOnce(sessionID: sessionID, started)
         } catch OutlineSessionStartError.activeSessionExists(_, let active) {
-            throw APIError(.conflict, code: "session_active",
-                           message: "Workflow \(workflowID) already has an active session; follow it or cancel it before starting another.",
-                           fields: ["activeSessionId": active.uuidString.lowercased()])
+            throw Self.sessionActive(workflowID, active: active)
+        } catch let exceeded as UsageLimitExceeded {
+            throw exceeded.apiError
         } catch OutlineSessionStartError.idempotencyKeyUsed(_, let existing) {
             guard let row = try await parts.sessions.row(existing) else { throw ServiceParts.sessionNotFound(existing) }
             return try JSONResponse.make(startedBody(row.id, workflowID: workflowID, mode: row.mode, status: row.status.rawValue, existing: true, identity: identity), status: .ok)
@@ -107,12 +117,19 @@ struct OutlineGenerationRoutes: Sendable {
                                      status: .created, headers: [.location: "\(base)/status?sessionId=\(sessionID.uuidString.lowercased())"])
     }
 
+    static func sessionActive(_ workflowID: String, active: UUID) -> APIError {
+        APIError(.conflict, code: "session_active",
+                 message: "Workflow \(workflowID) already has an active session; follow it or cancel it before starting another.",
+                 fields: ["activeSessionId": active.uuidString.lowercased()])
+    }
+
     /// The read model's unique indexes decide; a violation whose winner already
     /// ended meanwhile is simply retried.
     private func startOnce(sessionID: UUID, _ started: SessionStarted) async throws {
         for attempt in 1...3 {
             do {
-                try await parts.sessions.start(sessionID: sessionID, started)
+                let limits = parts.limits, user = started.requestedBy
+                try await parts.sessions.start(sessionID: sessionID, started) { connection in try limits.checkStart(user: user, on: connection) }
                 return
             } catch let error as OutlineSessionStartError {
                 throw error

@@ -77,7 +77,9 @@ struct SessionEventsRoutes: Sendable {
         _ = try await parts.reachableSession(session, workflowID: nil, identity: identity)
         let store = parts.store, hub = parts.hub, heartbeat = parts.hub.settings.heartbeat
         let start = after
+        let ticket = try parts.streamGate.admit(identity.subject)
         return Response(status: .ok, headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-cache"], body: ResponseBody { writer in
+            defer { ticket.release() }
             var pacer = ReplayPacer(speed: speed)
             var cursor = start
             var lastWrite = ContinuousClock.now

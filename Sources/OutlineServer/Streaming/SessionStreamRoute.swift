@@ -63,6 +63,7 @@ struct SessionStreamRoute: Sendable {
             // Past the terminal event: tells EventSource to stop reconnecting.
             return Response(status: .noContent)
         }
+        let ticket = try parts.streamGate.admit(identity.subject)
         let subscription = parts.hub.subscribe(session)
         let store = parts.store
         let sent = self.sent
@@ -75,7 +76,10 @@ struct SessionStreamRoute: Sendable {
             // A client that goes away is noticed by the next write failing: live
             // events, or at the latest the heartbeat. (Watching the inbound side
             // for a close costs a task group per connection, ~6 KB each.)
-            defer { subscription.cancel() }
+            defer {
+                subscription.cancel()
+                ticket.release()
+            }
             var stream = SessionStreamWriter(store: store, session: session, subscription: subscription, sent: sent)
             try await stream.run(start: start, row: row) { try await writer.write($0) }
             try await writer.finish(nil)

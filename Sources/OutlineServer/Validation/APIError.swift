@@ -14,14 +14,18 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     /// Machine-readable facts a client acts on (the active session's id on a 409,
     /// the field a 400 is about), beside `code` and `message`.
     public var fields: [String: String]
+    /// Facts that are numbers (a limit's count and maximum, seconds to wait).
+    public var numbers: [String: Int]
     public var extraHeaders: HTTPFields
 
-    public init(_ status: HTTPResponse.Status, code: String, message: String, details: [String] = [], fields: [String: String] = [:], headers: HTTPFields = [:]) {
+    public init(_ status: HTTPResponse.Status, code: String, message: String, details: [String] = [], fields: [String: String] = [:],
+                numbers: [String: Int] = [:], headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
         self.details = details
         self.fields = fields
+        self.numbers = numbers
         self.extraHeaders = headers
     }
 
@@ -40,6 +44,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         var error: [String: Any] = ["code": code, "message": message]
         if !details.isEmpty { error["details"] = details }
         for (key, value) in fields { error[key] = value }
+        for (key, value) in numbers { error[key] = value }
         let data = try JSONSerialization.data(withJSONObject: ["error": error], options: [.sortedKeys, .withoutEscapingSlashes])
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }

@@ -7,6 +7,7 @@ import PostgresClient
 /// ids cannot be probed.
 struct WorkflowDirectory: Sendable {
     let pool: PostgresPool
+    let limits: UsageLimitGuard
 
     struct Workflow: Sendable, Codable {
         var workflowId: String
@@ -15,10 +16,12 @@ struct WorkflowDirectory: Sendable {
         var createdAt: Date
     }
 
-    /// Claims the workflow for `user` if nobody owns it; returns its owner.
+    /// Claims the workflow for `user` if nobody owns it; returns its owner. A new
+    /// workflow counts against the user's `newWorkflowsPerUserPerHour`, checked
+    /// in the same transaction as the insert.
     func claim(_ workflowID: String, for user: String, title: String? = nil) async throws -> String {
-        // A concurrent claim that commits during this statement is invisible to
-        // its snapshot (the INSERT waited, then did nothing): ask again.
+        // A concurrent claim that commits meanwhile is invisible to this statement's
+        // snapshot (the INSERT waited, then did nothing): ask again.
         for _ in 0..<5 {
             if let owner = try await claimOnce(workflowID, for: user, title: title) { return owner }
         }
@@ -26,17 +29,28 @@ struct WorkflowDirectory: Sendable {
     }
 
     private func claimOnce(_ workflowID: String, for user: String, title: String?) async throws -> String? {
-        let rows = try await pool.query(
-            """
-            WITH claimed AS (
-                INSERT INTO outline_workflows (workflow_id, owner_id, title) VALUES ($1, $2, $3)
-                ON CONFLICT (workflow_id) DO NOTHING RETURNING owner_id
-            )
-            SELECT owner_id FROM claimed UNION ALL SELECT owner_id FROM outline_workflows WHERE workflow_id = $1 LIMIT 1
-            """,
-            workflowID, user, title
-        )
-        return try rows.first?.decode(String.self, at: 0)
+        if let owner = try await owner(of: workflowID) { return owner }
+        let limits = self.limits
+        do {
+            return try await pool.withConnection { connection in
+                try await connection.transaction { connection -> String? in
+                    try limits.checkNewWorkflow(user: user, on: connection)
+                    let rows = try connection.query(
+                        """
+                        WITH claimed AS (
+                            INSERT INTO outline_workflows (workflow_id, owner_id, title) VALUES ($1, $2, $3)
+                            ON CONFLICT (workflow_id) DO NOTHING RETURNING owner_id
+                        )
+                        SELECT owner_id FROM claimed UNION ALL SELECT owner_id FROM outline_workflows WHERE workflow_id = $1 LIMIT 1
+                        """,
+                        workflowID, user, title
+                    )
+                    return try rows.first?.decode(String.self, at: 0)
+                }
+            }
+        } catch let exceeded as UsageLimitExceeded {
+            throw exceeded.apiError
+        }
     }
 
     func owner(of workflowID: String) async throws -> String? {

@@ -11,6 +11,14 @@ import SimulatedProvider
 import Testing
 import TestSupport
 
+extension ServiceConfiguration {
+    func with(_ change: (inout ServiceConfiguration) -> Void) -> ServiceConfiguration {
+        var copy = self
+        change(&copy)
+        return copy
+    }
+}
+
 /// A whole OutlineStream instance for a test: real PostgreSQL (a database of
 /// its own), the simulated provider on a loopback port, and the server on
 /// another, spoken to over real sockets with libcurl.
@@ -37,16 +45,20 @@ struct ServiceHarness: Sendable {
             hub: LiveEventHub.Settings(heartbeat: .seconds(1), headPoll: .milliseconds(250)),
             leaseTimeToLive: .seconds(3), adoptionInterval: .seconds(1), flagRefreshInterval: .milliseconds(200),
             instanceName: name
-        )
+        ).with {
+            // Tests start many sessions as one user; the limit tests set their own.
+            $0.limits = UsageLimits(activeSessionsPerUser: 1000, startsPerUserPerHour: 10_000, startsPerUserPerDay: 10_000,
+                                    newWorkflowsPerUserPerHour: 10_000, openStreamsPerUser: 1000)
+        }
     }
 
     /// Runs `body` against a fresh database, provider and server.
-    static func with(spec: TranscriptSpec = TranscriptSpec(outputLength: 600, pace: .milliseconds(2)),
+    static func with(spec: TranscriptSpec = TranscriptSpec(outputLength: 600, pace: .milliseconds(2)), faults: [SimulatedFault] = [],
                      configure: (inout ServiceConfiguration) -> Void = { _ in },
                      prepare: (PostgresPool) async throws -> Void = { _ in },
                      _ body: (ServiceHarness) async throws -> Void) async throws {
         _ = metrics
-        let provider = try await RunningSimulatedProvider.start(SimulatedProviderServer(spec: spec))
+        let provider = try await RunningSimulatedProvider.start(SimulatedProviderServer(spec: spec, faults: faults))
         defer { Task { await provider.stop() } }
         try await TestDatabase.withDatabase { pool, _ in
             try await prepare(pool)

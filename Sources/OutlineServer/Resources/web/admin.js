@@ -47,6 +47,11 @@ function render(data) {
   $("health").replaceChildren(...[["Migrations", data.health.healthy ? "all applied" : data.health.problems.join("; ")], ["Projection lag", data.projectionLag + " sessions behind"],
     ...data.projections.map((p) => ["Read model " + p.name, "v" + p.version + ", " + p.lag + " events behind"]), ["Log head", data.logPosition]]
     .flatMap(([k, v]) => { const d = document.createElement("div"); const dt = document.createElement("dt"); dt.textContent = k; const dd = document.createElement("dd"); dd.textContent = v; d.append(dt, dd); return [d]; }));
+  if (data.usage) {
+    $("limits").tBodies[0].replaceChildren(...data.usage.limits.map((l) => cells(document.createElement("tr"), [l.name.replaceAll("_", " "), l.maximum, l.highestUse])));
+    $("usage").tBodies[0].replaceChildren(...data.usage.users.map((u) => cells(document.createElement("tr"),
+      [u.user, u.activeSessions, u.startsLastHour, u.startsLastDay, u.newWorkflowsLastHour, u.openStreams])));
+  }
   $("modes").tBodies[0].replaceChildren(...data.modes.map((m) => cells(document.createElement("tr"), [m.mode, m.sessions, m.failed, percent(m.errorRate)])));
   $("rollback").textContent = data.rollbackAdvised ? "Streaming fails more than 5 points above polling: consider turning it off." : "Streaming's error rate is within 5 points of polling.";
   $("rollback").className = data.rollbackAdvised ? "alert small" : "muted small";
