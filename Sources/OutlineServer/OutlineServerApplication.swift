@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import OpenAIResponses
+import OutlineBasics
 import OutlineProjections
 import PostgresClient
 import Prometheus
@@ -49,6 +50,13 @@ public struct OutlineServerApplication: Sendable {
 
     public var signer: TokenSigner { parts.signer }
 
+    /// The service's pool: `configuration.database`'s bounds on checkout,
+    /// statements and connects, and TCP keepalives.
+    public static func pool(settings: ConnectionSettings, configuration: ServiceConfiguration, maximumConnections: Int = 16, logger: Logger) -> PostgresPool {
+        PostgresPool(settings: configuration.database.applied(to: settings), maximumConnections: maximumConnections,
+                     checkoutTimeout: configuration.database.checkoutTimeout, logger: logger)
+    }
+
     public func router() throws -> Router<OutlineRequestContext> {
         let router = Router(context: OutlineRequestContext.self)
         let routeMethods = RouteMethods()
@@ -57,7 +65,7 @@ public struct OutlineServerApplication: Sendable {
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: MethodNotAllowedMiddleware(routes: routeMethods))
         router.add(middleware: MetricsMiddleware())
-        HealthRoutes(pool: pool, migrator: Migrator(pool: pool, migrations: migrations, logger: logger)).register(on: router)
+        HealthRoutes(pool: pool, migrator: Migrator(pool: pool, migrations: migrations, logger: logger), signer: parts.signer).register(on: router)
         let gate = parts.streamGate
         MetricsRoutes(registry: metricsRegistry, pool: pool, limits: configuration.limits, openStreams: { gate.openByUser }).register(on: router)
         OpenAPIRoutes().register(on: router)
@@ -92,6 +100,7 @@ public struct OutlineServerApplication: Sendable {
     public func application(host: String, port: Int, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol & Service {
         Application(
             router: try router(),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(configuration.httpIdleTimeout.saturatingNanoseconds))),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "OutlineStream"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Where and how to reach PostgreSQL: a libpq connection string, either a URL
 /// (`postgresql://user@host:5432/db?host=/socket/dir`) or `key=value` pairs.
 ///
@@ -26,6 +28,22 @@ public struct ConnectionSettings: Sendable, CustomStringConvertible {
         let queryStart = afterScheme.firstIndex(of: "?") ?? conninfo.endIndex
         let authorityEnd = afterScheme[..<queryStart].firstIndex(of: "/") ?? queryStart
         return ConnectionSettings(String(conninfo[..<authorityEnd]) + "/" + name + String(conninfo[queryStart...]))
+    }
+
+    /// These libpq keywords added, each unless the connection string already names it.
+    public func adding(_ keywords: [(key: String, value: String)]) -> ConnectionSettings {
+        var text = conninfo
+        let isURL = text.contains("://")
+        for (key, value) in keywords where !text.contains("\(key)=") && !text.contains("\(key) =") {
+            if isURL {
+                let encoded = value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value
+                text += (text.contains("?") ? "&" : "?") + "\(key)=\(encoded)"
+            } else {
+                let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
+                text += " \(key)='\(escaped)'"
+            }
+        }
+        return ConnectionSettings(text)
     }
 
     /// The connection string with any password replaced, safe for logs.

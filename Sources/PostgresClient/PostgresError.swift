@@ -13,6 +13,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         case decoding
         /// The client was used wrongly (closed connection, bad argument).
         case usage
+        /// No pooled connection became free within the pool's checkout timeout.
+        case poolTimeout
     }
 
     public var kind: Kind
@@ -38,6 +40,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     }
 
     public var isUniqueViolation: Bool { sqlState == "23505" }
+    /// The database is too busy to answer now: the pool had no connection in
+    /// time, or a statement ran past `statement_timeout` (57014).
+    public var isBusy: Bool { kind == .poolTimeout || sqlState == "57014" }
     public var isConnectionError: Bool {
         kind == .connection || (sqlState?.hasPrefix("08") ?? false) || sqlState == "57P01" || sqlState == "57P02" || sqlState == "57P03"
     }

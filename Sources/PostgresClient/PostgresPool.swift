@@ -7,22 +7,34 @@ import Synchronization
 /// wait their turn. A connection the server dropped is detected when it is next
 /// taken from the pool and re-established before the caller sees it.
 public final class PostgresPool: Sendable {
+    private struct Waiter {
+        var id: Int
+        var continuation: CheckedContinuation<PostgresConnection, any Error>
+    }
+
     private struct State {
         var idle: [PostgresConnection] = []
         var opened = 0
-        var waiters: [CheckedContinuation<PostgresConnection, any Error>] = []
+        var waiters: [Waiter] = []
+        var nextWaiter = 0
         var closed = false
     }
 
     public let settings: ConnectionSettings
     public let maximumConnections: Int
+    /// How long a caller waits for a free connection before `PostgresError`
+    /// `.poolTimeout` (nil: as long as it takes). A request then fails fast with
+    /// a clear error instead of queueing behind a stuck database.
+    public let checkoutTimeout: Duration?
     private let logger: Logger
     private let state = Mutex(State())
 
-    public init(settings: ConnectionSettings, maximumConnections: Int = 8, logger: Logger = Logger(label: "outlinestream.postgres")) {
+    public init(settings: ConnectionSettings, maximumConnections: Int = 8, checkoutTimeout: Duration? = nil,
+                logger: Logger = Logger(label: "outlinestream.postgres")) {
         precondition(maximumConnections > 0, "a pool needs at least one connection")
         self.settings = settings
         self.maximumConnections = maximumConnections
+        self.checkoutTimeout = checkoutTimeout
         self.logger = logger
     }
 
@@ -56,21 +68,43 @@ public final class PostgresPool: Sendable {
                 throw error
             }
         case .wait:
+            let timeout = checkoutTimeout
             let connection = try await withCheckedThrowingContinuation { continuation in
-                let shutDown = state.withLock { state -> Bool in
-                    if state.closed { return true }
+                let waiting = state.withLock { state -> Int?? in
+                    if state.closed { return .some(nil) }
                     if let connection = state.idle.popLast() {
                         continuation.resume(returning: connection)
-                        return false
+                        return nil
                     }
-                    state.waiters.append(continuation)
-                    return false
+                    state.nextWaiter += 1
+                    state.waiters.append(Waiter(id: state.nextWaiter, continuation: continuation))
+                    return .some(state.nextWaiter)
                 }
-                if shutDown {
+                switch waiting {
+                case .some(nil):
                     continuation.resume(throwing: PostgresError(kind: .usage, message: "the connection pool was shut down"))
+                case .some(.some(let id)):
+                    if let timeout { expire(waiter: id, after: timeout) }
+                case nil:
+                    break
                 }
             }
             return try await readied(connection)
+        }
+    }
+
+    /// Fails waiter `id` with `.poolTimeout` if it is still waiting after `timeout`.
+    private func expire(waiter id: Int, after timeout: Duration) {
+        let maximum = maximumConnections
+        Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            guard let self else { return }
+            let expired = self.state.withLock { state -> CheckedContinuation<PostgresConnection, any Error>? in
+                guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiters.remove(at: index).continuation
+            }
+            expired?.resume(throwing: PostgresError(kind: .poolTimeout,
+                                                    message: "no database connection became free within \(timeout) (all \(maximum) are busy)"))
         }
     }
 
@@ -87,7 +121,7 @@ public final class PostgresPool: Sendable {
 
     private func checkin(_ connection: PostgresConnection) {
         let waiter: CheckedContinuation<PostgresConnection, any Error>? = state.withLock { state in
-            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            if !state.waiters.isEmpty { return state.waiters.removeFirst().continuation }
             state.idle.append(connection)
             return nil
         }
@@ -153,7 +187,7 @@ public final class PostgresPool: Sendable {
             return (state.idle, state.waiters)
         }
         for waiter in waiters {
-            waiter.resume(throwing: PostgresError(kind: .usage, message: "the connection pool was shut down"))
+            waiter.continuation.resume(throwing: PostgresError(kind: .usage, message: "the connection pool was shut down"))
         }
         for connection in idle { await connection.close() }
     }

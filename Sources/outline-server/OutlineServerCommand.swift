@@ -42,7 +42,7 @@ struct OutlineServerCommand: AsyncParsableCommand {
             throw StartupFailure(description: "refusing to start: \(error)")
         }
         guard let directory = SchemaFiles.directory() else { throw ValidationError("the migrations are not bundled with this build") }
-        let pool = PostgresPool(settings: settings, maximumConnections: 16, logger: logger)
+        let pool = OutlineServerApplication.pool(settings: settings, configuration: configuration, logger: logger)
         let server = OutlineServerApplication(pool: pool, migrations: try Migration.load(from: directory), configuration: configuration,
                                               metricsRegistry: registry, logger: logger)
         if migrate { try await Migrator(pool: pool, migrations: server.migrations, logger: logger).up() }

@@ -53,11 +53,17 @@ struct HealthTests {
             let server = OutlineServerApplication(pool: pool, migrations: migrations, logger: TestDatabase.quietLogger)
             await #expect(throws: MigrationError.schemaBehind(pending: migrations.dropFirst(3).map(\.version))) { try await server.checkSchema() }
             try await Self.serving(server) { url in
+                // Anonymous callers learn only that it is not ready.
                 let ready = try await CurlHTTPClient().send(ProviderHTTP.HTTPRequest(url: url + "/readyz"))
                 #expect(ready.head.status == 503)
                 let error = try #require(try Self.json(ready.body)["error"] as? [String: Any])
                 #expect(error["code"] as? String == "schema_not_ready")
-                #expect((error["details"] as? [String])?.contains { $0.contains("migration 4") } == true)
+                #expect(error["details"] == nil)
+                // An admin's token also gets what is wrong.
+                let admin = try server.signer.sign(AccessToken(subject: "ops", role: .admin, expiresAt: Date().addingTimeInterval(600)))
+                let detailed = try await CurlHTTPClient().send(ProviderHTTP.HTTPRequest(url: url + "/readyz", headers: [("Authorization", "Bearer \(admin)")]))
+                let details = try #require(try Self.json(detailed.body)["error"] as? [String: Any])
+                #expect((details["details"] as? [String])?.contains { $0.contains("migration 4") } == true)
             }
         }
     }

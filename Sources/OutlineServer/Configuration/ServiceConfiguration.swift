@@ -24,6 +24,11 @@ public struct ServiceConfiguration: Sendable {
     public var instanceName: String
     /// What one user may spend and hold (enforced by the database across instances).
     public var limits: UsageLimits = UsageLimits()
+    /// How long an HTTP connection may sit with no request in flight before it
+    /// is closed (`OUTLINE_HTTP_IDLE_TIMEOUT_SECONDS`); streams in progress are not idle.
+    public var httpIdleTimeout: Duration = .seconds(60)
+    /// The database's bounds (`OUTLINE_DB_*`): pool checkout, statements, connects.
+    public var database: DatabaseBounds = DatabaseBounds()
 
     public init(tokenSecret: String, useStreaming: Bool = true, rolloutPercent: Int = 100, provider: ResponsesConfiguration = ResponsesConfiguration(),
                 runner: SessionRunner.Settings = SessionRunner.Settings(), streamTokenLifetime: TimeInterval = 3600, hub: LiveEventHub.Settings = LiveEventHub.Settings(),
@@ -67,6 +72,11 @@ public struct ServiceConfiguration: Sendable {
         if let value = try reader.integer("OUTLINE_SSE_BUFFER_BYTES", in: 1024...(256 << 20), unit: "bytes") { configuration.hub.bufferLimit = value }
         if let value = try reader.integer("OUTLINE_STREAM_TOKEN_SECONDS", in: 60...86_400, unit: "seconds") { configuration.streamTokenLifetime = TimeInterval(value) }
         if let value = try reader.seconds("OUTLINE_HEARTBEAT_SECONDS", in: 1...3600) { configuration.hub.heartbeat = value }
+        if let value = try reader.integer("OUTLINE_SSE_WRITE_TIMEOUT_SECONDS", in: 1...3600, unit: "seconds") { configuration.hub.writeTimeout = .seconds(Int64(value)) }
+        if let value = try reader.seconds("OUTLINE_HTTP_IDLE_TIMEOUT_SECONDS", in: 1...3600) { configuration.httpIdleTimeout = value }
+        if let value = try reader.integer("OUTLINE_DB_CHECKOUT_TIMEOUT_MS", in: 10...600_000, unit: "milliseconds") { configuration.database.checkoutTimeout = .milliseconds(value) }
+        if let value = try reader.integer("OUTLINE_DB_STATEMENT_TIMEOUT_MS", in: 100...3_600_000, unit: "milliseconds") { configuration.database.statementTimeoutMilliseconds = value }
+        if let value = try reader.integer("OUTLINE_DB_CONNECT_TIMEOUT_SECONDS", in: 1...600, unit: "seconds") { configuration.database.connectTimeoutSeconds = value }
         if let value = try reader.integer("OUTLINE_LIMIT_ACTIVE_SESSIONS", in: 1...10_000) { configuration.limits.activeSessionsPerUser = value }
         if let value = try reader.integer("OUTLINE_LIMIT_STARTS_PER_HOUR", in: 1...100_000) { configuration.limits.startsPerUserPerHour = value }
         if let value = try reader.integer("OUTLINE_LIMIT_STARTS_PER_DAY", in: 1...1_000_000) { configuration.limits.startsPerUserPerDay = value }

@@ -9,28 +9,35 @@ import PostgresClient
 /// append-only triggers and key indexes in place). A load balancer sends
 /// traffic only to ready instances.
 struct HealthRoutes: Sendable {
-    let pool: PostgresPool
-    let migrator: Migrator
+    let readiness: ReadinessCheck
+    let signer: TokenSigner
+
+    init(pool: PostgresPool, migrator: Migrator, signer: TokenSigner) {
+        readiness = ReadinessCheck(migrator: migrator)
+        self.signer = signer
+    }
 
     func register<Context: RequestContext>(on router: Router<Context>) {
         router.get("/healthz") { _, _ in Self.json(["status": "ok"]) }
-        router.get("/readyz") { _, _ in try await ready() }
+        router.get("/readyz") { request, _ in try await ready(request) }
     }
 
-    func ready() async throws -> Response {
-        let health: SchemaHealth
-        do {
-            health = try await SchemaHealth.check(migrator)
-        } catch {
-            throw APIError(.serviceUnavailable, code: "database_unreachable", message: "The database does not answer: \(error)")
+    /// Anonymous callers learn ready or not; an admin's bearer token also gets
+    /// what is wrong (which may name the database's host or schema).
+    func ready(_ request: Request) async throws -> Response {
+        let result = await readiness.current()
+        let admin = request.headers[.authorization].flatMap { header -> AccessToken? in
+            guard header.lowercased().hasPrefix("bearer ") else { return nil }
+            return try? signer.verify(String(header.dropFirst(7)))
+        }.map { $0.role == .admin && $0.session == nil } ?? false
+        guard result.ready else {
+            let message = result.code == "database_unreachable" ? "The database does not answer." : "The database schema is not what this build expects; run `outline-admin migrate up`."
+            throw APIError(.serviceUnavailable, code: result.code ?? "not_ready", message: message, details: admin ? result.problems : [])
         }
-        guard health.isHealthy else {
-            throw APIError(.serviceUnavailable, code: "schema_not_ready",
-                           message: "The database schema is not what this build expects; run `outline-admin migrate up`.", details: health.problems)
-        }
-        if !health.streamingReverted.isEmpty {
-            return Self.json(["status": "ready", "streaming": false,
-                              "note": "streaming migrations \(health.streamingReverted.map(String.init).joined(separator: ", ")) are reverted: V2 polling only"])
+        if !result.streamingReverted.isEmpty {
+            var body: [String: Any] = ["status": "ready", "streaming": false]
+            if admin { body["note"] = "streaming migrations \(result.streamingReverted.map(String.init).joined(separator: ", ")) are reverted: V2 polling only" }
+            return Self.json(body)
         }
         return Self.json(["status": "ready", "streaming": true])
     }

@@ -36,8 +36,12 @@ public final class LiveEventHub: Service, Sendable {
         /// How long a woken feed waits for more commits before it reads: fewer,
         /// larger writes per client (CPU per delivery) for a few ms of latency.
         public var coalesce: Duration
+        /// How long a write to a client that stopped reading may wait before the
+        /// connection is closed (`OUTLINE_SSE_WRITE_TIMEOUT_SECONDS`).
+        public var writeTimeout: TimeAmount
         public init(heartbeat: Duration = .seconds(15), headPoll: Duration = .seconds(1), bufferLimit: Int = 4 << 20, pageSize: Int = 1000,
-                    coalesce: Duration = .milliseconds(10)) {
+                    coalesce: Duration = .milliseconds(10), writeTimeout: TimeAmount = .seconds(30)) {
+            self.writeTimeout = writeTimeout
             self.heartbeat = heartbeat
             self.headPoll = headPoll
             self.bufferLimit = bufferLimit

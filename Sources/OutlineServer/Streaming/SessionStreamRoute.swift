@@ -72,6 +72,7 @@ struct SessionStreamRoute: Sendable {
             .cacheControl: "no-cache",
             HTTPField.Name("X-Accel-Buffering")!: "no",
         ]
+        let deadline = StreamWriteDeadline(channel: context.channel, timeout: parts.hub.settings.writeTimeout)
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             // A client that goes away is noticed by the next write failing: live
             // events, or at the latest the heartbeat. (Watching the inbound side
@@ -81,7 +82,7 @@ struct SessionStreamRoute: Sendable {
                 ticket.release()
             }
             var stream = SessionStreamWriter(store: store, session: session, subscription: subscription, sent: sent)
-            try await stream.run(start: start, row: row) { try await writer.write($0) }
+            try await stream.run(start: start, row: row) { try await deadline.write($0, with: &writer) }
             try await writer.finish(nil)
         })
     }

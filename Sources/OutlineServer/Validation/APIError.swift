@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import PostgresClient
 
 /// The API's error body, `{"error": {"code": "...", "message": "..."}}`, with its
 /// status: every failure a client sees names what went wrong in its terms.
@@ -68,6 +69,13 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             default: "bad_request"
             }
             throw APIError(error.status, code: code, message: error.body ?? (error.status == .notFound ? "No such route: \(request.method) \(request.uri.path)" : error.status.reasonPhrase))
+        } catch let error as PostgresError where error.isBusy {
+            // Bounded waits (pool checkout, statement_timeout): a clear 503 to retry.
+            throw APIError(.serviceUnavailable, code: "database_busy", message: "The database is too busy to answer now; retry in a moment.",
+                           headers: [.retryAfter: "1"])
+        } catch let error as PostgresError where error.isConnectionError {
+            throw APIError(.serviceUnavailable, code: "database_unavailable", message: "The database cannot be reached now; retry in a moment.",
+                           headers: [.retryAfter: "2"])
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)"])
             throw APIError(.internalServerError, code: "internal_error", message: "The server failed to handle this request; it has been logged.")

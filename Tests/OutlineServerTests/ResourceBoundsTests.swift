@@ -1,0 +1,162 @@
+import EventLog
+import Foundation
+import OutlineServer
+import PostgresClient
+import SimulatedProvider
+import Testing
+import TestSupport
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Waits are bounded: a busy pool answers 503 at once instead of queueing,
+/// statements and connects have timeouts, an idle connection is closed, a
+/// client that stops reading is closed and its memory freed, and /readyz
+/// costs the database at most one check per few seconds whatever its rate.
+@Suite("Bounded resources under abuse")
+struct ResourceBoundsTests {
+    @Test("with every pooled connection busy, a request answers 503 database_busy within the checkout timeout")
+    func poolCheckoutTimesOut() async throws {
+        try await ServiceHarness.with { h in
+            let small = PostgresPool(settings: h.pool.settings, maximumConnections: 2, checkoutTimeout: .milliseconds(300), logger: TestDatabase.quietLogger)
+            defer { Task { await small.shutdown() } }
+            try await ServiceHarness.serve(pool: small, provider: h.provider, configuration: ServiceHarness.configuration(provider: h.provider)) { b in
+                let alice = try b.token("alice")
+                _ = try await b.call("POST", "/api/workflows", token: alice, json: ["workflowId": "wf-busy"])
+                // Hold both connections (as two slow queries would).
+                let holders = (0..<2).map { _ in Task { try await small.query("SELECT pg_sleep(3)") } }
+                try await Task.sleep(for: .milliseconds(300))
+                let reply = try await b.call("GET", ServiceHarness.base("wf-busy") + "/latest", token: alice)
+                #expect(reply.status == 503, "\(reply.status) \(reply.text)")
+                #expect(reply.errorCode == "database_busy")
+                #expect(reply.head.header("retry-after") == "1")
+                for holder in holders { _ = try? await holder.value }
+                // Once they are free, the same request is answered again.
+                #expect(try await b.call("GET", ServiceHarness.base("wf-busy") + "/latest", token: alice).status == 404)
+            }
+        }
+    }
+
+    @Test("the service's connections carry statement_timeout, connect_timeout and TCP keepalives; a long statement is cut with a clear error")
+    func statementAndConnectBounds() async throws {
+        try await TestDatabase.withDatabase { pool, settings in
+            var configuration = ServiceConfiguration(tokenSecret: ServiceHarness.secret)
+            configuration.database.statementTimeoutMilliseconds = 500
+            let bounded = OutlineServerApplication.pool(settings: settings, configuration: configuration, maximumConnections: 1, logger: TestDatabase.quietLogger)
+            defer { Task { await bounded.shutdown() } }
+            #expect(try await bounded.query("SHOW statement_timeout")[0].decode(String.self, at: 0) == "500ms")
+            for keyword in ["connect_timeout=", "keepalives=", "keepalives_idle="] { #expect(bounded.settings.conninfo.contains(keyword)) }
+            do {
+                try await bounded.query("SELECT pg_sleep(5)")
+                Issue.record("a 5 s statement ran past a 500 ms statement_timeout")
+            } catch let error as PostgresError {
+                #expect(error.isBusy, "\(error)")
+            }
+            // An operator's own choice in the connection string wins.
+            let explicit = configuration.database.applied(to: ConnectionSettings(settings.conninfo.contains("://") ? settings.conninfo + (settings.conninfo.contains("?") ? "&" : "?") + "connect_timeout=9"
+                                                                                    : settings.conninfo + " connect_timeout=9"))
+            #expect(explicit.conninfo.components(separatedBy: "connect_timeout=").count == 2)
+        }
+    }
+
+    @Test("a connection that sends nothing is closed after the idle timeout")
+    func idleConnectionsClose() async throws {
+        try await ServiceHarness.with(configure: { $0.httpIdleTimeout = .seconds(1) }) { h in
+            let port = try #require(Int(h.url.split(separator: ":").last ?? ""))
+            let socket = try RawSocket(port: port)
+            // Nothing sent: the server closes it (recv returns 0) well before our own 20 s limit.
+            #expect(socket.waitForClose(seconds: 20), "the idle connection stayed open")
+        }
+    }
+
+    @Test("clients that never read are closed (write timeout, idle timeout) and leave the hub; /readyz loops cost few checks; a live run keeps its lease")
+    func nonReadingClientsAndReadinessLoops() async throws {
+        // A long log: ~7 MB of backlog, more than a socket's kernel buffers (4 MB) take.
+        try await ServiceHarness.with(spec: TranscriptSpec(outputLength: 350_000, deltaSize: 10, pace: .zero),
+                                      configure: { $0.hub.writeTimeout = .seconds(1); $0.httpIdleTimeout = .seconds(2) }) { h in
+            let alice = try h.token("alice")
+            let (session, streamToken) = try await h.startStreaming("wf-slow", token: alice)
+            _ = try await h.waitUntilEnded("wf-slow", session: session, token: alice, timeout: .seconds(180))
+            let head = try await h.log(session).count
+            let port = try #require(Int(h.url.split(separator: ":").last ?? ""))
+            func request(after: Int) -> [UInt8] {
+                Array("GET \(ServiceHarness.base("wf-slow"))/stream?sessionId=\(session)&token=\(streamToken)&lastEventId=\(after) HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+            }
+            // 10 clients ask for the whole log and never read: their writes block.
+            let heavy = try (0..<10).map { _ in try RawSocket(port: port, receiveBuffer: 2048, send: request(after: 0)) }
+            // 190 more ask for the last few events and never read: the server is done with them at once.
+            let light = try (0..<190).map { _ in try RawSocket(port: port, receiveBuffer: 2048, send: request(after: head - 5)) }
+            let checksBefore = try await Self.counter("outline_readiness_checks_total", h)
+            // Meanwhile a live session must finish on its lease, and /readyz is polled hard.
+            let (live, _) = try await h.startStreaming("wf-live", token: alice)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<50 {
+                    group.addTask {
+                        for _ in 0..<20 {
+                            let status = try await h.call("GET", "/readyz").status
+                            #expect(status == 200)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let checks = try await Self.counter("outline_readiness_checks_total", h) - checksBefore
+            #expect(checks <= 20, "1000 readiness calls ran \(checks) schema checks")
+            // Every non-reading client is closed by the server and leaves the hub.
+            try await Deadline.wait(for: "the server to close the clients that never read", within: .seconds(60), every: .milliseconds(200)) {
+                h.app.hub.clientCount == 0
+            }
+            #expect(heavy.allSatisfy { $0.waitForClose(seconds: 30, draining: true) }, "a blocked client was not closed")
+            #expect(light.allSatisfy { $0.waitForClose(seconds: 30, draining: true) }, "an idle client was not closed")
+            #expect(try await Self.counter("outline_sse_clients_dropped_total{reason=\"write_timeout\"}", h) >= 1)
+            let row = try await h.waitUntilEnded("wf-live", session: live, token: alice, timeout: .seconds(180))
+            #expect(row["status"] as? String == "completed")
+            let log = try await h.log(live)
+            #expect(!log.contains { if case .resumed(let r) = $0.event { r.reason.contains("previous runner") } else { false } }, "a lease was lost")
+        }
+    }
+
+    /// A counter's value in `/metrics` (`name` with its labels, as Prometheus prints it); 0 when absent.
+    static func counter(_ name: String, _ h: ServiceHarness) async throws -> Double {
+        let text = try await h.call("GET", "/metrics").text
+        return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+    }
+}
+
+/// A plain TCP connection to a loopback port, for clients that misbehave.
+final class RawSocket: @unchecked Sendable {
+    let fd: Int32
+
+    init(port: Int, receiveBuffer: Int32? = nil, send request: [UInt8] = []) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw RawHTTP.Failure(description: "socket() failed") }
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(fd); throw RawHTTP.Failure(description: "connect failed") }
+        if !request.isEmpty { _ = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
+    }
+
+    /// True once the peer closed (recv returns 0 or an error); `draining` reads
+    /// and discards what was buffered first.
+    func waitForClose(seconds: Int, draining: Bool = false) -> Bool {
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count == 0 { return true }
+            if count < 0 && errno != EAGAIN && errno != EWOULDBLOCK { return true }
+            if count > 0 && !draining { continue }
+        }
+        return false
+    }
+
+    deinit { close(fd) }
+}
