@@ -73,7 +73,7 @@ struct ResourceBoundsTests {
     func nonReadingClientsAndReadinessLoops() async throws {
         // A long log: ~7 MB of backlog, more than a socket's kernel buffers (4 MB) take.
         try await ServiceHarness.with(spec: TranscriptSpec(outputLength: 350_000, deltaSize: 10, pace: .zero),
-                                      configure: { $0.hub.writeTimeout = .seconds(1); $0.httpIdleTimeout = .seconds(2) }) { h in
+                                      configure: { $0.hub.writeTimeout = .seconds(1); $0.httpIdleTimeout = .seconds(2); $0.limits.openStreamsPerUser = 5000 }) { h in
             let alice = try h.token("alice")
             let (session, streamToken) = try await h.startStreaming("wf-slow", token: alice)
             _ = try await h.waitUntilEnded("wf-slow", session: session, token: alice, timeout: .seconds(180))
@@ -84,15 +84,15 @@ struct ResourceBoundsTests {
             }
             // 10 clients ask for the whole log and never read: their writes block.
             let heavy = try (0..<10).map { _ in try RawSocket(port: port, receiveBuffer: 2048, send: request(after: 0)) }
-            // 190 more ask for the last few events and never read: the server is done with them at once.
-            let light = try (0..<190).map { _ in try RawSocket(port: port, receiveBuffer: 2048, send: request(after: head - 5)) }
+            // 490 more ask for the last few events and never read: the server is done with them at once.
+            let light = try (0..<490).map { _ in try RawSocket(port: port, receiveBuffer: 2048, send: request(after: head - 5)) }
             let checksBefore = try await Self.counter("outline_readiness_checks_total", h)
             // Meanwhile a live session must finish on its lease, and /readyz is polled hard.
             let (live, _) = try await h.startStreaming("wf-live", token: alice)
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<50 {
+                for _ in 0..<100 {
                     group.addTask {
-                        for _ in 0..<20 {
+                        for _ in 0..<10 {
                             let status = try await h.call("GET", "/readyz").status
                             #expect(status == 200)
                         }
@@ -103,8 +103,14 @@ struct ResourceBoundsTests {
             let checks = try await Self.counter("outline_readiness_checks_total", h) - checksBefore
             #expect(checks <= 20, "1000 readiness calls ran \(checks) schema checks")
             // Every non-reading client is closed by the server and leaves the hub.
-            try await Deadline.wait(for: "the server to close the clients that never read", within: .seconds(60), every: .milliseconds(200)) {
-                h.app.hub.clientCount == 0
+            do {
+                try await Deadline.wait(for: "the server to close the clients that never read", within: .seconds(60), every: .milliseconds(200)) {
+                    h.app.hub.clientCount == 0
+                }
+            } catch {
+                let metrics = try await h.call("GET", "/metrics").text.split(separator: "\n").filter { $0.contains("sse") || $0.contains("limit_refusals") }
+                Issue.record("\(h.app.hub.clientCount) clients still in the hub; \(metrics.joined(separator: " | "))")
+                throw error
             }
             #expect(heavy.allSatisfy { $0.waitForClose(seconds: 30, draining: true) }, "a blocked client was not closed")
             #expect(light.allSatisfy { $0.waitForClose(seconds: 30, draining: true) }, "an idle client was not closed")
