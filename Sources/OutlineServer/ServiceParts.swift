@@ -41,9 +41,9 @@ struct ServiceParts: Sendable {
     /// A short-lived token that opens one session's stream (EventSource cannot send
     /// headers). It never outlives the API token that minted it: a revoked-by-expiry
     /// credential must not live on in a URL.
-    func streamToken(for session: UUID, identity: AccessToken) throws -> (token: String, expiresAt: Date) {
+    func streamToken(for session: UUID, identity: AccessToken) async throws -> (token: String, expiresAt: Date) {
         let expiresAt = min(Date().addingTimeInterval(streamTokenLifetime), Date(timeIntervalSince1970: TimeInterval(identity.expiresAt)))
-        let token = try signer.sign(AccessToken(subject: identity.subject, role: identity.role, expiresAt: expiresAt, session: session.uuidString.lowercased()))
+        let token = try await signer.sign(AccessToken(subject: identity.subject, role: identity.role, expiresAt: expiresAt, session: session.uuidString.lowercased()))
         return (token, expiresAt)
     }
 }

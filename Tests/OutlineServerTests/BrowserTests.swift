@@ -21,8 +21,8 @@ struct BrowserTests {
         let artifacts = Self.root.appendingPathComponent("artifacts/browser")
         try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
         try await ServiceHarness.with(spec: TranscriptSpec(outputLength: 2500, pace: .milliseconds(12))) { h in
-            let writer = try h.token("writer")
-            let admin = try h.token("operator", role: .admin)
+            let writer = try await h.token("writer")
+            let admin = try await h.token("operator", role: .admin)
             let output = Pipe()
             let process = Process()
             process.executableURL = URL(fileURLWithPath: python)

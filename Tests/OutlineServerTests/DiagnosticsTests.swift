@@ -10,8 +10,8 @@ struct DiagnosticsTests {
     @Test("the report lists active sessions with their lease, failures and resumes by kind from the log, rates per mode, health; the HTML shell carries no data")
     func report() async throws {
         try await ServiceHarness.with(spec: .init(outputLength: 3000, pace: .milliseconds(10))) { h in
-            let alice = try h.token("alice")
-            let admin = try h.token("ops", role: .admin)
+            let alice = try await h.token("alice")
+            let admin = try await h.token("ops", role: .admin)
             let (running, _) = try await h.startStreaming("wf-diag-run", token: alice)
             // A finished failure and an interruption, as the runner would have logged them.
             let sessions = OutlineSessions(store: h.app.store)

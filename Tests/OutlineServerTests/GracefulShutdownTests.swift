@@ -44,7 +44,7 @@ struct GracefulShutdownTests {
             }
             let url = "http://127.0.0.1:\(try #require(port))"
             let signer = TokenSigner(secret: ServiceHarness.secret)
-            let alice = try signer.sign(AccessToken(subject: "alice", role: .user, expiresAt: Date().addingTimeInterval(600)))
+            let alice = try await signer.sign(AccessToken(subject: "alice", role: .user, expiresAt: Date().addingTimeInterval(600)))
             let client = ServiceHarness(url: url, app: OutlineServerApplication(pool: pool, migrations: []), provider: provider, pool: pool)
             let (session, streamToken) = try await client.startStreaming("wf-term", token: alice)
             let received = Counter()

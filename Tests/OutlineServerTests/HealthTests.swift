@@ -60,7 +60,7 @@ struct HealthTests {
                 #expect(error["code"] as? String == "schema_not_ready")
                 #expect(error["details"] == nil)
                 // An admin's token also gets what is wrong.
-                let admin = try server.signer.sign(AccessToken(subject: "ops", role: .admin, expiresAt: Date().addingTimeInterval(600)))
+                let admin = try await server.signer.sign(AccessToken(subject: "ops", role: .admin, expiresAt: Date().addingTimeInterval(600)))
                 let detailed = try await CurlHTTPClient().send(ProviderHTTP.HTTPRequest(url: url + "/readyz", headers: [("Authorization", "Bearer \(admin)")]))
                 let details = try #require(try Self.json(detailed.body)["error"] as? [String: Any])
                 #expect((details["details"] as? [String])?.contains { $0.contains("migration 4") } == true)

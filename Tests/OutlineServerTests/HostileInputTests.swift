@@ -51,7 +51,7 @@ struct HostileInputTests {
     @Test("replay?speed=1e-300 answers 400 and the server lives on (it used to trap in the pacer)")
     func replaySpeedThatTrapped() async throws {
         try await ServiceHarness.with { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             let (session, _) = try await h.startStreaming("wf-speed", token: alice)
             _ = try await h.waitUntilEnded("wf-speed", session: session, token: alice)
             for speed in ["1e-300", "4.9e-324", "0.001", "-1", "nan", "inf", "1001"] {
@@ -69,8 +69,8 @@ struct HostileInputTests {
     @Test("every query parameter and header, fed hostile values, answers 4xx JSON or a normal answer; the server lives on")
     func hostileValuesEverywhere() async throws {
         try await ServiceHarness.with { h in
-            let alice = try h.token("alice")
-            let admin = try h.token("ops", role: .admin)
+            let alice = try await h.token("alice")
+            let admin = try await h.token("ops", role: .admin)
             let (session, streamToken) = try await h.startStreaming("wf-hostile", token: alice)
             _ = try await h.waitUntilEnded("wf-hostile", session: session, token: alice)
             let port = try #require(Int(h.url.split(separator: ":").last ?? ""))

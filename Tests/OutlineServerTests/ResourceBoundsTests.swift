@@ -21,7 +21,7 @@ struct ResourceBoundsTests {
             let small = PostgresPool(settings: h.pool.settings, maximumConnections: 2, checkoutTimeout: .milliseconds(300), logger: TestDatabase.quietLogger)
             defer { Task { await small.shutdown() } }
             try await ServiceHarness.serve(pool: small, provider: h.provider, configuration: ServiceHarness.configuration(provider: h.provider)) { b in
-                let alice = try b.token("alice")
+                let alice = try await b.token("alice")
                 _ = try await b.call("POST", "/api/workflows", token: alice, json: ["workflowId": "wf-busy"])
                 // Hold both connections (as two slow queries would).
                 let holders = (0..<2).map { _ in Task { try await small.query("SELECT pg_sleep(3)") } }
@@ -74,7 +74,7 @@ struct ResourceBoundsTests {
         // A long log: ~7 MB of backlog, more than a socket's kernel buffers (4 MB) take.
         try await ServiceHarness.with(spec: TranscriptSpec(outputLength: 350_000, deltaSize: 10, pace: .zero),
                                       configure: { $0.hub.writeTimeout = .seconds(1); $0.httpIdleTimeout = .seconds(2); $0.limits.openStreamsPerUser = 5000 }) { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             let (session, streamToken) = try await h.startStreaming("wf-slow", token: alice)
             _ = try await h.waitUntilEnded("wf-slow", session: session, token: alice, timeout: .seconds(180))
             let head = try await h.log(session).count

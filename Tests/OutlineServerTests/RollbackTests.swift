@@ -29,8 +29,8 @@ struct RollbackTests {
             #expect(ready.status == 200)
             #expect(ready.json?["streaming"] as? Bool == false)
 
-            let alice = try h.token("alice")
-            let admin = try h.token("ops", role: .admin)
+            let alice = try await h.token("alice")
+            let admin = try await h.token("ops", role: .admin)
             let flags = try await h.call("GET", "/api/flags?workflowId=wf-rb", token: alice)
             #expect(flags.json?["streaming"] as? Bool == false)
             #expect(flags.json?["streamingSchemaInstalled"] as? Bool == false)

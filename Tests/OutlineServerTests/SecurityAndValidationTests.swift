@@ -11,8 +11,8 @@ struct SecurityAndValidationTests {
     @Test("another user's token gets 404 or 403 on every route, never data; stream tokens open only their session's stream")
     func ownership() async throws {
         try await ServiceHarness.with { h in
-            let alice = try h.token("alice")
-            let bob = try h.token("bob")
+            let alice = try await h.token("alice")
+            let bob = try await h.token("bob")
             let (session, streamToken) = try await h.startStreaming("wf-alice", token: alice)
             let (otherSession, _) = try await h.startStreaming("wf-alice-2", token: alice)
             let base = ServiceHarness.base("wf-alice")
@@ -42,7 +42,7 @@ struct SecurityAndValidationTests {
                 #expect(reply.status == 401)
                 #expect(reply.errorCode == "unauthorized")
             }
-            let forged = try ServiceHarness(url: h.url, app: OutlineServerApplication(pool: h.pool, migrations: []), provider: h.provider, pool: h.pool).token("alice")
+            let forged = try await ServiceHarness(url: h.url, app: OutlineServerApplication(pool: h.pool, migrations: []), provider: h.provider, pool: h.pool).token("alice")
             #expect(try await h.call("GET", base + "/latest", token: forged).status == 401)
             // The stream token opens its own session's stream, nothing else.
             let otherStream = try await h.call("GET", ServiceHarness.base("wf-alice-2") + "/stream?sessionId=\(otherSession)&token=\(streamToken)&from=0")
@@ -51,7 +51,7 @@ struct SecurityAndValidationTests {
             #expect(try await h.call("GET", base + "/latest?token=\(alice)").status == 401) // API tokens never travel in the query
             // Admin routes need the admin role; an admin reaches everything.
             #expect(try await h.call("GET", "/admin/flags", token: alice).status == 403)
-            let admin = try h.token("ops", role: .admin)
+            let admin = try await h.token("ops", role: .admin)
             #expect(try await h.call("GET", base + "/status?sessionId=\(session)", token: admin).status == 200)
             _ = try await h.waitUntilEnded("wf-alice", session: session, token: alice)
             _ = try await h.waitUntilEnded("wf-alice-2", session: otherSession, token: alice)
@@ -63,7 +63,7 @@ struct SecurityAndValidationTests {
     @Test("every kind of bad input on every route gets a 4xx with a JSON error that names the problem")
     func badInput() async throws {
         try await ServiceHarness.with { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             let (session, _) = try await h.startStreaming("wf-input", token: alice)
             let base = ServiceHarness.base("wf-input")
             let big = String(repeating: "x", count: 70_000)
@@ -111,7 +111,7 @@ struct SecurityAndValidationTests {
             let missing = try await h.call("POST", base + "/start", token: alice, body: raw("{}"), headers: [("Content-Type", "application/json")])
             #expect((missing.json?["error"] as? [String: Any])?["field"] as? String == "prompt")
             // Admin flag input.
-            let admin = try h.token("ops", role: .admin)
+            let admin = try await h.token("ops", role: .admin)
             #expect(try await h.call("PUT", "/admin/flags", token: admin, json: [String: Any]()).errorCode == "missing_field")
             #expect(try await h.call("PUT", "/admin/flags", token: admin, json: ["rolloutPercent": -1]).status == 400)
             #expect(try await h.call("PUT", "/admin/flags", token: admin, json: ["useStreaming": "no"]).status == 400)
@@ -146,7 +146,7 @@ struct SecurityAndValidationTests {
     @Test("/metrics speaks Prometheus and carries the service's metrics; /openapi.json is served")
     func metrics() async throws {
         try await ServiceHarness.with { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             let (session, _) = try await h.startStreaming("wf-metrics", token: alice)
             _ = try await h.waitUntilEnded("wf-metrics", session: session, token: alice)
             let reply = try await h.call("GET", "/metrics")

@@ -13,7 +13,7 @@ struct SessionAPITests {
     @Test("100 concurrent starts for one workflow make one session and one provider call; the others get 409 with its id")
     func concurrentStarts() async throws {
         try await ServiceHarness.with { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             let replies = try await withThrowingTaskGroup(of: ServiceHarness.Reply.self) { group in
                 for _ in 0..<100 {
                     group.addTask { try await h.call("POST", ServiceHarness.base("wf-race") + "/start", token: alice, json: ["prompt": "p", "skipClarification": true]) }
@@ -38,7 +38,7 @@ struct SessionAPITests {
     @Test("V2: start-v2 and polling status reach the same final outline; latest shows it; the idempotency key returns the same session")
     func pollingPath() async throws {
         try await ServiceHarness.with { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             let start = try await h.call("POST", ServiceHarness.base("wf-v2") + "/start-v2", token: alice,
                                          json: ["outline_prompt": "Solar in Spain", "skipClarification": true], headers: [("Idempotency-Key", "click-1")])
             #expect(start.status == 201)
@@ -66,7 +66,7 @@ struct SessionAPITests {
     @Test("clarification: questions arrive, answers of the wrong count are refused, the right ones lead to research and an outline")
     func clarification() async throws {
         try await ServiceHarness.with { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             let start = try await h.call("POST", ServiceHarness.base("wf-clarify") + "/start", token: alice, json: ["prompt": "Wind in Denmark"])
             let session = try #require(start.json?["sessionId"] as? String)
             var questions: [String] = []
@@ -94,7 +94,7 @@ struct SessionAPITests {
     @Test("cancel: the session ends cancelled with who cancelled, the provider response is cancelled, the stream ends, cancelling again is a 409")
     func cancel() async throws {
         try await ServiceHarness.with(spec: .init(outputLength: 6000, pace: .milliseconds(15))) { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             let (session, streamToken) = try await h.startStreaming("wf-cancel", token: alice)
             var row: [String: Any] = [:]
             for _ in 0..<400 {
@@ -123,8 +123,8 @@ struct SessionAPITests {
     @Test("flags: USE_STREAMING off makes V3 start a 409 naming V2 without disturbing a running session; the rollout picks workflows; every change is recorded")
     func featureFlags() async throws {
         try await ServiceHarness.with(spec: .init(outputLength: 2000, pace: .milliseconds(5))) { h in
-            let alice = try h.token("alice")
-            let admin = try h.token("ops-1", role: .admin)
+            let alice = try await h.token("alice")
+            let admin = try await h.token("ops-1", role: .admin)
             let (running, _) = try await h.startStreaming("wf-running", token: alice)
             let refused = try await h.call("PUT", "/admin/flags", token: alice, json: ["useStreaming": false])
             #expect(refused.status == 403)
@@ -159,7 +159,7 @@ struct SessionAPITests {
     @Test("a session whose preparation died with its instance is picked up again: questions asked, or answers turned into research")
     func stalledPreparationsResume() async throws {
         try await ServiceHarness.with { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             _ = try await h.call("POST", "/api/workflows", token: alice, json: ["workflowId": "wf-orphan-1"])
             _ = try await h.call("POST", "/api/workflows", token: alice, json: ["workflowId": "wf-orphan-2"])
             // As if another instance appended these and died before calling the provider.

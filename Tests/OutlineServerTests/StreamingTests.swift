@@ -18,7 +18,7 @@ struct StreamingTests {
     @Test("start → stream → final outline: the stream equals the log, ends with the terminal event, and a reconnect past it gets 204")
     func startToFinalOutline() async throws {
         try await ServiceHarness.with { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             let (session, streamToken) = try await h.startStreaming("wf-stream", token: alice)
             let streamURL = h.url + ServiceHarness.base("wf-stream") + "/stream?sessionId=\(session)&token=\(streamToken)"
             let connection = try await SSEClient().connect(streamURL + "&from=0")
@@ -49,7 +49,7 @@ struct StreamingTests {
     @Test("a client that hangs up at 20 random points and reconnects with Last-Event-ID receives exactly the log: no gap, no duplicate")
     func randomDisconnects() async throws {
         try await ServiceHarness.with(spec: .init(outputLength: 3000, deltaSize: 10, pace: .milliseconds(8))) { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             let (session, streamToken) = try await h.startStreaming("wf-reconnect", token: alice)
             let streamURL = h.url + ServiceHarness.base("wf-reconnect") + "/stream?sessionId=\(session)&token=\(streamToken)"
             var received: [ServerSentEvent] = []
@@ -86,7 +86,7 @@ struct StreamingTests {
             var configuration = ServiceHarness.configuration(provider: first.provider, name: "second")
             configuration.adoptionInterval = .seconds(3600)
             try await ServiceHarness.serve(pool: first.pool, provider: first.provider, configuration: configuration) { second in
-                let alice = try first.token("alice")
+                let alice = try await first.token("alice")
                 let (session, streamToken) = try await first.startStreaming("wf-two", token: alice)
                 let connection = try await SSEClient().connect(second.url + ServiceHarness.base("wf-two") + "/stream?sessionId=\(session)&token=\(streamToken)&from=0")
                 #expect(connection.endedByServer)
@@ -103,7 +103,7 @@ struct StreamingTests {
         // A limit of one byte: every live batch overflows, so the client only ever
         // progresses through reconnects and the backlog read from the log.
         try await ServiceHarness.with(spec: .init(outputLength: 1500, pace: .milliseconds(3)), configure: { $0.hub.bufferLimit = 1 }) { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             let (session, streamToken) = try await h.startStreaming("wf-slow", token: alice)
             let streamURL = h.url + ServiceHarness.base("wf-slow") + "/stream?sessionId=\(session)&token=\(streamToken)"
             var received: [ServerSentEvent] = []
@@ -127,7 +127,7 @@ struct StreamingTests {
     @Test("a past session replays through the same SSE format, as fast as possible or paced, and verifies over HTTP; bad speeds are a 400")
     func replay() async throws {
         try await ServiceHarness.with(spec: .init(outputLength: 400, pace: .milliseconds(1))) { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             let (session, streamToken) = try await h.startStreaming("wf-replay", token: alice)
             _ = try await h.waitUntilEnded("wf-replay", session: session, token: alice)
             let log = try await h.log(session)
@@ -144,7 +144,7 @@ struct StreamingTests {
             for bad in ["abc", "-1", "5000"] {
                 #expect(try await h.call("GET", "/api/sessions/\(session)/replay?speed=\(bad)", token: alice).errorCode == "invalid_speed")
             }
-            #expect(try await h.call("GET", "/api/sessions/\(session)/replay", token: try h.token("mallory")).status == 404)
+            #expect(try await h.call("GET", "/api/sessions/\(session)/replay", token: try await h.token("mallory")).status == 404)
 
             // The analysts' audit of the same session, over HTTP.
             let verified = try await h.call("GET", "/api/sessions/\(session)/verify", token: alice)
@@ -152,7 +152,7 @@ struct StreamingTests {
             #expect(verified.json?["intact"] as? Bool == true)
             #expect((verified.json?["events"] as? Int) == log.count)
             #expect(verified.json?["brokenLink"] == nil)
-            #expect(try await h.call("GET", "/api/sessions/\(session)/verify", token: try h.token("mallory")).status == 404)
+            #expect(try await h.call("GET", "/api/sessions/\(session)/verify", token: try await h.token("mallory")).status == 404)
 
             // The workflow's export over HTTP: the log's lines, and they re-hash.
             let export = try await h.call("GET", "/api/workflows/wf-replay/export", token: alice)
@@ -163,8 +163,8 @@ struct StreamingTests {
             var check = ExportChainCheck()
             for line in lines { check.check(bytes: Array(line)) }
             #expect(check.result.isIntact && check.result.events == log.count)
-            #expect(try await h.call("GET", "/api/workflows/wf-replay/export", token: try h.token("mallory")).status == 404)
-            let admin = try h.token("ops", role: .admin)
+            #expect(try await h.call("GET", "/api/workflows/wf-replay/export", token: try await h.token("mallory")).status == 404)
+            let admin = try await h.token("ops", role: .admin)
             let day = try await h.call("GET", "/admin/export?since=2000-01-01T00:00:00Z", token: admin)
             #expect(day.body.split(separator: 0x0A).count == log.count)
             #expect(try await h.call("GET", "/admin/export?since=yesterday", token: admin).errorCode == "invalid_time")
@@ -175,7 +175,7 @@ struct StreamingTests {
     @Test("Last-Event-ID: the header wins over the query, an invalid one is a 400, one beyond the head waits for it")
     func cursorRules() async throws {
         try await ServiceHarness.with(spec: .init(outputLength: 400, pace: .milliseconds(1))) { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             let (session, streamToken) = try await h.startStreaming("wf-cursor", token: alice)
             let path = ServiceHarness.base("wf-cursor") + "/stream?sessionId=\(session)&token=\(streamToken)"
             for bad in ["abc", "-1", "1.5", "99999999999"] {

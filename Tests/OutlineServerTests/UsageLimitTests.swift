@@ -18,7 +18,7 @@ struct UsageLimitTests {
     func limitsRefuse() async throws {
         let limits = UsageLimits(activeSessionsPerUser: 2, startsPerUserPerHour: 3, startsPerUserPerDay: 100, newWorkflowsPerUserPerHour: 4, openStreamsPerUser: 2)
         try await ServiceHarness.with(faults: [.holdAt(events: 5)], configure: Self.limited(limits)) { h in
-            let alice = try h.token("alice")
+            let alice = try await h.token("alice")
             let (first, streamToken) = try await h.startStreaming("wf-l1", token: alice)
             let (second, _) = try await h.startStreaming("wf-l2", token: alice)
             try await Deadline.wait(for: "alice's two research calls", within: .seconds(30)) { await h.provider.state.researchCreateCount == 2 }
@@ -41,7 +41,7 @@ struct UsageLimitTests {
             #expect(again.status == 409)
             #expect((again.json?["error"] as? [String: Any])?["activeSessionId"] as? String == first)
             // Another user is not affected.
-            let bob = try h.token("bob")
+            let bob = try await h.token("bob")
             _ = try await h.startStreaming("wf-bob-1", token: bob)
             try await Deadline.wait(for: "bob's research call", within: .seconds(30)) { await h.provider.state.researchCreateCount == creates + 1 }
 
@@ -50,7 +50,7 @@ struct UsageLimitTests {
             let url = h.url + "\(base)/stream?sessionId=\(first)&token=\(streamToken)"
             let holders = (0..<2).map { _ in Task { try await SSEClient().connect(url) } }
             try await Deadline.wait(for: "two open streams", within: .seconds(30)) {
-                (try await h.call("GET", "/admin/outline-generation-diagnostics", token: try h.token("ops", role: .admin)).json?["sseClients"] as? Int ?? 0) >= 2
+                (try await h.call("GET", "/admin/outline-generation-diagnostics", token: try await h.token("ops", role: .admin)).json?["sseClients"] as? Int ?? 0) >= 2
             }
             let third = try await h.call("GET", "\(base)/stream?sessionId=\(first)&token=\(streamToken)")
             #expect(third.status == 429)
@@ -77,7 +77,7 @@ struct UsageLimitTests {
             #expect((created.json?["error"] as? [String: Any])?["limit"] as? String == "new_workflows_per_hour")
 
             // Limits and usage on the admin page's report and in /metrics.
-            let report = try await h.call("GET", "/admin/outline-generation-diagnostics", token: try h.token("ops", role: .admin))
+            let report = try await h.call("GET", "/admin/outline-generation-diagnostics", token: try await h.token("ops", role: .admin))
             let usage = try #require(report.json?["usage"] as? [String: Any])
             let rows = try #require(usage["users"] as? [[String: Any]])
             #expect(rows.first { $0["user"] as? String == "alice" }?["startsLastHour"] as? Int == 3)
@@ -94,7 +94,7 @@ struct UsageLimitTests {
             var second = ServiceHarness.configuration(provider: a.provider)
             second.limits = limits
             try await ServiceHarness.serve(pool: a.pool, provider: a.provider, configuration: second) { b in
-                let token = try a.token("carol")
+                let token = try await a.token("carol")
                 let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                     for index in 0..<30 {
                         let harness = index % 2 == 0 ? a : b

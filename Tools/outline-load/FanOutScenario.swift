@@ -16,7 +16,7 @@ struct FanOutScenario {
 
     func run(stack: LoadStack, pool: PostgresPool, signer: TokenSigner) async throws {
         let http = CurlHTTPClient()
-        let token = try signer.sign(AccessToken(subject: "load", role: .user, expiresAt: Date().addingTimeInterval(3600)))
+        let token = try await signer.sign(AccessToken(subject: "load", role: .user, expiresAt: Date().addingTimeInterval(3600)))
         // Start the sessions, then attach the clients at once (they replay what they missed).
         var streams: [(session: String, url: String)] = []
         for index in 0..<sessions {

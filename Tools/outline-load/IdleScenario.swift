@@ -12,7 +12,7 @@ struct IdleScenario {
 
     func run(stack: LoadStack, signer: TokenSigner) async throws {
         let http = CurlHTTPClient()
-        let token = try signer.sign(AccessToken(subject: "load", role: .user, expiresAt: Date().addingTimeInterval(3600)))
+        let token = try await signer.sign(AccessToken(subject: "load", role: .user, expiresAt: Date().addingTimeInterval(3600)))
         var urls: [String] = []
         for index in 0..<sessions {
             let workflow = "wf-idle-\(index)"

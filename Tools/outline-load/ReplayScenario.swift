@@ -35,7 +35,7 @@ struct ReplayScenario {
         // A production log has planner statistics (autovacuum); a table filled
         // seconds ago has none, and the planner would scan it for every page.
         try await pool.query("ANALYZE outline_events")
-        let admin = try signer.sign(AccessToken(subject: "analyst", role: .admin, expiresAt: Date().addingTimeInterval(3600)))
+        let admin = try await signer.sign(AccessToken(subject: "analyst", role: .admin, expiresAt: Date().addingTimeInterval(3600)))
         let url = stack.url + "/api/workflows/\(workflow)/outline-generation/stream?sessionId=\(session.uuidString.lowercased())&from=0"
         let started = ContinuousClock.now
         let result = await StreamClient(http: CurlHTTPClient(), url: url, disconnectProbability: 0).readOnce(authorization: "Bearer \(admin)")

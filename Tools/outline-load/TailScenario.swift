@@ -19,7 +19,7 @@ struct TailScenario {
     func run(stack: LoadStack, pool: PostgresPool, signer: TokenSigner) async throws {
         let store = EventStore(pool: pool, projections: [OutlineSessionsProjection()])
         let writer = GroupCommitWriter(store: store)
-        let admin = try signer.sign(AccessToken(subject: "load", role: .admin, expiresAt: Date().addingTimeInterval(3600)))
+        let admin = try await signer.sign(AccessToken(subject: "load", role: .admin, expiresAt: Date().addingTimeInterval(3600)))
         var ids: [UUID] = []
         for index in 0..<sessions {
             let id = UUID()

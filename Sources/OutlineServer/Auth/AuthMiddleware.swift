@@ -19,9 +19,9 @@ struct AuthMiddleware: RouterMiddleware {
             guard parts.count == 2, parts[0].lowercased() == "bearer" else {
                 throw Self.unauthorized("The Authorization header must be `Bearer <token>`.")
             }
-            context.identity = try verify(String(parts[1]))
+            context.identity = try await verify(String(parts[1]))
         } else if let query = request.uri.queryParameters.get("token") {
-            let token = try verify(query)
+            let token = try await verify(query)
             guard token.session != nil else {
                 throw Self.unauthorized("Only stream tokens may be sent as ?token=; send API tokens in the Authorization header.")
             }
@@ -33,9 +33,9 @@ struct AuthMiddleware: RouterMiddleware {
         return try await next(request, context)
     }
 
-    private func verify(_ text: String) throws -> AccessToken {
+    private func verify(_ text: String) async throws -> AccessToken {
         do {
-            return try signer.verify(text)
+            return try await signer.verify(text)
         } catch let failure as TokenSigner.Failure {
             throw Self.unauthorized("The token was refused: \(failure).")
         }

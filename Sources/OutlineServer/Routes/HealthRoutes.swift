@@ -26,10 +26,11 @@ struct HealthRoutes: Sendable {
     /// what is wrong (which may name the database's host or schema).
     func ready(_ request: Request) async throws -> Response {
         let result = await readiness.current()
-        let admin = request.headers[.authorization].flatMap { header -> AccessToken? in
-            guard header.lowercased().hasPrefix("bearer ") else { return nil }
-            return try? signer.verify(String(header.dropFirst(7)))
-        }.map { $0.role == .admin && $0.session == nil } ?? false
+        var admin = false
+        if let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer "),
+           let token = try? await signer.verify(String(header.dropFirst(7))) {
+            admin = token.role == .admin && token.session == nil
+        }
         guard result.ready else {
             let message = result.code == "database_unreachable" ? "The database does not answer." : "The database schema is not what this build expects; run `outline-admin migrate up`."
             throw APIError(.serviceUnavailable, code: result.code ?? "not_ready", message: message, details: admin ? result.problems : [])

@@ -93,7 +93,7 @@ struct OutlineGenerationRoutes: Sendable {
         // always do (200 with the same session, 409 with the active one), before
         // any usage limit: they start nothing. The indexes still decide races.
         if let key, let existing = try await parts.sessions.session(workflowId: workflowID, idempotencyKey: key) {
-            return try JSONResponse.make(startedBody(existing.id, workflowID: workflowID, mode: existing.mode, status: existing.status.rawValue, existing: true, identity: identity),
+            return try JSONResponse.make(await startedBody(existing.id, workflowID: workflowID, mode: existing.mode, status: existing.status.rawValue, existing: true, identity: identity),
                                          status: .ok)
         }
         if let active = try await parts.sessions.activeSession(workflowId: workflowID) {
@@ -110,10 +110,10 @@ struct OutlineGenerationRoutes: Sendable {
             throw exceeded.apiError
         } catch OutlineSessionStartError.idempotencyKeyUsed(_, let existing) {
             guard let row = try await parts.sessions.row(existing) else { throw ServiceParts.sessionNotFound(existing) }
-            return try JSONResponse.make(startedBody(row.id, workflowID: workflowID, mode: row.mode, status: row.status.rawValue, existing: true, identity: identity), status: .ok)
+            return try JSONResponse.make(await startedBody(row.id, workflowID: workflowID, mode: row.mode, status: row.status.rawValue, existing: true, identity: identity), status: .ok)
         }
         parts.launcher.submit(.prepare(session: sessionID, prompt: prompt, skipClarification: started.skipClarification, mode: mode))
-        return try JSONResponse.make(startedBody(sessionID, workflowID: workflowID, mode: mode, status: OutlineSessionRow.Status.pending.rawValue, existing: false, identity: identity),
+        return try JSONResponse.make(await startedBody(sessionID, workflowID: workflowID, mode: mode, status: OutlineSessionRow.Status.pending.rawValue, existing: false, identity: identity),
                                      status: .created, headers: [.location: "\(base)/status?sessionId=\(sessionID.uuidString.lowercased())"])
     }
 
@@ -139,12 +139,12 @@ struct OutlineGenerationRoutes: Sendable {
         }
     }
 
-    private func startedBody(_ session: UUID, workflowID: String, mode: SessionMode, status: String, existing: Bool, identity: AccessToken) throws -> Started {
+    private func startedBody(_ session: UUID, workflowID: String, mode: SessionMode, status: String, existing: Bool, identity: AccessToken) async throws -> Started {
         let id = session.uuidString.lowercased()
         let base = "/api/workflows/\(workflowID)/outline-generation"
         var body = Started(sessionId: id, workflowId: workflowID, mode: mode.rawValue, status: status, existing: existing, statusUrl: "\(base)/status?sessionId=\(id)")
         if mode == .streaming {
-            let (token, expiresAt) = try parts.streamToken(for: session, identity: identity)
+            let (token, expiresAt) = try await parts.streamToken(for: session, identity: identity)
             body.streamUrl = "\(base)/stream?sessionId=\(id)&token=\(token)"
             body.streamToken = token
             body.streamTokenExpiresAt = expiresAt
@@ -231,7 +231,7 @@ struct OutlineGenerationRoutes: Sendable {
         let workflowID = try RequestInput.workflowID(context)
         let session = try RequestInput.sessionIDQuery(request)
         let row = try await parts.reachableSession(session, workflowID: workflowID, identity: identity)
-        let (token, expiresAt) = try parts.streamToken(for: row.id, identity: identity)
+        let (token, expiresAt) = try await parts.streamToken(for: row.id, identity: identity)
         let id = row.id.uuidString.lowercased()
         struct Body: Encodable { var sessionId: String, streamToken: String, streamTokenExpiresAt: Date, streamUrl: String }
         return try JSONResponse.make(Body(sessionId: id, streamToken: token, streamTokenExpiresAt: expiresAt,

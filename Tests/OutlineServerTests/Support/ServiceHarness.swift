@@ -89,8 +89,8 @@ struct ServiceHarness: Sendable {
         _ = try? await task.value
     }
 
-    func token(_ user: String, role: AccessToken.Role = .user) throws -> String {
-        try app.signer.sign(AccessToken(subject: user, role: role, expiresAt: Date().addingTimeInterval(3600)))
+    func token(_ user: String, role: AccessToken.Role = .user) async throws -> String {
+        try await app.signer.sign(AccessToken(subject: user, role: role, expiresAt: Date().addingTimeInterval(3600)))
     }
 
     struct Reply: Sendable {
