@@ -72,6 +72,7 @@ public struct Transcript: Sendable {
         // The outline: headings and bullets, a citation after some bullets.
         var text = "# \(topic.capitalized): an outline\n\n"
         var citations: [(url: String, title: String, start: Int, end: Int)] = []
+        if spec.hostile { Self.appendHostileContent(to: &text, citations: &citations) }
         var section = 0
         while text.unicodeScalars.count < spec.outputLength {
             section += 1
@@ -139,6 +140,29 @@ public struct Transcript: Sendable {
     /// A stream recorded from the real API, replayed as this response: the same
     /// bytes, with the recorded response id replaced by `responseID` so that
     /// resume, retrieve and cancel address this run.
+    /// What `TranscriptSpec.hostile` adds before the outline: markup, script, links
+    /// and citations that a page rendering HTML or trusting URLs would execute.
+    static func appendHostileContent(to text: inout String, citations: inout [(url: String, title: String, start: Int, end: Int)]) {
+        text += "## <img src=x onerror=\"window.__pwned='img'\"> <script>window.__pwned='script'</script> <b>bold?</b>\n"
+        text += "- [click me](javascript:window.__pwned='markdown-link') and [data](data:text/html,<script>window.__pwned='data'</script>)\n"
+        text += "- \u{202E}txet desrever\u{202C} \u{2067}isolate\u{2069} <iframe src=\"javascript:window.__pwned='iframe'\"></iframe>\n"
+        text += "- " + String(repeating: "w", count: 6000) + "\n\n"
+        let hostile: [(String, String)] = [
+            ("javascript:window.__pwned='citation'", "<img src=x onerror=\"window.__pwned='title'\">"),
+            ("JaVaScRiPt:window.__pwned='case'", "Mixed case"),
+            ("data:text/html,<script>window.__pwned='data-citation'</script>", "Data URL"),
+            ("vbscript:msgbox(1)", "VBScript"),
+            (" javascript:window.__pwned='space'", "Leading space"),
+            ("https://example.org/safe?q=<script>", "<script>window.__pwned='safe-title'</script> \u{202E}evil"),
+        ]
+        for (url, title) in hostile {
+            let start = text.unicodeScalars.count
+            text += "- \(title) [source](\(url))\n"
+            citations.append((url, title, start, text.unicodeScalars.count - 1))
+        }
+        text += "\n"
+    }
+
     public init(recorded payloads: [String], responseID: String) throws {
         func object(_ json: String) throws -> [String: Any] {
             guard let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { throw TranscriptError.notAnObject }

@@ -15,6 +15,10 @@ public struct TranscriptSpec: Sendable, Equatable {
     public var totalDuration: Duration?
     /// A recorded stream (its `data:` payloads) to serve instead of a generated one.
     public var recorded: [String]?
+    /// Content an attacker would put in a provider's answer: HTML and script in
+    /// text and titles, `javascript:`/`data:` citation URLs, right-to-left
+    /// overrides, a very long unbroken line. For proving the page renders it as text.
+    public var hostile = false
 
     public init(seed: UInt64 = 1, webSearches: Int = 4, reasoningSummaries: Int = 3, outputLength: Int = 2000, deltaSize: Int = 12,
                 pace: Duration = .milliseconds(5)) {

@@ -24,6 +24,7 @@ parser.add_argument("--token", required=True)
 parser.add_argument("--admin-token", required=True)
 parser.add_argument("--artifacts", required=True)
 parser.add_argument("--chromedriver", default="/usr/bin/chromedriver")
+parser.add_argument("--scenario", default="all", choices=["all", "hostile"])
 args = parser.parse_args()
 
 
@@ -73,13 +74,49 @@ def start(workflow, prompt, skip):
     previous = session_id()
     driver.find_element(By.ID, "workflow-new").send_keys(workflow)
     driver.find_element(By.ID, "prompt").send_keys(prompt)
-    if skip:
-        driver.find_element(By.ID, "skip-clarification").click()
+    checkbox = driver.find_element(By.ID, "skip-clarification")
+    if checkbox.is_selected() != skip:
+        checkbox.click()
     driver.find_element(By.ID, "start-button").click()
     wait.until(lambda d: session_id() not in ("", previous))
 
 
+def hostile():
+    """A transcript full of markup, script URLs, RTL overrides and a 6,000-character
+    line: nothing executes, every link is http(s), the page stays usable."""
+    with urllib.request.urlopen(args.url + "/", timeout=30) as response:
+        headers = {k.lower(): v for k, v in response.getheaders()}
+    open_page()
+    start("wf-browser-hostile", "Hostile content", skip=True)
+    wait.until(lambda d: phase() == "done")
+    shot("page-hostile")
+    report = driver.execute_script("""
+        const hrefs = [...document.querySelectorAll('a[href]')].map((a) => a.protocol);
+        const within = (sel) => [...document.querySelectorAll(sel)];
+        return {
+          pwned: window.__pwned === undefined ? null : String(window.__pwned),
+          protocols: [...new Set(hrefs)],
+          injected: within('#outline-text *, #final img, #final script, #final iframe, #citations img, #citations script, #citations iframe').length,
+          overflow: document.documentElement.scrollWidth - window.innerWidth,
+          safeLinkRefuses: ['javascript:alert(1)', 'JaVaScRiPt:alert(1)', 'data:text/html,x', ' javascript:x', 'vbscript:x'].every((u) => safeLink(u) === null),
+          safeLinkKeeps: safeLink('https://example.org/a') !== null,
+          citationItems: within('#citations li').length,
+          startEnabled: !document.getElementById('start-button').disabled,
+        };
+    """)
+    # The page is still usable: a second session starts and finishes.
+    start("wf-browser-hostile-2", "Hostile content again", skip=True)
+    wait.until(lambda d: phase() == "done")
+    report.update({"scenario": "hostile", "session": session_id(), "text": text("outline-text"), "csp": headers.get("content-security-policy", ""),
+                   "nosniff": headers.get("x-content-type-options", ""), "referrer": headers.get("referrer-policy", ""),
+                   "pwnedAfter": driver.execute_script("return window.__pwned === undefined ? null : String(window.__pwned)")})
+    results.append(report)
+
+
 try:
+    if args.scenario == "hostile":
+        hostile()
+        raise SystemExit(0)
     # 1. A full session: prompt, questions answered with the keyboard, live stream, final outline.
     open_page()
     start("wf-browser-full", "Tidal energy in Europe", skip=False)
@@ -183,6 +220,8 @@ try:
     results.append({"scenario": "keyboard", "session": session_id(), "text": text("outline-text"), "reachedByTab": reached,
                     "textTopEarly": top_early, "textTopLate": top_late, "horizontalOverflow": overflow,
                     "cancelledByKeys": cancelled_by_keys, "finalPhase": phase(), "phaseText": text("phase")})
+except SystemExit:
+    pass
 except Exception as error:  # report what the page showed, then fail
     shot("failure")
     console = [entry.get("message", "") for entry in driver.get_log("browser")][-20:]

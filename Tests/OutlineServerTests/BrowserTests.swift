@@ -11,6 +11,63 @@ import TestSupport
 struct BrowserTests {
     static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
 
+    /// Runs the browser script (all scenarios, or one) and returns its results by scenario.
+    static func runScript(python: String, chromedriver: String, url: String, writer: String, admin: String, artifacts: URL,
+                          scenario: String = "all") async throws -> [String: [String: Any]] {
+        let output = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [root.appendingPathComponent("Tests/Browser/browser_test.py").path, "--url", url, "--token", writer,
+                             "--admin-token", admin, "--artifacts", artifacts.path, "--chromedriver", chromedriver, "--scenario", scenario]
+        process.standardOutput = output
+        try process.run()
+        let data = try await Task.detached { try output.fileHandleForReading.readToEnd() ?? Data() }.value
+        process.waitUntilExit()
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+        let results = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(process.terminationStatus == 0, "browser script failed: \(String(decoding: data, as: UTF8.self).prefix(2000))")
+        return Dictionary(results.map { ($0["scenario"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    @Test("a hostile transcript (script URLs, markup in titles and text, RTL overrides, a 6,000-character line): nothing executes, only http(s) links, the page stays usable")
+    func hostileContent() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let python = environment["OUTLINE_BROWSER_PYTHON"], let chromedriver = environment["OUTLINE_CHROMEDRIVER"] else {
+            Issue.record("the browser tests need Chromium and selenium: run Tools/test.sh, or eval \"$(Tools/dev/browser-deps.sh)\" first")
+            return
+        }
+        let artifacts = Self.root.appendingPathComponent("artifacts/browser")
+        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+        var spec = TranscriptSpec(outputLength: 1200, pace: .milliseconds(3))
+        spec.hostile = true
+        try await ServiceHarness.with(spec: spec) { h in
+            let results = try await Self.runScript(python: python, chromedriver: chromedriver, url: h.url, writer: try await h.token("writer"),
+                                                   admin: try await h.token("operator", role: .admin), artifacts: artifacts, scenario: "hostile")
+            let hostile = try #require(results["hostile"])
+            #expect(hostile["pwned"] is NSNull, "script ran in the page: \(hostile["pwned"] ?? "")")
+            #expect(hostile["pwnedAfter"] is NSNull)
+            let protocols = try #require(hostile["protocols"] as? [String])
+            #expect(Set(protocols).isSubset(of: ["http:", "https:"]), "links with \(protocols)")
+            #expect(hostile["injected"] as? Int == 0, "markup from the provider became elements")
+            #expect((hostile["overflow"] as? Double ?? 1) <= 0, "the long line makes the page scroll sideways")
+            #expect(hostile["safeLinkRefuses"] as? Bool == true)
+            #expect(hostile["safeLinkKeeps"] as? Bool == true)
+            #expect(hostile["startEnabled"] as? Bool == true)
+            // Only the one http(s) citation survived the server's mapping.
+            #expect(hostile["citationItems"] as? Int == 1)
+            #expect((hostile["csp"] as? String)?.contains("frame-ancestors 'none'") == true)
+            #expect((hostile["csp"] as? String)?.contains("'unsafe-inline'") == false)
+            #expect(hostile["nosniff"] as? String == "nosniff")
+            #expect(hostile["referrer"] as? String == "no-referrer")
+            // The text shown is the provider's text, verbatim (as text).
+            let session = try #require(hostile["session"] as? String)
+            let expected = try await h.log(session).compactMap { if case .outputTextDelta(let delta) = $0.event { delta.delta } else { nil } }.joined()
+            #expect(hostile["text"] as? String == expected)
+            let citations = try await h.log(session).compactMap { if case .citationAdded(let added) = $0.event { added.citation.url } else { nil } }
+            #expect(citations == ["https://example.org/safe?q=<script>"], "\(citations)")
+        }
+    }
+
     @Test("a full session, a reload mid-stream, the V2 fallback, the admin page, and keyboard-only use on a narrow screen, in headless Chromium; the page's text equals the log")
     func browser() async throws {
         let environment = ProcessInfo.processInfo.environment
@@ -23,19 +80,7 @@ struct BrowserTests {
         try await ServiceHarness.with(spec: TranscriptSpec(outputLength: 2500, pace: .milliseconds(12))) { h in
             let writer = try await h.token("writer")
             let admin = try await h.token("operator", role: .admin)
-            let output = Pipe()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: python)
-            process.arguments = [Self.root.appendingPathComponent("Tests/Browser/browser_test.py").path, "--url", h.url, "--token", writer,
-                                 "--admin-token", admin, "--artifacts", artifacts.path, "--chromedriver", chromedriver]
-            process.standardOutput = output
-            try process.run()
-            let data = try await Task.detached { try output.fileHandleForReading.readToEnd() ?? Data() }.value
-            process.waitUntilExit()
-            let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
-            let results = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-            #expect(process.terminationStatus == 0, "browser script failed: \(String(decoding: data, as: UTF8.self).prefix(2000))")
-            let byScenario = Dictionary(results.map { ($0["scenario"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+            let byScenario = try await Self.runScript(python: python, chromedriver: chromedriver, url: h.url, writer: writer, admin: admin, artifacts: artifacts)
             for scenario in ["full", "playback", "reload", "v2", "keyboard"] {
                 let result = try #require(byScenario[scenario], "no result for \(scenario)")
                 let session = try #require(result["session"] as? String)
