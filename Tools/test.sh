@@ -4,17 +4,21 @@
 # private cluster (Tools/dev/postgres.sh), builds, tests. Browser screenshots
 # land in artifacts/browser/.
 #
-# The browser tests, and the tests that restart PostgreSQL itself, run in
-# passes of their own, so they neither disturb nor get starved by the others.
+# The browser tests, the API fuzz pass (schemathesis) and the tests that restart
+# PostgreSQL itself run in passes of their own, so they neither disturb nor get
+# starved by the others.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 . Tools/dev/prepare.sh
 eval "$(Tools/dev/browser-deps.sh)"   # Chromium, chromium-driver, selenium: the browser tests
+eval "$(Tools/dev/fuzz-deps.sh)"      # schemathesis: the API fuzz pass
 
 swift build --build-tests "$@"
-swift test --skip-build "$@" --skip ServerRestartTests --skip BrowserTests
+swift test --skip-build "$@" --skip ServerRestartTests --skip BrowserTests --skip APIFuzzTests
+# schemathesis against the real server and its OpenAPI document: zero failures.
+swift test --skip-build "$@" --filter APIFuzzTests
 # The browser drives timing-sensitive pages: give it the machine to itself.
 swift test --skip-build "$@" --filter BrowserTests
 OUTLINE_PG_RESTART_TESTS=1 swift test --skip-build "$@" --filter ServerRestartTests

@@ -12,7 +12,8 @@ struct FlagRoutes: Sendable {
             _ = try context.requireAPIIdentity()
             let state = try await parts.flags.current()
             var body = FlagsView(state)
-            if let workflowID = request.uri.queryParameters.get("workflowId") {
+            if let given = request.uri.queryParameters.get("workflowId") {
+                let workflowID = try RequestInput.validWorkflowID(String(given))
                 body.workflowId = String(workflowID)
                 body.streaming = state.streams(workflowID: String(workflowID))
             }

@@ -76,10 +76,10 @@ struct OutlineGenerationRoutes: Sendable {
         let workflowID = try RequestInput.workflowID(context)
         let body = try await RequestInput.json(StartBody.self, from: request, context: context)
         let prompt = try RequestInput.text(body.prompt, field: "prompt", maxLength: 20_000)
-        var key = request.headers[HTTPField.Name("Idempotency-Key")!] ?? body.idempotencyKey
-        if let given = key {
-            key = try RequestInput.text(given, field: "idempotencyKey", maxLength: 200)
-        }
+        // Both places are checked, though the header wins: what a client sent is valid or refused.
+        let bodyKey = try body.idempotencyKey.map { try RequestInput.text($0, field: "idempotencyKey", maxLength: 200) }
+        let headerKey = try request.headers[HTTPField.Name("Idempotency-Key")!].map { try RequestInput.text($0, field: "Idempotency-Key", maxLength: 200) }
+        let key = headerKey ?? bodyKey
         if let stepId = body.stepId { _ = try RequestInput.text(stepId, field: "stepId", maxLength: 200) }
         let base = "/api/workflows/\(workflowID)/outline-generation"
         if mode == .streaming, case let flags = try await parts.flags.current(), !flags.streams(workflowID: workflowID) {
@@ -172,7 +172,7 @@ struct OutlineGenerationRoutes: Sendable {
         guard body.answers.count == questions.count else {
             throw APIError.invalid("answers", "Send one answer per question: \(questions.count) expected, \(body.answers.count) given.", code: "invalid_field")
         }
-        for (index, answer) in body.answers.enumerated() where answer.count > 5_000 {
+        for (index, answer) in body.answers.enumerated() where answer.unicodeScalars.count > 5_000 {
             throw APIError.invalid("answers[\(index)]", "An answer is at most 5000 characters.", code: "invalid_field")
         }
         do {

@@ -58,12 +58,28 @@ enum RequestInput {
                 throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "Send the body as application/json (got \(media)).")
             }
         }
+        let data = Data(buffer.readableBytesView)
+        // PostgreSQL's jsonb and text cannot hold NUL: refuse it up front with a
+        // 400 that names the problem, instead of failing in the database.
+        if data.contains(0) || (try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])).map(containsNUL) == true {
+            throw APIError(.badRequest, code: "invalid_json", message: "The body holds a NUL character (\\u0000), which is not accepted.")
+        }
         do {
-            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+            return try JSONDecoder().decode(T.self, from: data)
         } catch let error as DecodingError {
             throw describe(error)
         } catch let error as APIError {
             throw error
+        }
+    }
+
+    /// Whether a decoded JSON value holds U+0000 in any string or key.
+    static func containsNUL(_ value: Any) -> Bool {
+        switch value {
+        case let string as String: return string.unicodeScalars.contains("\0")
+        case let array as [Any]: return array.contains(where: containsNUL)
+        case let object as [String: Any]: return object.contains { $0.key.unicodeScalars.contains("\0") || containsNUL($0.value) }
+        default: return false
         }
     }
 
@@ -118,11 +134,20 @@ enum RequestInput {
         }
     }
 
-    /// Rejects a text field that is empty (after trimming) or too long.
+    /// The characters `text` trims: the ASCII spaces the OpenAPI document's
+    /// `pattern: "[^ \\t\\r\\n]"` names, so server and document agree exactly.
+    static let trimmed: Set<Unicode.Scalar> = [" ", "\t", "\r", "\n"]
+
+    /// Rejects a text field that is blank (only spaces, tabs and line breaks) or
+    /// longer than `maxLength` Unicode scalars (what JSON Schema's maxLength counts),
+    /// and returns it trimmed.
     static func text(_ value: String, field: String, maxLength: Int) throws -> String {
-        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty else { throw APIError.invalid(field, "The field \(field) must not be empty.", code: "invalid_field") }
-        guard trimmed.count <= maxLength else { throw APIError.invalid(field, "The field \(field) is longer than \(maxLength) characters.", code: "invalid_field") }
-        return trimmed
+        guard !value.unicodeScalars.contains("\0") else { throw APIError.invalid(field, "The field \(field) holds a NUL character.", code: "invalid_field") }
+        guard value.unicodeScalars.count <= maxLength else { throw APIError.invalid(field, "The field \(field) is longer than \(maxLength) characters.", code: "invalid_field") }
+        let scalars = value.unicodeScalars
+        guard let first = scalars.firstIndex(where: { !trimmed.contains($0) }), let last = scalars.lastIndex(where: { !trimmed.contains($0) }) else {
+            throw APIError.invalid(field, "The field \(field) must not be empty.", code: "invalid_field")
+        }
+        return String(scalars[first...last])
     }
 }
