@@ -3,7 +3,7 @@ import OpenAIResponses
 
 /// A deterministic deep-research stream in the Responses API's wire format: the
 /// same event types, field names and nesting as the streams recorded from the
-/// real API (`shared/fixtures/openai-responses`), with citation indices counted
+/// real API (`Tests/Fixtures/openai-responses`), with citation indices counted
 /// in Unicode code points as the provider counts them.
 public struct Transcript: Sendable {
     /// The `data:` JSON of every stream event, `sequence_number` = index.

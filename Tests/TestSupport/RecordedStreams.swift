@@ -1,15 +1,17 @@
 import Foundation
 
-/// The streams recorded from the real Responses API, in `../shared/fixtures/openai-responses/`
-/// (`OUTLINE_FIXTURES_DIR` overrides), turned back into the SSE bytes the API sent.
+/// The streams recorded from the real Responses API, kept in the project at
+/// `Tests/Fixtures/openai-responses/` (copied from the product's shared fixtures,
+/// so a clone with nothing beside it passes; `OUTLINE_FIXTURES_DIR` overrides),
+/// turned back into the SSE bytes the API sent.
 public enum RecordedStreams {
     public static var directory: URL {
         if let override = ProcessInfo.processInfo.environment["OUTLINE_FIXTURES_DIR"], !override.isEmpty {
             return URL(fileURLWithPath: override)
         }
-        // Tests/TestSupport/RecordedStreams.swift → the clone's root → ../shared
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("shared/fixtures/openai-responses")
+        // Tests/TestSupport/RecordedStreams.swift → Tests/Fixtures/openai-responses
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/openai-responses")
     }
 
     public static let names = ["openai-web-search-tool.1", "openai-reasoning-encrypted-content.1", "openai-error.1"]

@@ -18,7 +18,7 @@ struct OutlineBench: AsyncParsableCommand {
     )
 
     @Option(help: "what to measure: log (append, COPY ceiling, rebuild, storage), parser (SSE framing and event decoding), or runner (sessions end to end against the simulated provider)") var suite = "log"
-    @Option(help: "folder of the recorded provider streams (parser suite)") var fixtures = "../shared/fixtures/openai-responses"
+    @Option(help: "folder of the recorded provider streams (parser suite)") var fixtures = "Tests/Fixtures/openai-responses"
     @Option(help: "concurrent live sessions") var sessions = 100
     @Option(help: "runner suite: milliseconds between provider events") var paceMs = 0
     @Option(help: "runner suite: outline length in characters") var outputLength = 3000
