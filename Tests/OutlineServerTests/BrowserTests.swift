@@ -11,6 +11,18 @@ import TestSupport
 struct BrowserTests {
     static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
 
+    /// The browser's Python and WebDriver (from Tools/dev/browser-deps.sh) and the screenshots' folder.
+    static func browser() throws -> (python: String, chromedriver: String, artifacts: URL)? {
+        let environment = ProcessInfo.processInfo.environment
+        guard let python = environment["OUTLINE_BROWSER_PYTHON"], let chromedriver = environment["OUTLINE_CHROMEDRIVER"] else {
+            Issue.record("the browser tests need Chromium and selenium: run Tools/test.sh, or eval \"$(Tools/dev/browser-deps.sh)\" first")
+            return nil
+        }
+        let artifacts = root.appendingPathComponent("artifacts/browser")
+        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+        return (python, chromedriver, artifacts)
+    }
+
     /// Runs the browser script (all scenarios, or one) and returns its results by scenario.
     static func runScript(python: String, chromedriver: String, url: String, writer: String, admin: String, artifacts: URL,
                           scenario: String = "all") async throws -> [String: [String: Any]] {
@@ -31,13 +43,7 @@ struct BrowserTests {
 
     @Test("a hostile transcript (script URLs, markup in titles and text, RTL overrides, a 6,000-character line): nothing executes, only http(s) links, the page stays usable")
     func hostileContent() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let python = environment["OUTLINE_BROWSER_PYTHON"], let chromedriver = environment["OUTLINE_CHROMEDRIVER"] else {
-            Issue.record("the browser tests need Chromium and selenium: run Tools/test.sh, or eval \"$(Tools/dev/browser-deps.sh)\" first")
-            return
-        }
-        let artifacts = Self.root.appendingPathComponent("artifacts/browser")
-        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+        guard let (python, chromedriver, artifacts) = try Self.browser() else { return }
         var spec = TranscriptSpec(outputLength: 1200, pace: .milliseconds(3))
         spec.hostile = true
         try await ServiceHarness.with(spec: spec) { h in
@@ -70,13 +76,7 @@ struct BrowserTests {
 
     @Test("a full session, a reload mid-stream, the V2 fallback, the admin page, and keyboard-only use on a narrow screen, in headless Chromium; the page's text equals the log")
     func browser() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        guard let python = environment["OUTLINE_BROWSER_PYTHON"], let chromedriver = environment["OUTLINE_CHROMEDRIVER"] else {
-            Issue.record("the browser tests need Chromium and selenium: run Tools/test.sh, or eval \"$(Tools/dev/browser-deps.sh)\" first")
-            return
-        }
-        let artifacts = Self.root.appendingPathComponent("artifacts/browser")
-        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+        guard let (python, chromedriver, artifacts) = try Self.browser() else { return }
         try await ServiceHarness.with(spec: TranscriptSpec(outputLength: 2500, pace: .milliseconds(12))) { h in
             let writer = try await h.token("writer")
             let admin = try await h.token("operator", role: .admin)

@@ -5,9 +5,6 @@ import PostgresClient
 import SimulatedProvider
 import Testing
 import TestSupport
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Waits are bounded: a busy pool answers 503 at once instead of queueing,
 /// statements and connects have timeouts, an idle connection is closed, a
@@ -127,42 +124,4 @@ struct ResourceBoundsTests {
         let text = try await h.call("GET", "/metrics").text
         return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
     }
-}
-
-/// A plain TCP connection to a loopback port, for clients that misbehave.
-final class RawSocket: @unchecked Sendable {
-    let fd: Int32
-
-    init(port: Int, receiveBuffer: Int32? = nil, send request: [UInt8] = []) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RawHTTP.Failure(description: "socket() failed") }
-        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { close(fd); throw RawHTTP.Failure(description: "connect failed") }
-        if !request.isEmpty { _ = request.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) } }
-    }
-
-    /// True once the peer closed (recv returns 0 or an error); `draining` reads
-    /// and discards what was buffered first.
-    func waitForClose(seconds: Int, draining: Bool = false) -> Bool {
-        var timeout = timeval(tv_sec: 1, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var buffer = [UInt8](repeating: 0, count: 65_536)
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while ContinuousClock.now < deadline {
-            let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count == 0 { return true }
-            if count < 0 && errno != EAGAIN && errno != EWOULDBLOCK { return true }
-            if count > 0 && !draining { continue }
-        }
-        return false
-    }
-
-    deinit { close(fd) }
 }
