@@ -19,6 +19,11 @@ struct LoadStack {
         environment["OUTLINE_TOKEN_SECRET"] = secret
         environment["OPENAI_BASE_URL"] = providerURL
         environment["OPENAI_API_KEY"] = nil
+        // One load user runs every session and holds every stream: lift the per-user limits.
+        for (name, value) in [("OUTLINE_LIMIT_ACTIVE_SESSIONS", "10000"), ("OUTLINE_LIMIT_STARTS_PER_HOUR", "100000"), ("OUTLINE_LIMIT_STARTS_PER_DAY", "1000000"),
+                              ("OUTLINE_LIMIT_NEW_WORKFLOWS_PER_HOUR", "100000"), ("OUTLINE_LIMIT_STREAMS", "10000")] where environment[name] == nil {
+            environment[name] = value
+        }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["--port", "0", "--port-file", portFile]
