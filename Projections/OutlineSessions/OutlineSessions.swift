@@ -54,6 +54,15 @@ public struct OutlineSessions: Sendable {
         try await store.pool.withConnection { connection in try await connection.run { [table] in try table.rows(ids: [id], on: $0)[id] } }
     }
 
+    /// A session's workflow, status and head, or nil when it does not exist.
+    public func access(_ id: UUID) async throws -> SessionAccess? {
+        guard let row = try await store.pool.query(
+            "SELECT workflow_id, status, last_event_sequence FROM \(table.rowsTable) WHERE id = $1", id
+        ).first else { return nil }
+        guard let status = OutlineSessionRow.Status(rawValue: try row.decode(String.self, at: 1)) else { return nil }
+        return SessionAccess(id: id, workflowId: try row.decode(String.self, at: 0), status: status, lastEventSequence: try row.decode(Int32.self, at: 2))
+    }
+
     public func activeSession(workflowId: String) async throws -> OutlineSessionRow? {
         try await first("SELECT to_jsonb(s) FROM \(table.name) s WHERE workflow_id = $1 AND is_active", workflowId)
     }

@@ -22,16 +22,24 @@ struct ServiceParts: Sendable {
     /// A session's row, if `identity` may see it and it belongs to `workflowID`;
     /// otherwise the same 404 as a session that does not exist.
     func reachableSession(_ session: UUID, workflowID: String?, identity: AccessToken) async throws -> OutlineSessionRow {
-        guard let row = try await sessions.row(session), workflowID == nil || row.workflowId == workflowID else {
+        _ = try await reachable(session, workflowID: workflowID, identity: identity)
+        guard let row = try await sessions.row(session) else { throw Self.sessionNotFound(session) }
+        return row
+    }
+
+    /// The access check alone (workflow, status, head; no texts), for the routes
+    /// that stream or read the log and need nothing else of the row.
+    func reachable(_ session: UUID, workflowID: String?, identity: AccessToken) async throws -> SessionAccess {
+        guard let access = try await sessions.access(session), workflowID == nil || access.workflowId == workflowID else {
             throw Self.sessionNotFound(session)
         }
         if let scoped = identity.session, scoped.lowercased() != session.uuidString.lowercased() {
             throw Self.sessionNotFound(session)
         }
         if identity.role != .admin {
-            guard try await directory.owner(of: row.workflowId) == identity.subject else { throw Self.sessionNotFound(session) }
+            guard try await directory.owner(of: access.workflowId) == identity.subject else { throw Self.sessionNotFound(session) }
         }
-        return row
+        return access
     }
 
     static func sessionNotFound(_ session: UUID) -> APIError {

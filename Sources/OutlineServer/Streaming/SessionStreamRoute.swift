@@ -58,10 +58,18 @@ struct SessionStreamRoute: Sendable {
         let workflowID = try RequestInput.workflowID(context)
         let session = try RequestInput.sessionIDQuery(request)
         let start = try Self.start(of: request)
-        let row = try await parts.reachableSession(session, workflowID: workflowID, identity: identity)
-        if case .after(let cursor) = start, row.status.isTerminal, cursor >= row.lastEventSequence {
+        let access = try await parts.reachable(session, workflowID: workflowID, identity: identity)
+        if case .after(let cursor) = start, access.status.isTerminal, cursor >= access.lastEventSequence {
             // Past the terminal event: tells EventSource to stop reconnecting.
             return Response(status: .noContent)
+        }
+        // The whole row (with its texts) only for the snapshot a new client gets.
+        let snapshot: OutlineSessionRow?
+        if start == .snapshot {
+            guard let row = try await parts.sessions.row(session) else { throw ServiceParts.sessionNotFound(session) }
+            snapshot = row
+        } else {
+            snapshot = nil
         }
         let ticket = try parts.streamGate.admit(identity.subject)
         let subscription = parts.hub.subscribe(session)
@@ -82,7 +90,7 @@ struct SessionStreamRoute: Sendable {
                 ticket.release()
             }
             var stream = SessionStreamWriter(store: store, session: session, subscription: subscription, sent: sent)
-            try await stream.run(start: start, row: row) { try await deadline.write($0, with: &writer) }
+            try await stream.run(start: start, snapshot: snapshot) { try await deadline.write($0, with: &writer) }
             try await writer.finish(nil)
         })
     }
@@ -107,12 +115,13 @@ struct SessionStreamWriter {
         self.sent = sent
     }
 
-    mutating func run(start: SessionStreamRoute.Start, row: OutlineSessionRow, write: (ByteBuffer) async throws -> Void) async throws {
+    mutating func run(start: SessionStreamRoute.Start, snapshot: OutlineSessionRow?, write: (ByteBuffer) async throws -> Void) async throws {
         try await write(ByteBuffer(string: "retry: \(SessionStreamRoute.retryMilliseconds)\n\n"))
         switch start {
         case .after(let after):
             cursor = after
         case .snapshot:
+            guard let row = snapshot else { return }
             try await write(SSEFrame(sequence: row.lastEventSequence, event: "snapshot", data: try row.apiJSON()).bytes)
             cursor = row.lastEventSequence
             if row.status.isTerminal { return }
