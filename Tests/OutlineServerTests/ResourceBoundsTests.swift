@@ -20,14 +20,29 @@ struct ResourceBoundsTests {
             try await ServiceHarness.serve(pool: small, provider: h.provider, configuration: ServiceHarness.configuration(provider: h.provider)) { b in
                 let alice = try await b.token("alice")
                 _ = try await b.call("POST", "/api/workflows", token: alice, json: ["workflowId": "wf-busy"])
-                // Hold both connections (as two slow queries would).
-                let holders = (0..<2).map { _ in Task { try await small.query("SELECT pg_sleep(3)") } }
-                try await Task.sleep(for: .milliseconds(300))
+                // Hold both connections until the test lets go (as two stuck queries would):
+                // no race with the clock, however loaded the machine.
+                let (held, heldSignal) = AsyncStream<Void>.makeStream()
+                let releases = (0..<2).map { _ in AsyncStream<Void>.makeStream() }
+                let holders = releases.map { release in
+                    Task {
+                        try await small.withConnection { _ in
+                            heldSignal.yield()
+                            for await _ in release.stream { break }
+                        }
+                    }
+                }
+                var heldCount = 0
+                for await _ in held {
+                    heldCount += 1
+                    if heldCount == 2 { break }
+                }
                 let reply = try await b.call("GET", ServiceHarness.base("wf-busy") + "/latest", token: alice)
                 #expect(reply.status == 503, "\(reply.status) \(reply.text)")
                 #expect(reply.errorCode == "database_busy")
                 #expect(reply.head.header("retry-after") == "1")
-                for holder in holders { _ = try? await holder.value }
+                for release in releases { release.continuation.finish() }
+                for holder in holders { try await holder.value }
                 // Once they are free, the same request is answered again.
                 #expect(try await b.call("GET", ServiceHarness.base("wf-busy") + "/latest", token: alice).status == 404)
             }
