@@ -12,7 +12,10 @@ import TestSupport
 struct SessionAPITests {
     @Test("100 concurrent starts for one workflow make one session and one provider call; the others get 409 with its id")
     func concurrentStarts() async throws {
-        try await ServiceHarness.with { h in
+        // The run holds at the provider until every start has answered: a real run
+        // lasts 15 minutes, and a burst of starts must meet it still active, not race
+        // a 1-second test transcript to its end.
+        try await ServiceHarness.with(faults: [.holdAt(events: 5)]) { h in
             let alice = try await h.token("alice")
             let replies = try await withThrowingTaskGroup(of: ServiceHarness.Reply.self) { group in
                 for _ in 0..<100 {
@@ -26,6 +29,7 @@ struct SessionAPITests {
             let conflicts = replies.filter { $0.status == 409 }
             #expect(conflicts.count == 99)
             #expect(conflicts.allSatisfy { $0.errorCode == "session_active" && (($0.json?["error"] as? [String: Any])?["activeSessionId"] as? String) == session })
+            await h.provider.state.releaseAll()
             let row = try await h.waitUntilEnded("wf-race", session: session, token: alice)
             #expect(row["status"] as? String == "completed")
             #expect(await h.provider.state.researchCreateCount == 1)
