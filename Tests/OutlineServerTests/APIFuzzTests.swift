@@ -45,15 +45,7 @@ struct APIFuzzTests {
     }
 
     static func run(_ executable: String, arguments: [String]) async throws -> (Int32, String) {
-        let output = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = try await Task.detached { try output.fileHandleForReading.readToEnd() ?? Data() }.value
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let (status, data) = try await runCollecting(executable, arguments, includeErrors: true)
+        return (status, String(decoding: data, as: UTF8.self))
     }
 }

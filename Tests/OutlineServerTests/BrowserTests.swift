@@ -7,7 +7,7 @@ import TestSupport
 /// The web page and the admin page in headless Chromium, driven through
 /// WebDriver by `Tests/Browser/browser_test.py` against a real server. The
 /// script reports what the page showed; this test checks it against the log.
-@Suite("The web page in a real browser")
+@Suite("The web page in a real browser", .serialized)
 struct BrowserTests {
     static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
 
@@ -26,18 +26,12 @@ struct BrowserTests {
     /// Runs the browser script (all scenarios, or one) and returns its results by scenario.
     static func runScript(python: String, chromedriver: String, url: String, writer: String, admin: String, artifacts: URL,
                           scenario: String = "all") async throws -> [String: [String: Any]] {
-        let output = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [root.appendingPathComponent("Tests/Browser/browser_test.py").path, "--url", url, "--token", writer,
-                             "--admin-token", admin, "--artifacts", artifacts.path, "--chromedriver", chromedriver, "--scenario", scenario]
-        process.standardOutput = output
-        try process.run()
-        let data = try await Task.detached { try output.fileHandleForReading.readToEnd() ?? Data() }.value
-        process.waitUntilExit()
+        let (status, data) = try await runCollecting(python, [root.appendingPathComponent("Tests/Browser/browser_test.py").path, "--url", url, "--token", writer,
+                                                             "--admin-token", admin, "--artifacts", artifacts.path, "--chromedriver", chromedriver,
+                                                             "--scenario", scenario])
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
         let results = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
-        #expect(process.terminationStatus == 0, "browser script failed: \(String(decoding: data, as: UTF8.self).prefix(2000))")
+        #expect(status == 0, "browser script failed: \(String(decoding: data, as: UTF8.self).prefix(2000))")
         return Dictionary(results.map { ($0["scenario"] as? String ?? "", $0) }, uniquingKeysWith: { a, _ in a })
     }
 

@@ -26,3 +26,31 @@ public func runChild(_ path: String, _ arguments: [String]) async throws -> Int3
         thread.start()
     }
 }
+
+/// Runs a program to completion and returns its exit status and what it wrote
+/// (stdout, and stderr when `includeErrors`). The blocking read and wait run on
+/// a thread of their own, never on Swift's cooperative pool: a test that blocked
+/// a pool thread for minutes would starve the in-process server it is testing
+/// (two such tests at once block both threads of a 2-core machine).
+public func runCollecting(_ path: String, _ arguments: [String], includeErrors: Bool = false) async throws -> (status: Int32, output: Data) {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread {
+            let output = Pipe()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: path)
+            process.arguments = arguments
+            process.standardOutput = output
+            if includeErrors { process.standardError = output }
+            do {
+                try process.run()
+            } catch {
+                continuation.resume(throwing: error)
+                return
+            }
+            let data = output.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            continuation.resume(returning: (process.terminationStatus, data))
+        }
+        thread.start()
+    }
+}
