@@ -20,13 +20,11 @@ struct DiagnosticsTests {
                 NewEvent(.resumed(SessionResumed(fromProviderSequence: 12, reason: "stream interrupted"))),
                 NewEvent(.failed(SessionFailed(code: "provider_error", message: "provider answered HTTP 500", retryable: false))),
             ]))
-            var active: [[String: Any]] = []
             // The lease is taken as the run starts; the event counts come from the asynchronous session_activity projection.
-            for _ in 0..<200 where !active.contains(where: { $0["sessionId"] as? String == running && $0["leaseOwner"] != nil && ($0["events"] as? Int ?? 0) > 0 }) {
-                active = try await h.call("GET", "/admin/outline-generation-diagnostics", token: admin).json?["activeSessions"] as? [[String: Any]] ?? []
-                try await Task.sleep(for: .milliseconds(50))
+            let row = try await Deadline.value(of: "the running session in the report with its lease and events", within: .seconds(60), every: .milliseconds(50)) { () -> [String: Any]? in
+                let active = try await h.call("GET", "/admin/outline-generation-diagnostics", token: admin).json?["activeSessions"] as? [[String: Any]] ?? []
+                return active.first { $0["sessionId"] as? String == running && $0["leaseOwner"] != nil && ($0["events"] as? Int ?? 0) > 0 }
             }
-            let row = try #require(active.first { $0["sessionId"] as? String == running })
             #expect(row["leaseOwner"] as? String == h.app.configuration.instanceName)
             #expect((row["events"] as? Int ?? 0) > 0)
             let report = try #require(try await h.call("GET", "/admin/outline-generation-diagnostics", token: admin).json)

@@ -77,29 +77,32 @@ struct HostileInputTests {
             let base = ServiceHarness.base("wf-hostile")
             let bearer = Array("Authorization: Bearer \(alice)".utf8)
             let adminBearer = Array("Authorization: Bearer \(admin)".utf8)
+            @Sendable func fetch(_ target: String, _ headers: [[UInt8]] = []) async throws -> RawHTTP.Reply {
+                try await RawHTTP.get(port: port, target: Array(target.utf8), headers: headers)
+            }
             // (what, request for a value) — each a route a client controls.
-            let targets: [(String, @Sendable (String) throws -> RawHTTP.Reply)] = [
-                ("replay speed", { try RawHTTP.get(port: port, target: Array("/api/sessions/\(session)/replay?speed=\(encoded($0))".utf8), headers: [bearer]) }),
-                ("replay after", { try RawHTTP.get(port: port, target: Array("/api/sessions/\(session)/replay?speed=0&after=\(encoded($0))".utf8), headers: [bearer]) }),
-                ("replay Last-Event-ID", { try RawHTTP.get(port: port, target: Array("/api/sessions/\(session)/replay?speed=0".utf8), headers: [bearer, Array("Last-Event-ID: \($0)".utf8)]) }),
-                ("events after", { try RawHTTP.get(port: port, target: Array("/api/sessions/\(session)/events?after=\(encoded($0))".utf8), headers: [bearer]) }),
-                ("events limit", { try RawHTTP.get(port: port, target: Array("/api/sessions/\(session)/events?limit=\(encoded($0))".utf8), headers: [bearer]) }),
-                ("events format", { try RawHTTP.get(port: port, target: Array("/api/sessions/\(session)/events?format=\(encoded($0))".utf8), headers: [bearer]) }),
-                ("stream Last-Event-ID", { try RawHTTP.get(port: port, target: Array("\(base)/stream?sessionId=\(session)&token=\(streamToken)".utf8), headers: [Array("Last-Event-ID: \($0)".utf8)]) }),
-                ("stream lastEventId", { try RawHTTP.get(port: port, target: Array("\(base)/stream?sessionId=\(session)&token=\(streamToken)&lastEventId=\(encoded($0))".utf8)) }),
-                ("stream from", { try RawHTTP.get(port: port, target: Array("\(base)/stream?sessionId=\(session)&token=\(streamToken)&from=\(encoded($0))".utf8)) }),
-                ("status sessionId", { try RawHTTP.get(port: port, target: Array("\(base)/status?sessionId=\(encoded($0))".utf8), headers: [bearer]) }),
-                ("workflow id in the path", { try RawHTTP.get(port: port, target: Array("/api/workflows/\(encoded($0))/outline-generation/latest".utf8), headers: [bearer]) }),
-                ("session id in the path", { try RawHTTP.get(port: port, target: Array("/api/sessions/\(encoded($0))/events".utf8), headers: [bearer]) }),
-                ("token in the query", { try RawHTTP.get(port: port, target: Array("\(base)/stream?sessionId=\(session)&token=\(encoded($0))".utf8)) }),
-                ("Authorization header", { try RawHTTP.get(port: port, target: Array("\(base)/latest".utf8), headers: [Array("Authorization: Bearer \($0)".utf8)]) }),
-                ("export since", { try RawHTTP.get(port: port, target: Array("/admin/export?since=\(encoded($0))".utf8), headers: [adminBearer]) }),
-                ("export until", { try RawHTTP.get(port: port, target: Array("/admin/export?since=2020-01-01T00:00:00Z&until=\(encoded($0))".utf8), headers: [adminBearer]) }),
-                ("flags workflowId", { try RawHTTP.get(port: port, target: Array("/api/flags?workflowId=\(encoded($0))".utf8), headers: [bearer]) }),
+            let targets: [(String, @Sendable (String) async throws -> RawHTTP.Reply)] = [
+                ("replay speed", { try await fetch("/api/sessions/\(session)/replay?speed=\(encoded($0))", [bearer]) }),
+                ("replay after", { try await fetch("/api/sessions/\(session)/replay?speed=0&after=\(encoded($0))", [bearer]) }),
+                ("replay Last-Event-ID", { try await fetch("/api/sessions/\(session)/replay?speed=0", [bearer, Array("Last-Event-ID: \($0)".utf8)]) }),
+                ("events after", { try await fetch("/api/sessions/\(session)/events?after=\(encoded($0))", [bearer]) }),
+                ("events limit", { try await fetch("/api/sessions/\(session)/events?limit=\(encoded($0))", [bearer]) }),
+                ("events format", { try await fetch("/api/sessions/\(session)/events?format=\(encoded($0))", [bearer]) }),
+                ("stream Last-Event-ID", { try await fetch("\(base)/stream?sessionId=\(session)&token=\(streamToken)", [Array("Last-Event-ID: \($0)".utf8)]) }),
+                ("stream lastEventId", { try await fetch("\(base)/stream?sessionId=\(session)&token=\(streamToken)&lastEventId=\(encoded($0))") }),
+                ("stream from", { try await fetch("\(base)/stream?sessionId=\(session)&token=\(streamToken)&from=\(encoded($0))") }),
+                ("status sessionId", { try await fetch("\(base)/status?sessionId=\(encoded($0))", [bearer]) }),
+                ("workflow id in the path", { try await fetch("/api/workflows/\(encoded($0))/outline-generation/latest", [bearer]) }),
+                ("session id in the path", { try await fetch("/api/sessions/\(encoded($0))/events", [bearer]) }),
+                ("token in the query", { try await fetch("\(base)/stream?sessionId=\(session)&token=\(encoded($0))") }),
+                ("Authorization header", { try await fetch("\(base)/latest", [Array("Authorization: Bearer \($0)".utf8)]) }),
+                ("export since", { try await fetch("/admin/export?since=\(encoded($0))", [adminBearer]) }),
+                ("export until", { try await fetch("/admin/export?since=2020-01-01T00:00:00Z&until=\(encoded($0))", [adminBearer]) }),
+                ("flags workflowId", { try await fetch("/api/flags?workflowId=\(encoded($0))", [bearer]) }),
             ]
             for (what, request) in targets {
                 await propertyCheck(count: 40, input: Self.hostile) { value in
-                    let reply = try request(value)
+                    let reply = try await request(value)
                     Self.expectRefusedOrServed(reply, "\(what) = \(value.prefix(80).debugDescription)")
                 }
                 #expect(try await h.call("GET", "/healthz").status == 200, "the server died after \(what)")
@@ -108,10 +111,10 @@ struct HostileInputTests {
             let raw: [[UInt8]] = [[0xFF, 0xFE], [0xC3], [0xED, 0xA0, 0x80], [0xF4, 0x90, 0x80, 0x80], [0x80, 0x80, 0x80]]
             for bytes in raw {
                 for reply in [
-                    try RawHTTP.get(port: port, target: Array("/api/sessions/\(session)/replay?speed=".utf8) + bytes, headers: [bearer]),
-                    try RawHTTP.get(port: port, target: Array("/api/workflows/".utf8) + bytes + Array("/outline-generation/latest".utf8), headers: [bearer]),
-                    try RawHTTP.get(port: port, target: Array("/api/sessions/\(session)/events".utf8), headers: [bearer, Array("Accept: ".utf8) + bytes]),
-                    try RawHTTP.get(port: port, target: Array("\(base)/stream?sessionId=\(session)&token=\(streamToken)".utf8), headers: [Array("Last-Event-ID: ".utf8) + bytes]),
+                    try await RawHTTP.get(port: port, target: Array("/api/sessions/\(session)/replay?speed=".utf8) + bytes, headers: [bearer]),
+                    try await RawHTTP.get(port: port, target: Array("/api/workflows/".utf8) + bytes + Array("/outline-generation/latest".utf8), headers: [bearer]),
+                    try await RawHTTP.get(port: port, target: Array("/api/sessions/\(session)/events".utf8), headers: [bearer, Array("Accept: ".utf8) + bytes]),
+                    try await RawHTTP.get(port: port, target: Array("\(base)/stream?sessionId=\(session)&token=\(streamToken)".utf8), headers: [Array("Last-Event-ID: ".utf8) + bytes]),
                 ] {
                     #expect(reply.status < 500, "non-UTF-8 \(bytes) answered \(reply.status)")
                 }

@@ -76,9 +76,9 @@ struct ResourceBoundsTests {
     func idleConnectionsClose() async throws {
         try await ServiceHarness.with(configure: { $0.httpIdleTimeout = .seconds(1) }) { h in
             let port = try #require(Int(h.url.split(separator: ":").last ?? ""))
-            let socket = try RawSocket(port: port)
+            let socket = try await RawSocket.open(1, port: port)[0]
             // Nothing sent: the server closes it (recv returns 0) well before our own 20 s limit.
-            #expect(socket.waitForClose(seconds: 20), "the idle connection stayed open")
+            #expect(await socket.waitForClose(seconds: 20), "the idle connection stayed open")
         }
     }
 
@@ -92,13 +92,13 @@ struct ResourceBoundsTests {
             _ = try await h.waitUntilEnded("wf-slow", session: session, token: alice, timeout: .seconds(180))
             let head = try await h.log(session).count
             let port = try #require(Int(h.url.split(separator: ":").last ?? ""))
-            func request(after: Int) -> [UInt8] {
+            @Sendable func request(after: Int) -> [UInt8] {
                 Array("GET \(ServiceHarness.base("wf-slow"))/stream?sessionId=\(session)&token=\(streamToken)&lastEventId=\(after) HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
             }
             // 10 clients ask for the whole log and never read: their writes block.
-            let heavy = try (0..<10).map { _ in try RawSocket(port: port, receiveBuffer: 2048, send: request(after: 0)) }
+            let heavy = try await RawSocket.open(10, port: port, receiveBuffer: 2048) { request(after: 0) }
             // 490 more ask for the last few events and never read: the server is done with them at once.
-            let light = try (0..<490).map { _ in try RawSocket(port: port, receiveBuffer: 2048, send: request(after: head - 5)) }
+            let light = try await RawSocket.open(490, port: port, receiveBuffer: 2048) { request(after: head - 5) }
             let checksBefore = try await Self.counter("outline_readiness_checks_total", h)
             // Meanwhile a live session must finish on its lease, and /readyz is polled hard.
             let (live, _) = try await h.startStreaming("wf-live", token: alice)
@@ -128,8 +128,8 @@ struct ResourceBoundsTests {
                 Issue.record("\(h.app.hub.clientCount) clients still in the hub; \(metrics.joined(separator: " | "))")
                 throw error
             }
-            #expect(heavy.allSatisfy { $0.waitForClose(seconds: 30, draining: true) }, "a blocked client was not closed")
-            #expect(light.allSatisfy { $0.waitForClose(seconds: 30, draining: true) }, "an idle client was not closed")
+            #expect(await Self.allClose(heavy), "a blocked client was not closed")
+            #expect(await Self.allClose(light), "an idle client was not closed")
             #expect(try await Self.counter("outline_sse_clients_dropped_total{reason=\"write_timeout\"}", h) >= 1)
             let row = try await h.waitUntilEnded("wf-live", session: live, token: alice, timeout: .seconds(180))
             #expect(row["status"] as? String == "completed")
@@ -139,6 +139,14 @@ struct ResourceBoundsTests {
     }
 
     /// A counter's value in `/metrics` (`name` with its labels, as Prometheus prints it); 0 when absent.
+    /// True when the server closed every one of `sockets` (each waited on its own thread, all at once).
+    static func allClose(_ sockets: [RawSocket]) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            for socket in sockets { group.addTask { await socket.waitForClose(seconds: 30, draining: true) } }
+            return await group.reduce(true) { $0 && $1 }
+        }
+    }
+
     static func counter(_ name: String, _ h: ServiceHarness) async throws -> Double {
         let text = try await h.call("GET", "/metrics").text
         return text.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0

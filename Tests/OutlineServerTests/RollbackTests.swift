@@ -62,12 +62,10 @@ struct RollbackTests {
 
             // Forward again: the same instance streams once its flag cache refreshes.
             #expect(try await Self.migrator(pool).up() == [7, 10])
-            var restarted = try await h.call("POST", ServiceHarness.base("wf-rb2") + "/start", token: alice, json: ["prompt": "p", "skipClarification": true])
-            for _ in 0..<50 where restarted.status != 201 {
-                try await Task.sleep(for: .milliseconds(100))
-                restarted = try await h.call("POST", ServiceHarness.base("wf-rb2") + "/start", token: alice, json: ["prompt": "p", "skipClarification": true])
+            let restarted = try await Deadline.value(of: "a streaming start once the flag cache refreshed", within: .seconds(60), every: .milliseconds(100)) { () -> ServiceHarness.Reply? in
+                let reply = try await h.call("POST", ServiceHarness.base("wf-rb2") + "/start", token: alice, json: ["prompt": "p", "skipClarification": true])
+                return reply.status == 201 ? reply : nil
             }
-            #expect(restarted.status == 201)
             let streamed = try #require(restarted.json?["sessionId"] as? String)
             #expect(try await h.waitUntilEnded("wf-rb2", session: streamed, token: alice)["status"] as? String == "completed")
             #expect(try await h.call("PUT", "/admin/flags", token: admin, json: ["rolloutPercent": 50]).status == 200)

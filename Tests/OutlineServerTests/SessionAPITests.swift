@@ -73,11 +73,10 @@ struct SessionAPITests {
             let alice = try await h.token("alice")
             let start = try await h.call("POST", ServiceHarness.base("wf-clarify") + "/start", token: alice, json: ["prompt": "Wind in Denmark"])
             let session = try #require(start.json?["sessionId"] as? String)
-            var questions: [String] = []
-            for _ in 0..<200 where questions.isEmpty {
+            let questions = try await Deadline.value(of: "the clarification questions", within: .seconds(60), every: .milliseconds(25)) { () -> [String]? in
                 let row = try await h.call("GET", ServiceHarness.base("wf-clarify") + "/status?sessionId=\(session)", token: alice).json
-                if row?["status"] as? String == "awaiting_clarification" { questions = row?["clarification_questions"] as? [String] ?? [] }
-                try await Task.sleep(for: .milliseconds(25))
+                guard row?["status"] as? String == "awaiting_clarification" else { return nil }
+                return row?["clarification_questions"] as? [String] ?? []
             }
             #expect((3...6).contains(questions.count))
             let wrong = try await h.call("POST", ServiceHarness.base("wf-clarify") + "/clarifications", token: alice, json: ["sessionId": session, "answers": ["only one"]])
@@ -173,12 +172,9 @@ struct SessionAPITests {
                 NewEvent(.clarificationRequested(ClarificationRequested(questions: ["Who reads it?"]))),
                 NewEvent(.clarificationAnswered(ClarificationAnswered(answers: ["Engineers"]))),
             ]))
-            var status = ""
-            for _ in 0..<300 where status != "awaiting_clarification" {
-                status = try await h.call("GET", ServiceHarness.base("wf-orphan-1") + "/status?sessionId=\(asking.uuidString)", token: alice).json?["status"] as? String ?? ""
-                try await Task.sleep(for: .milliseconds(50))
+            try await Deadline.wait(for: "the orphaned session to ask its questions", within: .seconds(60), every: .milliseconds(50)) {
+                try await h.call("GET", ServiceHarness.base("wf-orphan-1") + "/status?sessionId=\(asking.uuidString)", token: alice).json?["status"] as? String == "awaiting_clarification"
             }
-            #expect(status == "awaiting_clarification")
             let row = try await h.waitUntilEnded("wf-orphan-2", session: answered.uuidString.lowercased(), token: alice)
             #expect(row["status"] as? String == "completed")
             #expect(await h.provider.state.researchCreates(forSession: answered.uuidString.lowercased()) == 1)

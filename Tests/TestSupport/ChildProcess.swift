@@ -9,21 +9,15 @@ import Glibc
 /// which a daemon like the PostgreSQL postmaster (started by `pg_ctl`) never does;
 /// this waits for the child alone, on a thread of its own.
 public func runChild(_ path: String, _ arguments: [String]) async throws -> Int32 {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            var pid: pid_t = 0
-            let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
-            defer { argv.forEach { free($0) } }
-            let spawned = posix_spawn(&pid, path, nil, nil, argv, environ)
-            guard spawned == 0 else {
-                continuation.resume(throwing: POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EINVAL))
-                return
-            }
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-            continuation.resume(returning: (status >> 8) & 0xFF)
-        }
-        thread.start()
+    try await OwnThread.run {
+        var pid: pid_t = 0
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let spawned = posix_spawn(&pid, path, nil, nil, argv, environ)
+        guard spawned == 0 else { throw POSIXError(POSIXErrorCode(rawValue: spawned) ?? .EINVAL) }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return (status >> 8) & 0xFF
     }
 }
 
@@ -33,24 +27,16 @@ public func runChild(_ path: String, _ arguments: [String]) async throws -> Int3
 /// a pool thread for minutes would starve the in-process server it is testing
 /// (two such tests at once block both threads of a 2-core machine).
 public func runCollecting(_ path: String, _ arguments: [String], includeErrors: Bool = false) async throws -> (status: Int32, output: Data) {
-    try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread {
-            let output = Pipe()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: path)
-            process.arguments = arguments
-            process.standardOutput = output
-            if includeErrors { process.standardError = output }
-            do {
-                try process.run()
-            } catch {
-                continuation.resume(throwing: error)
-                return
-            }
-            let data = output.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            continuation.resume(returning: (process.terminationStatus, data))
-        }
-        thread.start()
+    try await OwnThread.run {
+        let output = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        process.standardOutput = output
+        if includeErrors { process.standardError = output }
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, data)
     }
 }

@@ -17,4 +17,16 @@ public enum Deadline {
             try await Task.sleep(for: every)
         }
     }
+
+    /// Asks `produce` every `every` until it gives a value, and returns it;
+    /// throws `Expired` naming `what` when `within` passes first.
+    public static func value<T>(of what: String, within: Duration, every: Duration = .milliseconds(20),
+                                _ produce: () async throws -> T?) async throws -> T {
+        let deadline = ContinuousClock.now + within
+        while true {
+            if let value = try await produce() { return value }
+            guard ContinuousClock.now < deadline else { throw Expired(description: "waited \(within) for \(what)") }
+            try await Task.sleep(for: every)
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,14 +23,19 @@ enum RawHTTP {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
     /// `GET target` with `headers` (raw header lines, bytes as given).
-    static func get(port: Int, target: [UInt8], headers: [[UInt8]] = []) throws -> Reply {
+    static func get(port: Int, target: [UInt8], headers: [[UInt8]] = []) async throws -> Reply {
         var request = Array("GET ".utf8) + target + Array(" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n".utf8)
         for header in headers { request += header + Array("\r\n".utf8) }
         request += Array("\r\n".utf8)
-        return try send(port: port, request)
+        return try await send(port: port, request)
     }
 
-    static func send(port: Int, _ request: [UInt8], timeoutSeconds: Int = 20) throws -> Reply {
+    /// The exchange runs on a thread of its own (`OwnThread`): its `recv` blocks.
+    static func send(port: Int, _ request: [UInt8], timeoutSeconds: Int = 20) async throws -> Reply {
+        try await OwnThread.run { try exchange(port: port, request, timeoutSeconds: timeoutSeconds) }
+    }
+
+    private static func exchange(port: Int, _ request: [UInt8], timeoutSeconds: Int) throws -> Reply {
         let connection = try RawSocket(port: port, receiveTimeoutSeconds: timeoutSeconds, send: request)
         let fd = connection.fd
         var received: [UInt8] = []

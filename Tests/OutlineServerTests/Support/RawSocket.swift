@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,7 +39,18 @@ final class RawSocket: @unchecked Sendable {
 
     /// True once the peer closed (recv returns 0 or an error); `draining` reads
     /// and discards what was buffered first.
-    func waitForClose(seconds: Int, draining: Bool = false) -> Bool {
+    /// Waits on a thread of its own (`OwnThread`): its `recv` blocks.
+    func waitForClose(seconds: Int, draining: Bool = false) async -> Bool {
+        await OwnThread.run { [self] in blockingWaitForClose(seconds: seconds, draining: draining) }
+    }
+
+    /// Opens `count` connections on a thread of its own: `connect` blocks while
+    /// the server's accept queue is full, as it is when hundreds arrive at once.
+    static func open(_ count: Int, port: Int, receiveBuffer: Int32? = nil, send request: @escaping @Sendable () -> [UInt8] = { [] }) async throws -> [RawSocket] {
+        try await OwnThread.run { try (0..<count).map { _ in try RawSocket(port: port, receiveBuffer: receiveBuffer, send: request()) } }
+    }
+
+    private func blockingWaitForClose(seconds: Int, draining: Bool) -> Bool {
         var timeout = timeval(tv_sec: 1, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var buffer = [UInt8](repeating: 0, count: 65_536)
