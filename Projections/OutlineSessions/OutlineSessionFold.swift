@@ -49,7 +49,8 @@ public enum OutlineSessionFold {
                 updatedAt: recordedAt, mode: started.mode, requestedBy: started.requestedBy,
                 idempotencyKey: started.idempotencyKey, lastEventSequence: sequence, lastProviderSequence: nil,
                 outputText: "", reasoningSummary: "", progressPhase: started.skipClarification ? .preparing : .clarifying,
-                webSearchesDone: 0, webSearchQueries: [], elapsedMs: 0, lastEventAt: recordedAt
+                webSearchesDone: 0, webSearchQueries: [], elapsedMs: 0, lastEventAt: recordedAt,
+                workflowOwner: started.workflow.owner
             )
             return
         }

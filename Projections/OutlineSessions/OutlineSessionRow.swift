@@ -44,6 +44,8 @@ public struct OutlineSessionRow: Codable, Sendable, Equatable {
     public var webSearchQueries: [String]
     public var elapsedMs: Int64
     public var lastEventAt: Date
+    /// Whose namespace `workflowId` is in (`WorkflowKey`).
+    public var workflowOwner: String
 
     /// The old table's status values, plus `pending` for a session that has only started.
     public enum Status: String, Codable, Sendable {
@@ -105,6 +107,7 @@ public struct OutlineSessionRow: Codable, Sendable, Equatable {
         case webSearchQueries = "web_search_queries"
         case elapsedMs = "elapsed_ms"
         case lastEventAt = "last_event_at"
+        case workflowOwner = "workflow_owner"
     }
 
     /// The table's column names, in the order the projection writes them.

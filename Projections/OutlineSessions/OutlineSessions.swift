@@ -4,7 +4,8 @@ import PostgresClient
 
 /// The session-level operations on top of the log and its read model: start a
 /// session (at most one active per workflow), read a session's row, find a
-/// workflow's latest session.
+/// workflow's latest session. Workflows are `WorkflowKey`s: an id in its
+/// owner's namespace.
 public struct OutlineSessions: Sendable {
     public let store: EventStore
     public let table: OutlineSessionTable
@@ -36,11 +37,11 @@ public struct OutlineSessions: Sendable {
         } catch let error as PostgresError where error.isUniqueViolation {
             switch error.constraint {
             case "outline_sessions_one_active_per_workflow":
-                if let active = try await activeSession(workflowId: started.workflowId) {
+                if let active = try await activeSession(in: started.workflow) {
                     throw OutlineSessionStartError.activeSessionExists(workflowId: started.workflowId, activeSessionID: active.id)
                 }
             case "outline_sessions_idempotency":
-                if let key = started.idempotencyKey, let existing = try await session(workflowId: started.workflowId, idempotencyKey: key) {
+                if let key = started.idempotencyKey, let existing = try await session(in: started.workflow, idempotencyKey: key) {
                     throw OutlineSessionStartError.idempotencyKeyUsed(workflowId: started.workflowId, sessionID: existing.id)
                 }
             default:
@@ -57,23 +58,26 @@ public struct OutlineSessions: Sendable {
     /// A session's workflow, status and head, or nil when it does not exist.
     public func access(_ id: UUID) async throws -> SessionAccess? {
         guard let row = try await store.pool.query(
-            "SELECT workflow_id, status, last_event_sequence FROM \(table.rowsTable) WHERE id = $1", id
+            "SELECT workflow_id, status, last_event_sequence, workflow_owner FROM \(table.rowsTable) WHERE id = $1", id
         ).first else { return nil }
         guard let status = OutlineSessionRow.Status(rawValue: try row.decode(String.self, at: 1)) else { return nil }
-        return SessionAccess(id: id, workflowId: try row.decode(String.self, at: 0), status: status, lastEventSequence: try row.decode(Int32.self, at: 2))
+        return SessionAccess(id: id, workflowId: try row.decode(String.self, at: 0), workflowOwner: try row.decode(String.self, at: 3),
+                             status: status, lastEventSequence: try row.decode(Int32.self, at: 2))
     }
 
-    public func activeSession(workflowId: String) async throws -> OutlineSessionRow? {
-        try await first("SELECT to_jsonb(s) FROM \(table.name) s WHERE workflow_id = $1 AND is_active", workflowId)
+    public func activeSession(in workflow: WorkflowKey) async throws -> OutlineSessionRow? {
+        try await first("SELECT to_jsonb(s) FROM \(table.name) s WHERE workflow_owner = $1 AND workflow_id = $2 AND is_active", workflow.owner, workflow.id)
     }
 
     /// The workflow's newest session, active or not.
-    public func latest(workflowId: String) async throws -> OutlineSessionRow? {
-        try await first("SELECT to_jsonb(s) FROM \(table.name) s WHERE workflow_id = $1 ORDER BY created_at DESC, id LIMIT 1", workflowId)
+    public func latest(in workflow: WorkflowKey) async throws -> OutlineSessionRow? {
+        try await first("SELECT to_jsonb(s) FROM \(table.name) s WHERE workflow_owner = $1 AND workflow_id = $2 ORDER BY created_at DESC, id LIMIT 1",
+                        workflow.owner, workflow.id)
     }
 
-    public func session(workflowId: String, idempotencyKey: String) async throws -> OutlineSessionRow? {
-        try await first("SELECT to_jsonb(s) FROM \(table.name) s WHERE workflow_id = $1 AND idempotency_key = $2", workflowId, idempotencyKey)
+    public func session(in workflow: WorkflowKey, idempotencyKey: String) async throws -> OutlineSessionRow? {
+        try await first("SELECT to_jsonb(s) FROM \(table.name) s WHERE workflow_owner = $1 AND workflow_id = $2 AND idempotency_key = $3",
+                        workflow.owner, workflow.id, idempotencyKey)
     }
 
     private func first(_ sql: String, _ binds: (any PostgresEncodable)?...) async throws -> OutlineSessionRow? {

@@ -19,26 +19,25 @@ struct ServiceParts: Sendable {
     let streamTokenLifetime: TimeInterval
     let logger: Logger
 
-    /// A session's row, if `identity` may see it and it belongs to `workflowID`;
+    /// A session's row, if `identity` may see it and it belongs to `workflow`;
     /// otherwise the same 404 as a session that does not exist.
-    func reachableSession(_ session: UUID, workflowID: String?, identity: AccessToken) async throws -> OutlineSessionRow {
-        _ = try await reachable(session, workflowID: workflowID, identity: identity)
+    func reachableSession(_ session: UUID, workflow: WorkflowScope?, identity: AccessToken) async throws -> OutlineSessionRow {
+        _ = try await reachable(session, workflow: workflow, identity: identity)
         guard let row = try await sessions.row(session) else { throw Self.sessionNotFound(session) }
         return row
     }
 
     /// The access check alone (workflow, status, head; no texts), for the routes
     /// that stream or read the log and need nothing else of the row.
-    func reachable(_ session: UUID, workflowID: String?, identity: AccessToken) async throws -> SessionAccess {
-        guard let access = try await sessions.access(session), workflowID == nil || access.workflowId == workflowID else {
+    /// A user reaches the sessions of their own namespace, an admin every one.
+    func reachable(_ session: UUID, workflow: WorkflowScope?, identity: AccessToken) async throws -> SessionAccess {
+        guard let access = try await sessions.access(session), workflow?.contains(access) ?? true else {
             throw Self.sessionNotFound(session)
         }
         if let scoped = identity.session, scoped.lowercased() != session.uuidString.lowercased() {
             throw Self.sessionNotFound(session)
         }
-        if identity.role != .admin {
-            guard try await directory.owner(of: access.workflowId) == identity.subject else { throw Self.sessionNotFound(session) }
-        }
+        guard identity.role == .admin || access.workflowOwner == identity.subject else { throw Self.sessionNotFound(session) }
         return access
     }
 

@@ -61,6 +61,35 @@ struct MigratorTests {
         }
     }
 
+    @Test("0014 puts existing sessions in their requester's namespace, and its down refuses while two users share an id")
+    func workflowNamespaces() async throws {
+        try await TestDatabase.withDatabase(migrated: false) { pool, _ in
+            let migrations = try TestDatabase.migrations()
+            try await Migrator(pool: pool, migrations: migrations.filter { $0.version < 14 }, logger: TestDatabase.quietLogger).up()
+            try await pool.query("INSERT INTO outline_workflows (workflow_id, owner_id) VALUES ('wf-old', 'alice')")
+            try await pool.query(
+                """
+                INSERT INTO outline_session_rows (id, workflow_id, status, outline_prompt, is_active, started_at, created_at, updated_at,
+                                                  mode, requested_by, last_event_sequence, progress_phase, last_event_at)
+                VALUES (gen_random_uuid(), 'wf-old', 'completed', 'p', false, now(), now(), now(), 'streaming', 'alice', 9, 'done', now())
+                """
+            )
+            let migrator = Migrator(pool: pool, migrations: migrations, logger: TestDatabase.quietLogger)
+            #expect(try await migrator.up() == migrations.map(\.version).filter { $0 >= 14 })
+            #expect(try await pool.query("SELECT workflow_owner FROM outline_sessions WHERE workflow_id = 'wf-old'")[0].decode(String.self, at: 0) == "alice")
+            // Bob's "wf-old" is another workflow now; going back would merge the two.
+            try await pool.query("INSERT INTO outline_workflows (workflow_id, owner_id) VALUES ('wf-old', 'bob')")
+            let top = migrations.map(\.version).max()!
+            while try await migrator.status().entries.last(where: { $0.appliedAt != nil })?.version ?? 0 > 14 { _ = try await migrator.down() }
+            await #expect(throws: PostgresError.self) { try await migrator.down() }
+            #expect(try await migrator.status().entries.first { $0.version == 14 }?.appliedAt != nil)
+            try await pool.query("DELETE FROM outline_workflows WHERE owner_id = 'bob'")
+            #expect(try await migrator.down() == [14])
+            #expect(try await pool.query("SELECT count(*) FROM outline_sessions WHERE workflow_id = 'wf-old'")[0].decode(Int64.self, at: 0) == 1)
+            #expect(try await migrator.up().max() == top)
+        }
+    }
+
     @Test("health reports a disabled append-only trigger")
     func healthSeesDisabledTrigger() async throws {
         try await TestDatabase.withDatabase { pool, _ in

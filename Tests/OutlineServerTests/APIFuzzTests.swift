@@ -25,11 +25,12 @@ struct APIFuzzTests {
         try await ServiceHarness.with(spec: TranscriptSpec(webSearches: 1, reasoningSummaries: 1, outputLength: 200, pace: .zero)) { h in
             let passes: [(String, String, [String])] = [
                 ("writer", try await h.token("writer"), ["--exclude-path-regex", "^/admin"]),
-                ("admin", try await h.token("operator", role: .admin), ["--include-path-regex", "^/admin", "--phases", "examples,coverage,fuzzing"]),
+                ("operator", try await h.token("operator", role: .admin), ["--include-path-regex", "^/admin", "--phases", "examples,coverage,fuzzing"]),
             ]
             for (name, token, filters) in passes {
-                let (status, output) = try await Self.run(schemathesis, arguments: [
-                    "--config-file", Self.root.appendingPathComponent("Tests/Fuzz/schemathesis.toml").path,
+                // The config names the caller's own namespace as `owner` (OUTLINE_FUZZ_OWNER).
+                let (status, output) = try await Self.run("/usr/bin/env", arguments: [
+                    "OUTLINE_FUZZ_OWNER=\(name)", schemathesis, "--config-file", Self.root.appendingPathComponent("Tests/Fuzz/schemathesis.toml").path,
                     "run", h.url + "/openapi.json", "--checks", "all", "-H", "Authorization: Bearer \(token)",
                     "--max-examples", "15", "--request-timeout", "2", "--seed", seed, "--no-color",
                 ] + filters)

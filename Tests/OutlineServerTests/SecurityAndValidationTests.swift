@@ -24,8 +24,10 @@ struct SecurityAndValidationTests {
                 ("POST", base + "/clarifications", ["sessionId": session, "answers": ["x"]]),
                 ("GET", base + "/stream?sessionId=\(session)&from=0", nil),
                 ("GET", "/api/sessions/\(session)/events", nil),
-                ("POST", base + "/start", ["prompt": "take it over"]),
-                ("POST", base + "/start-v2", ["prompt": "take it over"]),
+                ("GET", base + "/stream-token?sessionId=\(session)", nil),
+                ("GET", base + "/export", nil),
+                // Naming alice's namespace outright.
+                ("GET", base + "/latest?owner=alice", nil),
                 // Guessing: alice's session under bob's own workflow.
                 ("GET", ServiceHarness.base("wf-bob") + "/status?sessionId=\(session)", nil),
             ]
@@ -36,6 +38,8 @@ struct SecurityAndValidationTests {
                 #expect(reply.errorCode != nil, "\(method) \(path)")
                 #expect(!reply.text.contains("Tidal"), "\(method) \(path) leaked the prompt")
             }
+            // Bob's start on the same id makes bob's own workflow and session (see
+            // WorkflowNamespaceTests); alice's session is untouched.
             // No credential, a forged one, a malformed header: 401.
             for headers in [[], [("Authorization", "Bearer not.a.token")], [("Authorization", "Basic abc")]] {
                 let reply = try await h.call("GET", base + "/latest", headers: headers)

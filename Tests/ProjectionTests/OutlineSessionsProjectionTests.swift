@@ -157,7 +157,7 @@ struct OutlineSessionsProjectionTests {
             // Once it ends, the workflow may start again.
             try await sessions.store.append(StreamAppend(sessionID: winner.sessionID, expectedSequence: 1, events: [NewEvent(SampleEvents.otherTerminals[1])]))
             let second = try await sessions.start(SessionStarted(workflowId: "wf-busy", prompt: "again", mode: .polling, requestedBy: "u"))
-            #expect(try await sessions.latest(workflowId: "wf-busy")?.id == second.sessionID)
+            #expect(try await sessions.latest(in: WorkflowKey(owner: "u", id: "wf-busy"))?.id == second.sessionID)
         }
     }
 

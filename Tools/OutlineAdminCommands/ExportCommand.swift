@@ -16,7 +16,8 @@ struct ExportCommand: AsyncParsableCommand {
     )
     @OptionGroup var database: DatabaseOptions
     @Option(help: "one session (a UUID)") var session: String?
-    @Option(help: "every session of this workflow") var workflow: String?
+    @Option(help: "every session of this workflow id (in every user's namespace unless --owner names one)") var workflow: String?
+    @Option(help: "with --workflow: only the workflow in this user's namespace") var owner: String?
     @Option(help: "events recorded at or after this time (ISO 8601)") var since: String?
     @Option(help: "events recorded before this time (ISO 8601)") var until: String?
     @Option(help: "ndjson or json") var format = "ndjson"
@@ -27,6 +28,7 @@ struct ExportCommand: AsyncParsableCommand {
         guard [session != nil, workflow != nil, since != nil || until != nil].filter({ $0 }).count <= 1 else {
             throw ValidationError("pick one of --session, --workflow, or --since/--until")
         }
+        if owner != nil && workflow == nil { throw ValidationError("--owner narrows --workflow; name the workflow too") }
         if let session, UUID(uuidString: session) == nil { throw ValidationError("\(session) is not a session id (a UUID)") }
         for (name, value) in [("--since", since), ("--until", until)] {
             if let value, Self.date(value) == nil { throw ValidationError("\(name) must be an ISO 8601 time such as 2026-11-25T10:00:00Z, not \(value)") }
@@ -49,7 +51,7 @@ struct ExportCommand: AsyncParsableCommand {
 
     func run() async throws {
         let selection: LogExport.Selection = if let session { .session(UUID(uuidString: session)!) }
-            else if let workflow { .workflow(workflow) }
+            else if let workflow { .workflow(workflow, owner: owner) }
             else { .timeRange(from: since.flatMap(Self.date), to: until.flatMap(Self.date)) }
         let handle: FileHandle
         if let output {

@@ -13,6 +13,10 @@ public struct SessionStarted: OutlineEventPayload {
     public static let schemaVersion: Int16 = 1
 
     public var workflowId: String
+    /// Whose namespace the workflow id is in: the requester's own, unless an
+    /// admin started it in another user's. Absent in events written before
+    /// workflow namespaces, which meant the requester (`workflow`).
+    public var workflowOwner: String?
     public var prompt: String
     public var mode: SessionMode
     public var requestedBy: String
@@ -22,8 +26,10 @@ public struct SessionStarted: OutlineEventPayload {
     public var metadata: JSONValue?
 
     public init(workflowId: String, prompt: String, mode: SessionMode, requestedBy: String,
-                idempotencyKey: String? = nil, skipClarification: Bool = false, stepId: String? = nil, metadata: JSONValue? = nil) {
+                idempotencyKey: String? = nil, skipClarification: Bool = false, stepId: String? = nil, metadata: JSONValue? = nil,
+                workflowOwner: String? = nil) {
         self.workflowId = workflowId
+        self.workflowOwner = workflowOwner
         self.prompt = prompt
         self.mode = mode
         self.requestedBy = requestedBy
@@ -32,6 +38,9 @@ public struct SessionStarted: OutlineEventPayload {
         self.stepId = stepId
         self.metadata = metadata
     }
+
+    /// The workflow this session belongs to.
+    public var workflow: WorkflowKey { WorkflowKey(owner: workflowOwner ?? requestedBy, id: workflowId) }
 }
 
 /// A fast model wrote questions the user should answer before research starts.

@@ -9,7 +9,9 @@ public struct LogExport: Sendable {
     /// Which events: one session, one workflow's sessions, or a time range (or all).
     public enum Selection: Sendable {
         case session(UUID)
-        case workflow(String)
+        /// The sessions of workflow id `id` in `owner`'s namespace, or in every
+        /// namespace when `owner` is nil (an operator's export by id alone).
+        case workflow(String, owner: String? = nil)
         case timeRange(from: Date?, to: Date?)
     }
 
@@ -69,8 +71,8 @@ public struct LogExport: Sendable {
         switch selection {
         case .session(let id):
             return ("e.session_id = $1", [id])
-        case .workflow(let workflow):
-            return ("e.session_id IN (SELECT id FROM outline_session_rows WHERE workflow_id = $1)", [workflow])
+        case .workflow(let workflow, let owner):
+            return ("e.session_id IN (SELECT id FROM outline_session_rows WHERE workflow_id = $1 AND ($2::text IS NULL OR workflow_owner = $2))", [workflow, owner])
         case .timeRange(let from, let to):
             return ("e.recorded_at >= coalesce($1, '-infinity'::timestamptz) AND e.recorded_at < coalesce($2, 'infinity'::timestamptz)", [from, to])
         }

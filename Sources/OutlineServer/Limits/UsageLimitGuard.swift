@@ -1,4 +1,6 @@
+import EventLog
 import Foundation
+import OutlineProjections
 import PostgresClient
 
 /// Enforces `UsageLimits` inside the transactions that start sessions and
@@ -6,25 +8,36 @@ import PostgresClient
 /// across every instance, and the counts come from the read model in the same
 /// transaction, so two concurrent starts cannot both slip under a limit and a
 /// refused start leaves nothing behind (no event, no provider call).
+///
+/// The locked section is kept short, because a burst of one user's starts
+/// passes through it one at a time: a start on a workflow that already has an
+/// active session leaves at its first query.
 struct UsageLimitGuard: Sendable {
     let limits: UsageLimits
 
     /// Throws `UsageLimitExceeded` when `user` may not start another session now.
-    func checkStart(user: String, on connection: isolated PostgresConnection) throws {
+    /// Throws `OutlineSessionStartError.activeSessionExists` first when
+    /// `workflow` already has an active session (what the unique index would say
+    /// at the insert, said before counting).
+    func checkStart(user: String, workflow: WorkflowKey, on connection: isolated PostgresConnection) throws {
         try lock("outline-user-starts:" + user, on: connection)
         let counts = try connection.query(
             """
-            SELECT count(*) FILTER (WHERE is_active),
+            SELECT (SELECT id FROM outline_session_rows WHERE workflow_owner = $2 AND workflow_id = $3 AND is_active),
+                   count(*) FILTER (WHERE is_active),
                    count(*) FILTER (WHERE created_at > now() - interval '1 hour'),
                    count(*) FILTER (WHERE created_at > now() - interval '1 day')
               FROM outline_session_rows
              WHERE requested_by = $1 AND (is_active OR created_at > now() - interval '1 day')
             """,
-            user
+            user, workflow.owner, workflow.id
         )[0]
-        let active = Int(try counts.decode(Int64.self, at: 0))
-        let hour = Int(try counts.decode(Int64.self, at: 1))
-        let day = Int(try counts.decode(Int64.self, at: 2))
+        if let running = try counts.decode(UUID?.self, at: 0) {
+            throw OutlineSessionStartError.activeSessionExists(workflowId: workflow.id, activeSessionID: running)
+        }
+        let active = Int(try counts.decode(Int64.self, at: 1))
+        let hour = Int(try counts.decode(Int64.self, at: 2))
+        let day = Int(try counts.decode(Int64.self, at: 3))
         if active >= limits.activeSessionsPerUser {
             throw UsageLimitExceeded(limit: "active_sessions", current: active, maximum: limits.activeSessionsPerUser, retryAfterSeconds: 60,
                                      explanation: "You have as many active sessions as you may run at once; wait for one to finish or cancel one")
@@ -41,19 +54,22 @@ struct UsageLimitGuard: Sendable {
         }
     }
 
-    /// Throws `UsageLimitExceeded` when `user` may not create another workflow now.
-    func checkNewWorkflow(user: String, on connection: isolated PostgresConnection) throws {
+    /// Throws `UsageLimitExceeded` when `workflow`, just inserted in this
+    /// transaction, is one more than its owner may create now. The lock comes
+    /// after the insert, so the count sees every committed claim and this one.
+    func checkNewWorkflow(_ workflow: WorkflowKey, on connection: isolated PostgresConnection) throws {
+        let user = workflow.owner
         try lock("outline-user-workflows:" + user, on: connection)
         let created = Int(try connection.query(
-            "SELECT count(*) FROM outline_workflows WHERE owner_id = $1 AND created_at > now() - interval '1 hour'", user
+            "SELECT count(*) FROM outline_workflows WHERE owner_id = $1 AND workflow_id <> $2 AND created_at > now() - interval '1 hour'", user, workflow.id
         )[0].decode(Int64.self, at: 0))
         guard created >= limits.newWorkflowsPerUserPerHour else { return }
         let frees = try connection.query(
             """
             SELECT extract(epoch FROM created_at + interval '1 hour' - now())::float8 FROM outline_workflows
-             WHERE owner_id = $1 AND created_at > now() - interval '1 hour' ORDER BY created_at OFFSET $2 LIMIT 1
+             WHERE owner_id = $1 AND workflow_id <> $3 AND created_at > now() - interval '1 hour' ORDER BY created_at OFFSET $2 LIMIT 1
             """,
-            user, Int64(created - limits.newWorkflowsPerUserPerHour)
+            user, Int64(created - limits.newWorkflowsPerUserPerHour), workflow.id
         ).first.map { try $0.decode(Double.self, at: 0) }
         throw UsageLimitExceeded(limit: "new_workflows_per_hour", current: created, maximum: limits.newWorkflowsPerUserPerHour,
                                  retryAfterSeconds: Self.wholeSeconds(frees, window: 3600),

@@ -31,7 +31,7 @@ struct DiagnosticsRoutes: Sendable {
 
     struct Report: Encodable {
         struct Active: Encodable {
-            var sessionId: String, workflowId: String, phase: String, mode: String, status: String
+            var sessionId: String, workflowId: String, workflowOwner: String, phase: String, mode: String, status: String
             var leaseOwner: String?, leaseAgeSeconds: Double?, lastProviderSequence: Int32?, secondsSinceLastEvent: Double
             /// From the `session_activity` read model (asynchronous: see `projections` for its lag).
             var events: Int64, bytes: Int64
@@ -39,7 +39,7 @@ struct DiagnosticsRoutes: Sendable {
             var storedBytes: Int64?, contentEvents: Int64?, resumes: Int64?
         }
         struct Projection: Encodable { var name: String, version: Int, table: String, checkpoint: Int64, lag: Int64 }
-        struct Failure: Encodable { var sessionId: String, workflowId: String, error: String, at: Date }
+        struct Failure: Encodable { var sessionId: String, workflowId: String, workflowOwner: String, error: String, at: Date }
         struct Mode: Encodable { var mode: String, sessions: Int64, failed: Int64, errorRate: Double }
         struct ErrorCount: Encodable {
             /// `failed:<code>` for sessions that ended in error, `resumed:<reason>` for stream interruptions.
@@ -72,7 +72,8 @@ struct DiagnosticsRoutes: Sendable {
         let active = try await pool.query(
             """
             SELECT s.id, s.workflow_id, s.progress_phase, s.mode, s.status, l.owner, extract(epoch FROM now() - l.acquired_at)::float8,
-                   s.last_provider_sequence, extract(epoch FROM now() - s.last_event_at)::float8, coalesce(to_jsonb(a)::text, '{}')
+                   s.last_provider_sequence, extract(epoch FROM now() - s.last_event_at)::float8, coalesce(to_jsonb(a)::text, '{}'),
+                   s.workflow_owner
               FROM outline_session_rows s
               LEFT JOIN outline_session_leases l ON l.session_id = s.id
               LEFT JOIN outline_session_activity a ON a.session_id = s.id
@@ -83,6 +84,7 @@ struct DiagnosticsRoutes: Sendable {
             let activity = (try JSONSerialization.jsonObject(with: Data(try row.decode(String.self, at: 9).utf8)) as? [String: Any]) ?? [:]
             func number(_ key: String) -> Int64? { (activity[key] as? NSNumber)?.int64Value }
             return Report.Active(sessionId: try row.decode(UUID.self, at: 0).uuidString.lowercased(), workflowId: try row.decode(String.self, at: 1),
+                          workflowOwner: try row.decode(String.self, at: 10),
                           phase: try row.decode(String.self, at: 2), mode: try row.decode(String.self, at: 3), status: try row.decode(String.self, at: 4),
                           leaseOwner: try row.decode(String?.self, at: 5), leaseAgeSeconds: try row.decode(Double?.self, at: 6),
                           lastProviderSequence: try row.decode(Int32?.self, at: 7), secondsSinceLastEvent: try row.decode(Double.self, at: 8),
@@ -90,9 +92,10 @@ struct DiagnosticsRoutes: Sendable {
                           storedBytes: number("stored_bytes"), contentEvents: number("content_events"), resumes: number("resumes"))
         }
         let failures = try await pool.query(
-            "SELECT id, workflow_id, coalesce(error_message, ''), updated_at FROM outline_session_rows WHERE status = 'failed' ORDER BY updated_at DESC LIMIT 20"
+            "SELECT id, workflow_id, coalesce(error_message, ''), updated_at, workflow_owner FROM outline_session_rows WHERE status = 'failed' ORDER BY updated_at DESC LIMIT 20"
         ).map { row in
             Report.Failure(sessionId: try row.decode(UUID.self, at: 0).uuidString.lowercased(), workflowId: try row.decode(String.self, at: 1),
+                           workflowOwner: try row.decode(String.self, at: 4),
                            error: try row.decode(String.self, at: 2), at: try row.decode(Date.self, at: 3))
         }
         let modes = try await pool.query(

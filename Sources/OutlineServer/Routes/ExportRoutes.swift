@@ -12,11 +12,11 @@ struct ExportRoutes: Sendable {
     let parts: ServiceParts
 
     func register(api: RouterGroup<OutlineRequestContext>, admin: RouterGroup<OutlineRequestContext>) {
-        api.get("/workflows/:workflowId/export") { _, context in
+        api.get("/workflows/:workflowId/export") { request, context in
             let identity = try context.requireAPIIdentity()
-            let workflowID = try RequestInput.workflowID(context)
-            try await parts.directory.requireAccess(workflowID, by: identity)
-            return stream(.workflow(workflowID), filename: "\(workflowID).ndjson")
+            let workflow = try WorkflowScope.of(request, context, identity: identity).key
+            try await parts.directory.requireExisting(workflow)
+            return stream(.workflow(workflow.id, owner: workflow.owner), filename: "\(workflow.id).ndjson")
         }
         admin.get("/export") { request, context in
             _ = try context.requireAdmin()

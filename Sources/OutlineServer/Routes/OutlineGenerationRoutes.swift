@@ -73,7 +73,8 @@ struct OutlineGenerationRoutes: Sendable {
 
     func start(_ request: Request, _ context: OutlineRequestContext, mode: SessionMode) async throws -> Response {
         let identity = try context.requireAPIIdentity()
-        let workflowID = try RequestInput.workflowID(context)
+        let workflow = try WorkflowScope.of(request, context, identity: identity).key
+        let workflowID = workflow.id
         let body = try await RequestInput.json(StartBody.self, from: request, context: context)
         let prompt = try RequestInput.text(body.prompt, field: "prompt", maxLength: 20_000)
         // Both places are checked, though the header wins: what a client sent is valid or refused.
@@ -88,20 +89,23 @@ struct OutlineGenerationRoutes: Sendable {
                            message: "Streaming is turned off for this workflow (\(why)). Start with POST \(base)/start-v2 and poll GET \(base)/status.",
                            fields: ["fallback": "\(base)/start-v2"])
         }
-        try await parts.directory.requireStartable(workflowID, by: identity)
+        // A new id is claimed in the caller's namespace: nobody else's ids are
+        // visible or in the way, so this answers alike for every id.
+        try await parts.directory.claim(workflow)
         // A repeated request and a start beside a running session answer as they
         // always do (200 with the same session, 409 with the active one), before
         // any usage limit: they start nothing. The indexes still decide races.
-        if let key, let existing = try await parts.sessions.session(workflowId: workflowID, idempotencyKey: key) {
+        if let key, let existing = try await parts.sessions.session(in: workflow, idempotencyKey: key) {
             return try JSONResponse.make(await startedBody(existing.id, workflowID: workflowID, mode: existing.mode, status: existing.status.rawValue, existing: true, identity: identity),
                                          status: .ok)
         }
-        if let active = try await parts.sessions.activeSession(workflowId: workflowID) {
+        if let active = try await parts.sessions.activeSession(in: workflow) {
             throw Self.sessionActive(workflowID, active: active.id)
         }
         let sessionID = UUID()
         let started = SessionStarted(workflowId: workflowID, prompt: prompt, mode: mode, requestedBy: identity.subject,
-                                     idempotencyKey: key, skipClarification: body.skipClarification ?? false, stepId: body.stepId, metadata: body.metadata)
+                                     idempotencyKey: key, skipClarification: body.skipClarification ?? false, stepId: body.stepId, metadata: body.metadata,
+                                     workflowOwner: workflow.owner)
         do {
             try await startOnce(sessionID: sessionID, started)
         } catch OutlineSessionStartError.activeSessionExists(_, let active) {
@@ -128,8 +132,10 @@ struct OutlineGenerationRoutes: Sendable {
     private func startOnce(sessionID: UUID, _ started: SessionStarted) async throws {
         for attempt in 1...3 {
             do {
-                let limits = parts.limits, user = started.requestedBy
-                try await parts.sessions.start(sessionID: sessionID, started) { connection in try limits.checkStart(user: user, on: connection) }
+                let limits = parts.limits, user = started.requestedBy, workflow = started.workflow
+                try await parts.sessions.start(sessionID: sessionID, started) { connection in
+                    try limits.checkStart(user: user, workflow: workflow, on: connection)
+                }
                 return
             } catch let error as OutlineSessionStartError {
                 throw error
@@ -161,10 +167,10 @@ struct OutlineGenerationRoutes: Sendable {
 
     func clarifications(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {
         let identity = try context.requireAPIIdentity()
-        let workflowID = try RequestInput.workflowID(context)
+        let workflow = try WorkflowScope.of(request, context, identity: identity)
         let body = try await RequestInput.json(ClarificationBody.self, from: request, context: context)
         let session = try RequestInput.uuid(body.sessionId, field: "sessionId")
-        let row = try await parts.reachableSession(session, workflowID: workflowID, identity: identity)
+        let row = try await parts.reachableSession(session, workflow: workflow, identity: identity)
         guard row.status == .awaitingClarification, let questions = row.clarificationQuestions else {
             throw APIError(.conflict, code: "not_awaiting_clarification",
                            message: "Session \(body.sessionId) is not waiting for answers (it is \(row.status.rawValue)).", fields: ["status": row.status.rawValue])
@@ -190,10 +196,10 @@ struct OutlineGenerationRoutes: Sendable {
 
     func status(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {
         let identity = try context.requireAPIIdentity()
-        let workflowID = try RequestInput.workflowID(context)
+        let workflow = try WorkflowScope.of(request, context, identity: identity)
         let session = try RequestInput.sessionIDQuery(request)
         polls.increment()
-        return try JSONResponse.row(try await parts.reachableSession(session, workflowID: workflowID, identity: identity))
+        return try JSONResponse.row(try await parts.reachableSession(session, workflow: workflow, identity: identity))
     }
 
     struct CancelBody: Decodable {
@@ -203,16 +209,16 @@ struct OutlineGenerationRoutes: Sendable {
 
     func cancel(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {
         let identity = try context.requireAPIIdentity()
-        let workflowID = try RequestInput.workflowID(context)
-        try await parts.directory.requireAccess(workflowID, by: identity)
+        let workflow = try WorkflowScope.of(request, context, identity: identity)
         let body = try await RequestInput.optionalJSON(CancelBody.self, from: request, context: context) ?? CancelBody()
         if let reason = body.reason { _ = try RequestInput.text(reason, field: "reason", maxLength: 1000) }
         let row: OutlineSessionRow
         if let given = body.sessionId ?? request.uri.queryParameters.get("sessionId").map({ String($0) }) {
-            row = try await parts.reachableSession(try RequestInput.uuid(given, field: "sessionId"), workflowID: workflowID, identity: identity)
+            row = try await parts.reachableSession(try RequestInput.uuid(given, field: "sessionId"), workflow: workflow, identity: identity)
         } else {
-            guard let active = try await parts.sessions.activeSession(workflowId: workflowID) else {
-                throw APIError(.notFound, code: "no_active_session", message: "Workflow \(workflowID) has no active session to cancel.")
+            try await parts.directory.requireExisting(workflow.key)
+            guard let active = try await parts.sessions.activeSession(in: workflow.key) else {
+                throw APIError(.notFound, code: "no_active_session", message: "Workflow \(workflow.key.id) has no active session to cancel.")
             }
             row = active
         }
@@ -228,9 +234,10 @@ struct OutlineGenerationRoutes: Sendable {
     /// or one whose token expired during a long run).
     func streamToken(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {
         let identity = try context.requireAPIIdentity()
-        let workflowID = try RequestInput.workflowID(context)
+        let workflow = try WorkflowScope.of(request, context, identity: identity)
+        let workflowID = workflow.key.id
         let session = try RequestInput.sessionIDQuery(request)
-        let row = try await parts.reachableSession(session, workflowID: workflowID, identity: identity)
+        let row = try await parts.reachableSession(session, workflow: workflow, identity: identity)
         let (token, expiresAt) = try await parts.streamToken(for: row.id, identity: identity)
         let id = row.id.uuidString.lowercased()
         struct Body: Encodable { var sessionId: String, streamToken: String, streamTokenExpiresAt: Date, streamUrl: String }
@@ -240,10 +247,10 @@ struct OutlineGenerationRoutes: Sendable {
 
     func latest(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {
         let identity = try context.requireAPIIdentity()
-        let workflowID = try RequestInput.workflowID(context)
-        try await parts.directory.requireAccess(workflowID, by: identity)
-        guard let row = try await parts.sessions.latest(workflowId: workflowID) else {
-            throw APIError(.notFound, code: "no_session", message: "Workflow \(workflowID) has no session yet.")
+        let workflow = try WorkflowScope.of(request, context, identity: identity).key
+        try await parts.directory.requireExisting(workflow)
+        guard let row = try await parts.sessions.latest(in: workflow) else {
+            throw APIError(.notFound, code: "no_session", message: "Workflow \(workflow.id) has no session yet.")
         }
         return try JSONResponse.row(row)
     }

@@ -25,7 +25,7 @@ struct SessionEventsRoutes: Sendable {
     func verify(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {
         let identity = try context.requireAPIIdentity()
         let session = try RequestInput.uuid(context.parameters.get("sessionId"), field: "sessionId")
-        _ = try await parts.reachable(session, workflowID: nil, identity: identity)
+        _ = try await parts.reachable(session, workflow: nil, identity: identity)
         let report = try await ChainVerifier(pool: parts.store.pool).verify(session: session)
         return try JSONResponse.make(VerifyView(session: session, report: report))
     }
@@ -74,7 +74,7 @@ struct SessionEventsRoutes: Sendable {
             throw APIError.invalid("speed", "speed is 0 (as fast as possible) or a number from \(ReplayPacer.minimumSpeed) to \(Int(ReplayPacer.maximumSpeed)); 1 is real time.",
                                    code: "invalid_speed")
         }
-        _ = try await parts.reachable(session, workflowID: nil, identity: identity)
+        _ = try await parts.reachable(session, workflow: nil, identity: identity)
         let store = parts.store, hub = parts.hub, heartbeat = parts.hub.settings.heartbeat
         let start = after
         let ticket = try parts.streamGate.admit(identity.subject)
@@ -124,7 +124,7 @@ struct SessionEventsRoutes: Sendable {
             throw APIError.invalid("format", "format is json or ndjson.", code: "invalid_format")
         }
         let ndjson = format == "ndjson" || (format == nil && (request.headers[.accept] ?? "").contains("application/x-ndjson"))
-        let row = try await parts.reachable(session, workflowID: nil, identity: identity)
+        let row = try await parts.reachable(session, workflow: nil, identity: identity)
         let events = try await parts.store.read(session: session, after: Int32(after), limit: Int(limit))
         if ndjson {
             var buffer = ByteBuffer()

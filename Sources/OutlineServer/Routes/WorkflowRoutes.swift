@@ -1,8 +1,10 @@
+import EventLog
 import Foundation
 import Hummingbird
 
 /// `/api/workflows`: the caller's workflows (for the page's picker) and
-/// creating one explicitly; starting a session on a new id also claims it.
+/// creating one explicitly; starting a session on a new id also makes it. Ids
+/// are per user (`WorkflowKey`): two users may both have a "wf-1".
 struct WorkflowRoutes: Sendable {
     let parts: ServiceParts
 
@@ -24,10 +26,10 @@ struct WorkflowRoutes: Sendable {
         let body = try await RequestInput.json(CreateBody.self, from: request, context: context)
         let workflowID = try RequestInput.validWorkflowID(body.workflowId ?? "wf-\(UUID().uuidString.lowercased().prefix(13))")
         let title = try body.title.map { try RequestInput.text($0, field: "title", maxLength: 300) }
-        let owner = try await parts.directory.claim(workflowID, for: identity.subject, title: title)
-        guard owner == identity.subject else {
-            throw APIError(.conflict, code: "workflow_exists", message: "The workflow id \(workflowID) is taken; choose another.")
+        // In the caller's own namespace: only their own workflow can be in the way.
+        guard try await parts.directory.claim(WorkflowKey(owner: identity.subject, id: workflowID), title: title) else {
+            throw APIError(.conflict, code: "workflow_exists", message: "You already have a workflow \(workflowID); choose another id.")
         }
-        return try JSONResponse.make(["workflowId": workflowID, "ownerId": owner, "title": title ?? ""], status: .created)
+        return try JSONResponse.make(["workflowId": workflowID, "ownerId": identity.subject, "title": title ?? ""], status: .created)
     }
 }

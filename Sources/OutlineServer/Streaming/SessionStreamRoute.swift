@@ -55,10 +55,10 @@ struct SessionStreamRoute: Sendable {
 
     func stream(_ request: Request, _ context: OutlineRequestContext) async throws -> Response {
         let identity = try context.requireIdentity()
-        let workflowID = try RequestInput.workflowID(context)
+        let workflow = try WorkflowScope.of(request, context, identity: identity)
         let session = try RequestInput.sessionIDQuery(request)
         let start = try Self.start(of: request)
-        let access = try await parts.reachable(session, workflowID: workflowID, identity: identity)
+        let access = try await parts.reachable(session, workflow: workflow, identity: identity)
         if case .after(let cursor) = start, access.status.isTerminal, cursor >= access.lastEventSequence {
             // Past the terminal event: tells EventSource to stop reconnecting.
             return Response(status: .noContent)

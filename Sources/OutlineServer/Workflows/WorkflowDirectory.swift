@@ -1,10 +1,10 @@
+import EventLog
 import Foundation
 import PostgresClient
 
-/// Who owns which workflow (`Schema/migrations/0009`), and the one access rule
-/// every route applies: a user reaches only their own workflows, an admin all.
-/// Anything else looks exactly like a workflow that does not exist (404), so
-/// ids cannot be probed.
+/// The workflows each user has made (`Schema/migrations/0009`, keyed per owner
+/// since 0014). A workflow id is a name in its owner's namespace, so one user's
+/// ids are invisible to every other user: nothing to probe, nothing to squat.
 struct WorkflowDirectory: Sendable {
     let pool: PostgresPool
     let limits: UsageLimitGuard
@@ -16,36 +16,25 @@ struct WorkflowDirectory: Sendable {
         var createdAt: Date
     }
 
-    /// Claims the workflow for `user` if nobody owns it; returns its owner. A new
-    /// workflow counts against the user's `newWorkflowsPerUserPerHour`, checked
-    /// in the same transaction as the insert.
-    func claim(_ workflowID: String, for user: String, title: String? = nil) async throws -> String {
-        // A concurrent claim that commits meanwhile is invisible to this statement's
-        // snapshot (the INSERT waited, then did nothing): ask again.
-        for _ in 0..<5 {
-            if let owner = try await claimOnce(workflowID, for: user, title: title) { return owner }
-        }
-        throw APIError(.serviceUnavailable, code: "workflow_busy", message: "Workflow \(workflowID) is being created by another request; retry.")
-    }
-
-    private func claimOnce(_ workflowID: String, for user: String, title: String?) async throws -> String? {
-        if let owner = try await owner(of: workflowID) { return owner }
+    /// Makes the workflow if its owner has none of that id yet; true when this
+    /// call made it. A new workflow counts against its owner's
+    /// `newWorkflowsPerUserPerHour`, checked in the same transaction as the
+    /// insert (and only then: using an existing workflow costs no lock).
+    @discardableResult
+    func claim(_ workflow: WorkflowKey, title: String? = nil) async throws -> Bool {
+        if try await exists(workflow) { return false }
         let limits = self.limits
         do {
             return try await pool.withConnection { connection in
-                try await connection.transaction { connection -> String? in
-                    try limits.checkNewWorkflow(user: user, on: connection)
-                    let rows = try connection.query(
-                        """
-                        WITH claimed AS (
-                            INSERT INTO outline_workflows (workflow_id, owner_id, title) VALUES ($1, $2, $3)
-                            ON CONFLICT (workflow_id) DO NOTHING RETURNING owner_id
-                        )
-                        SELECT owner_id FROM claimed UNION ALL SELECT owner_id FROM outline_workflows WHERE workflow_id = $1 LIMIT 1
-                        """,
-                        workflowID, user, title
-                    )
-                    return try rows.first?.decode(String.self, at: 0)
+                try await connection.transaction { connection -> Bool in
+                    // A concurrent claim of the same key waits here for the first to
+                    // commit (then inserts nothing) or roll back (then inserts).
+                    let inserted = try connection.query(
+                        "INSERT INTO outline_workflows (owner_id, workflow_id, title) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING 1",
+                        workflow.owner, workflow.id, title
+                    ).count == 1
+                    if inserted { try limits.checkNewWorkflow(workflow, on: connection) }
+                    return inserted
                 }
             }
         } catch let exceeded as UsageLimitExceeded {
@@ -53,20 +42,13 @@ struct WorkflowDirectory: Sendable {
         }
     }
 
-    func owner(of workflowID: String) async throws -> String? {
-        try await pool.query("SELECT owner_id FROM outline_workflows WHERE workflow_id = $1", workflowID).first?.decode(String.self, at: 0)
+    func exists(_ workflow: WorkflowKey) async throws -> Bool {
+        try await !pool.query("SELECT 1 FROM outline_workflows WHERE owner_id = $1 AND workflow_id = $2", workflow.owner, workflow.id).isEmpty
     }
 
-    /// Throws the 404 a stranger gets unless `identity` may use the workflow.
-    func requireAccess(_ workflowID: String, by identity: AccessToken) async throws {
-        if identity.role == .admin { return }
-        guard try await owner(of: workflowID) == identity.subject else { throw Self.notFound(workflowID) }
-    }
-
-    /// Starting claims a new workflow; someone else's is a 404 like any other.
-    func requireStartable(_ workflowID: String, by identity: AccessToken) async throws {
-        let owner = try await claim(workflowID, for: identity.subject)
-        guard owner == identity.subject || identity.role == .admin else { throw Self.notFound(workflowID) }
+    /// Throws the 404 for a workflow the owner has not made.
+    func requireExisting(_ workflow: WorkflowKey) async throws {
+        guard try await exists(workflow) else { throw Self.notFound(workflow.id) }
     }
 
     func workflows(ownedBy user: String, limit: Int = 200) async throws -> [Workflow] {
@@ -80,6 +62,6 @@ struct WorkflowDirectory: Sendable {
     }
 
     static func notFound(_ workflowID: String) -> APIError {
-        APIError(.notFound, code: "workflow_not_found", message: "No workflow \(workflowID) that you can reach.")
+        APIError(.notFound, code: "workflow_not_found", message: "You have no workflow \(workflowID).")
     }
 }

@@ -38,7 +38,7 @@ function render(data) {
   const active = $("active").tBodies[0];
   $("active-count").textContent = "(" + data.activeSessions.length + ")";
   active.replaceChildren(...data.activeSessions.map((s) => {
-    const row = cells(document.createElement("tr"), [s.sessionId.slice(0, 8), s.workflowId, s.phase, s.mode, s.leaseOwner, ago(s.leaseAgeSeconds), s.events, bytes(s), s.resumes ?? "—", s.lastProviderSequence, ago(s.secondsSinceLastEvent)]);
+    const row = cells(document.createElement("tr"), [s.sessionId.slice(0, 8), s.workflowOwner + "/" + s.workflowId, s.phase, s.mode, s.leaseOwner, ago(s.leaseAgeSeconds), s.events, bytes(s), s.resumes ?? "—", s.lastProviderSequence, ago(s.secondsSinceLastEvent)]);
     row.className = "clickable"; row.tabIndex = 0; row.dataset.session = s.sessionId;
     row.addEventListener("click", () => timeline(s.sessionId));
     row.addEventListener("keydown", (event) => { if (event.key === "Enter") timeline(s.sessionId); });
@@ -57,7 +57,7 @@ function render(data) {
   $("rollback").className = data.rollbackAdvised ? "alert small" : "muted small";
   $("provider-errors").replaceChildren(...data.providerErrors.map((e) => { const li = document.createElement("li"); li.textContent = e.code + ": " + e.count + " (" + percent(e.rate) + " of sessions)"; return li; }));
   $("failures").tBodies[0].replaceChildren(...data.recentFailures.map((f) => {
-    const row = cells(document.createElement("tr"), [new Date(f.at).toLocaleString(), f.sessionId.slice(0, 8), f.workflowId, f.error]);
+    const row = cells(document.createElement("tr"), [new Date(f.at).toLocaleString(), f.sessionId.slice(0, 8), f.workflowOwner + "/" + f.workflowId, f.error]);
     row.className = "clickable"; row.tabIndex = 0; row.addEventListener("click", () => timeline(f.sessionId));
     return row;
   }));
