@@ -98,9 +98,11 @@ public struct OutlineServerApplication: Sendable {
     /// The HTTP application alone, listening on `host:port` (0: any free port);
     /// `onListening` gets the bound port.
     public func application(host: String, port: Int, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol & Service {
-        Application(
+        let writeTimeout = configuration.hub.writeTimeout
+        return Application(
             router: try router(),
-            server: .http1(configuration: .init(idleTimeout: .nanoseconds(configuration.httpIdleTimeout.saturatingNanoseconds))),
+            server: .http1(configuration: .init(additionalChannelHandlers: [WriteStallWatchdog(timeout: writeTimeout)],
+                                                idleTimeout: .nanoseconds(configuration.httpIdleTimeout.saturatingNanoseconds))),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "OutlineStream"),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger

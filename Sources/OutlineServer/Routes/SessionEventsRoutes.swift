@@ -78,7 +78,6 @@ struct SessionEventsRoutes: Sendable {
         let store = parts.store, hub = parts.hub, heartbeat = parts.hub.settings.heartbeat
         let start = after
         let ticket = try parts.streamGate.admit(identity.subject)
-        let deadline = StreamWriteDeadline(channel: context.channel, timeout: parts.hub.settings.writeTimeout)
         return Response(status: .ok, headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-cache"], body: ResponseBody { writer in
             defer { ticket.release() }
             var pacer = ReplayPacer(speed: speed)
@@ -90,7 +89,7 @@ struct SessionEventsRoutes: Sendable {
                 var buffer = ByteBuffer()
                 for event in page {
                     if let due = pacer.due(event.recordedAt) {
-                        if buffer.readableBytes > 0 { try await deadline.write(buffer, with: &writer); buffer.clear(); lastWrite = .now }
+                        if buffer.readableBytes > 0 { try await writer.write(buffer); buffer.clear(); lastWrite = .now }
                         // Wait in slices: a heartbeat notices a gone client, and a
                         // shutting-down instance ends the playback (the page resumes
                         // it elsewhere with Last-Event-ID).
@@ -98,7 +97,7 @@ struct SessionEventsRoutes: Sendable {
                             if hub.isClosed { break replay }
                             try await Task.sleep(until: min(due, .now + .milliseconds(250)), clock: .continuous)
                             if ContinuousClock.now - lastWrite >= heartbeat {
-                                try await deadline.write(ByteBuffer(string: ": heartbeat\n\n"), with: &writer)
+                                try await writer.write(ByteBuffer(string: ": heartbeat\n\n"))
                                 lastWrite = .now
                             }
                         }
@@ -107,7 +106,7 @@ struct SessionEventsRoutes: Sendable {
                     buffer.writeBuffer(&bytes)
                     cursor = event.sequence
                 }
-                if buffer.readableBytes > 0 { try await deadline.write(buffer, with: &writer); lastWrite = .now }
+                if buffer.readableBytes > 0 { try await writer.write(buffer); lastWrite = .now }
                 if page.count < 1000 { break }
             }
             try await writer.finish(nil)

@@ -30,12 +30,19 @@ public struct SSEFrame: Sendable {
     static func render(id: Int32, event: String, data: [UInt8]) -> ByteBuffer {
         var buffer = ByteBuffer()
         buffer.reserveCapacity(data.count + event.utf8.count + 32)
+        render(id: id, event: event, data: data, into: &buffer)
+        return buffer
+    }
+
+    /// Appends the frame to `buffer`: a backlog page renders all its frames
+    /// into one buffer, with no buffer per frame.
+    static func render(id: Int32, event: String, data: [UInt8], into buffer: inout ByteBuffer) {
         buffer.writeStaticString("id: ")
         buffer.writeString(String(id))
         buffer.writeStaticString("\nevent: ")
         buffer.writeString(event)
         buffer.writeStaticString("\ndata: ")
-        if data.contains(where: { $0 == 0x0A || $0 == 0x0D }) {
+        if hasLineBreak(data) {
             var first = true
             for line in data.split(omittingEmptySubsequences: false, whereSeparator: { $0 == 0x0A || $0 == 0x0D }) {
                 if !first { buffer.writeStaticString("\ndata: ") }
@@ -46,7 +53,14 @@ public struct SSEFrame: Sendable {
             buffer.writeBytes(data)
         }
         buffer.writeStaticString("\n\n")
-        return buffer
+    }
+
+    /// memchr, not a generic search: every frame of every backlog passes here.
+    static func hasLineBreak(_ data: [UInt8]) -> Bool {
+        data.withUnsafeBufferPointer { bytes in
+            guard let base = bytes.baseAddress, bytes.count > 0 else { return false }
+            return memchr(base, 0x0A, bytes.count) != nil || memchr(base, 0x0D, bytes.count) != nil
+        }
     }
 
     /// A comment line: keeps proxies and the browser from timing the stream out.

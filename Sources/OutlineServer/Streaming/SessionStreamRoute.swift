@@ -80,7 +80,6 @@ struct SessionStreamRoute: Sendable {
             .cacheControl: "no-cache",
             HTTPField.Name("X-Accel-Buffering")!: "no",
         ]
-        let deadline = StreamWriteDeadline(channel: context.channel, timeout: parts.hub.settings.writeTimeout)
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             // A client that goes away is noticed by the next write failing: live
             // events, or at the latest the heartbeat. (Watching the inbound side
@@ -90,7 +89,7 @@ struct SessionStreamRoute: Sendable {
                 ticket.release()
             }
             var stream = SessionStreamWriter(store: store, session: session, subscription: subscription, sent: sent)
-            try await stream.run(start: start, snapshot: snapshot) { try await deadline.write($0, with: &writer) }
+            try await stream.run(start: start, snapshot: snapshot) { try await writer.write($0) }
             try await writer.finish(nil)
         })
     }
@@ -181,11 +180,11 @@ struct SessionStreamWriter {
             if let limit, cursor >= limit { return }
             let page = try await store.readFeed(session: session, after: cursor, limit: 2000)
             var buffer = ByteBuffer()
+            buffer.reserveCapacity(page.reduce(0) { $0 + $1.json.count + $1.eventType.utf8.count + 32 })
             var count = 0
             for event in page {
                 if let limit, event.sequence > limit { break }
-                var bytes = SSEFrame(event).bytes
-                buffer.writeBuffer(&bytes)
+                SSEFrame.render(id: event.sequence, event: event.eventType, data: event.json, into: &buffer)
                 cursor = event.sequence
                 count += 1
                 if event.isTerminal { ended = true; break }

@@ -44,6 +44,27 @@ final class RawSocket: @unchecked Sendable {
         await OwnThread.run { [self] in blockingWaitForClose(seconds: seconds, draining: draining) }
     }
 
+    /// How many of `sockets` the peer has not closed within `seconds` (0: all
+    /// closed). Buffered bytes are read and discarded. One thread polls them all,
+    /// so thousands of sockets cost one thread, not one each.
+    static func stillOpen(_ sockets: [RawSocket], within seconds: Int) async -> Int {
+        await OwnThread.run {
+            var open = Set(sockets.indices)
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            let deadline = ContinuousClock.now + .seconds(seconds)
+            while !open.isEmpty && ContinuousClock.now < deadline {
+                var descriptors = open.map { pollfd(fd: sockets[$0].fd, events: Int16(POLLIN), revents: 0) }
+                let indices = Array(open)
+                guard poll(&descriptors, nfds_t(descriptors.count), 200) > 0 else { continue }
+                for (slot, descriptor) in descriptors.enumerated() where descriptor.revents != 0 {
+                    let count = buffer.withUnsafeMutableBytes { recv(descriptor.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+                    if count == 0 || (count < 0 && errno != EAGAIN && errno != EWOULDBLOCK) { open.remove(indices[slot]) }
+                }
+            }
+            return open.count
+        }
+    }
+
     /// Opens `count` connections on a thread of its own: `connect` blocks while
     /// the server's accept queue is full, as it is when hundreds arrive at once.
     static func open(_ count: Int, port: Int, receiveBuffer: Int32? = nil, send request: @escaping @Sendable () -> [UInt8] = { [] }) async throws -> [RawSocket] {
