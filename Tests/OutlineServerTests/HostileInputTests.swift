@@ -125,7 +125,18 @@ struct HostileInputTests {
 
     @Test("the environment's numbers are range-checked: a clear error, never a trap")
     func environmentValues() throws {
-        let names = ["OUTLINE_HEARTBEAT_SECONDS", "OUTLINE_SSE_BUFFER_BYTES", "OUTLINE_STREAM_TOKEN_SECONDS", "STREAMING_ROLLOUT_PERCENT"]
+        // Lease timing is the operator's: a short lease shortens the adoption interval with it.
+        let fast = try ServiceConfiguration.fromEnvironment(["OUTLINE_TOKEN_SECRET": ServiceHarness.secret, "OUTLINE_LEASE_MS": "3000", "OUTLINE_ADOPTION_INTERVAL_MS": "500"])
+        #expect(fast.leaseTimeToLive == .seconds(3) && fast.adoptionInterval == .milliseconds(500))
+        #expect(try ServiceConfiguration.fromEnvironment(["OUTLINE_TOKEN_SECRET": ServiceHarness.secret, "OUTLINE_LEASE_MS": "4000"]).adoptionInterval == .seconds(4))
+        #expect(throws: ServiceConfiguration.Problem.self) {
+            try ServiceConfiguration.fromEnvironment(["OUTLINE_TOKEN_SECRET": ServiceHarness.secret, "OUTLINE_LEASE_MS": "2000", "OUTLINE_ADOPTION_INTERVAL_MS": "5000"])
+        }
+        let names = ["OUTLINE_HEARTBEAT_SECONDS", "OUTLINE_SSE_BUFFER_BYTES", "OUTLINE_STREAM_TOKEN_SECONDS", "STREAMING_ROLLOUT_PERCENT",
+                     "OUTLINE_SSE_WRITE_TIMEOUT_SECONDS", "OUTLINE_HTTP_IDLE_TIMEOUT_SECONDS", "OUTLINE_DB_CHECKOUT_TIMEOUT_MS",
+                     "OUTLINE_DB_STATEMENT_TIMEOUT_MS", "OUTLINE_DB_CONNECT_TIMEOUT_SECONDS", "OUTLINE_LEASE_MS", "OUTLINE_ADOPTION_INTERVAL_MS",
+                     "OUTLINE_LIMIT_ACTIVE_SESSIONS", "OUTLINE_LIMIT_STARTS_PER_HOUR", "OUTLINE_LIMIT_STARTS_PER_DAY",
+                     "OUTLINE_LIMIT_NEW_WORKFLOWS_PER_HOUR", "OUTLINE_LIMIT_STREAMS"]
         for name in names {
             for value in Self.nasty {
                 let environment = ["OUTLINE_TOKEN_SECRET": ServiceHarness.secret, name: value]

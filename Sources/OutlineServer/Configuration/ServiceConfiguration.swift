@@ -16,8 +16,11 @@ public struct ServiceConfiguration: Sendable {
     public var runner: SessionRunner.Settings
     public var streamTokenLifetime: TimeInterval
     public var hub: LiveEventHub.Settings
-    /// How long a runner's lease lives without a heartbeat; adoption runs this often too.
+    /// How long a runner's lease lives without a renewal (`OUTLINE_LEASE_MS`):
+    /// the longest a dead instance's sessions wait for an adopter, at most.
     public var leaseTimeToLive: Duration
+    /// How often an instance looks for sessions whose lease expired
+    /// (`OUTLINE_ADOPTION_INTERVAL_MS`). Failover takes at most lease + interval.
     public var adoptionInterval: Duration
     public var flagRefreshInterval: Duration
     /// This instance's name in leases and logs.
@@ -77,6 +80,16 @@ public struct ServiceConfiguration: Sendable {
         if let value = try reader.integer("OUTLINE_DB_CHECKOUT_TIMEOUT_MS", in: 10...600_000, unit: "milliseconds") { configuration.database.checkoutTimeout = .milliseconds(value) }
         if let value = try reader.integer("OUTLINE_DB_STATEMENT_TIMEOUT_MS", in: 100...3_600_000, unit: "milliseconds") { configuration.database.statementTimeoutMilliseconds = value }
         if let value = try reader.integer("OUTLINE_DB_CONNECT_TIMEOUT_SECONDS", in: 1...600, unit: "seconds") { configuration.database.connectTimeoutSeconds = value }
+        if let value = try reader.integer("OUTLINE_LEASE_MS", in: 1000...3_600_000, unit: "milliseconds") { configuration.leaseTimeToLive = .milliseconds(value) }
+        if let value = try reader.integer("OUTLINE_ADOPTION_INTERVAL_MS", in: 100...3_600_000, unit: "milliseconds") {
+            guard Duration.milliseconds(value) <= configuration.leaseTimeToLive else {
+                throw Problem.invalid("OUTLINE_ADOPTION_INTERVAL_MS", "must not exceed the lease lifetime (OUTLINE_LEASE_MS, \(configuration.leaseTimeToLive)): a dead runner's sessions would wait longer than its lease")
+            }
+            configuration.adoptionInterval = .milliseconds(value)
+        } else {
+            // A short lease alone shortens the default interval with it.
+            configuration.adoptionInterval = min(configuration.adoptionInterval, configuration.leaseTimeToLive)
+        }
         if let value = try reader.integer("OUTLINE_LIMIT_ACTIVE_SESSIONS", in: 1...10_000) { configuration.limits.activeSessionsPerUser = value }
         if let value = try reader.integer("OUTLINE_LIMIT_STARTS_PER_HOUR", in: 1...100_000) { configuration.limits.startsPerUserPerHour = value }
         if let value = try reader.integer("OUTLINE_LIMIT_STARTS_PER_DAY", in: 1...1_000_000) { configuration.limits.startsPerUserPerDay = value }
