@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "simulated-provider", targets: ["simulated-provider"]),
         .executable(name: "outline-server", targets: ["outline-server"]),
         .executable(name: "outline-load", targets: ["outline-load"]),
+        .executable(name: "outline-torture", targets: ["outline-torture"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -184,6 +185,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tools/outline-load",
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "outline-torture",
+            dependencies: [
+                "PostgresClient", "OpenAIResponses", "ProviderHTTP", "OutlineAuth",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/outline-torture",
             swiftSettings: upcoming
         ),
         .target(

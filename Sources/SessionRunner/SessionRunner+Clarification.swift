@@ -11,7 +11,8 @@ extension SessionRunner {
         let response = try await client.create(CreateResponseRequest(
             model: settings.fastModel, input: prompt,
             instructions: "Ask the writer 3 to 6 short questions, one per line, whose answers would most improve a researched content outline for this request.",
-            background: false, stream: false, metadata: ["outline_session": session.uuidString.lowercased(), "purpose": "clarification_questions"]))
+            background: false, stream: false, metadata: ["outline_session": session.uuidString.lowercased(), "purpose": "clarification_questions"]),
+            retryingAfterSend: true)
         let questions = Self.questions(from: response.outputText)
         guard !questions.isEmpty else {
             throw ResponsesError.malformedEvent("the clarification model wrote no questions")
@@ -52,7 +53,8 @@ extension SessionRunner {
         let response = try await client.create(CreateResponseRequest(
             model: settings.fastModel, input: input,
             instructions: "Rewrite this request and the writer's answers into clear instructions for a deep research model that will produce a content outline with citations.",
-            background: false, stream: false, metadata: ["outline_session": session.uuidString.lowercased(), "purpose": "research_instructions"]))
+            background: false, stream: false, metadata: ["outline_session": session.uuidString.lowercased(), "purpose": "research_instructions"]),
+            retryingAfterSend: true)
         let instructions = response.outputText.trimmingCharacters(in: .whitespacesAndNewlines)
         try await writer.append(StreamAppend(sessionID: session, expectedSequence: expectedSequence, events: [
             NewEvent(.researchInstructionsWritten(ResearchInstructionsWritten(instructions: instructions.isEmpty ? input : instructions))),

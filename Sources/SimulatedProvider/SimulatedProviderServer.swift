@@ -36,7 +36,8 @@ public struct SimulatedProviderServer: Sendable {
         router.post("/v1/responses/:id/cancel") { _, context in try await cancel(id: context.parameters.get("id") ?? "") }
         router.get("/v1/simulator/stats") { _, _ in
             let counts = await state.createCountBySession
-            return Self.json(.ok, ["creates": await state.createCount, "creates_by_session": counts, "cancels_by_response": await state.cancelRequestsByResponse])
+            return Self.json(.ok, ["creates": await state.createCount, "creates_by_session": counts,
+                                   "research_creates_by_session": await state.researchCreatesBySession, "cancels_by_response": await state.cancelRequestsByResponse])
         }
         return router
     }

@@ -4,6 +4,7 @@
 #   Tools/dev/postgres.sh start     create (first time) and start it; reuse it when it runs
 #   Tools/dev/postgres.sh stop      stop it
 #   Tools/dev/postgres.sh restart   restart it (the tests use this to prove reconnection)
+#   Tools/dev/postgres.sh crash     kill it immediately (-m immediate) and start it: crash recovery
 #   Tools/dev/postgres.sh status    say whether it runs
 #   Tools/dev/postgres.sh env       print DATABASE_URL and friends for `eval`
 #   Tools/dev/postgres.sh psql ...  open psql on the service database as its superuser
@@ -118,6 +119,11 @@ case "${1:-}" in
   restart)
     bin=$(find_bin)
     as_owner "$bin/pg_ctl" -D "$data" -m fast -w -t 60 restart -l "$home/postgres.log" >/dev/null ;;
+  crash)
+    # An immediate shutdown (no checkpoint, like a power cut to the server
+    # process) and a start: crash recovery replays the WAL. The torture pass uses it.
+    bin=$(find_bin)
+    as_owner "$bin/pg_ctl" -D "$data" -m immediate -w -t 60 restart -l "$home/postgres.log" >/dev/null ;;
   status)
     bin=$(find_bin)
     if running "$bin"; then echo "running: $data (socket $socket, port $port)"; else echo "stopped: $data"; exit 3; fi ;;

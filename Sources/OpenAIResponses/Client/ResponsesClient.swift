@@ -25,11 +25,16 @@ public struct ResponsesClient: Sendable {
     // MARK: Calls
 
     /// `POST /v1/responses` without streaming: the response as created (queued, in background mode).
-    public func create(_ request: CreateResponseRequest) async throws -> ResponseObject {
+    ///
+    /// A create whose connection dropped after it was sent may have reached the
+    /// provider, so it is retried only when it surely was not sent, unless
+    /// `retryingAfterSend` says a second one costs nothing that matters (a
+    /// fast-model call that writes questions or instructions, never research).
+    public func create(_ request: CreateResponseRequest, retryingAfterSend: Bool = false) async throws -> ResponseObject {
         var body = request
         body.stream = false
         let encoded = try Self.encoder.encode(body)
-        return try await withRetries(operation: "create", onlyWhenNotSent: true) {
+        return try await withRetries(operation: "create", onlyWhenNotSent: !retryingAfterSend) {
             try await json(ResponseObject.self, self.httpRequest("POST", "/v1/responses", body: encoded, timeout: true))
         }
     }

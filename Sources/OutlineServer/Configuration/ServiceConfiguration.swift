@@ -80,6 +80,7 @@ public struct ServiceConfiguration: Sendable {
         if let value = try reader.integer("OUTLINE_DB_CHECKOUT_TIMEOUT_MS", in: 10...600_000, unit: "milliseconds") { configuration.database.checkoutTimeout = .milliseconds(value) }
         if let value = try reader.integer("OUTLINE_DB_STATEMENT_TIMEOUT_MS", in: 100...3_600_000, unit: "milliseconds") { configuration.database.statementTimeoutMilliseconds = value }
         if let value = try reader.integer("OUTLINE_DB_CONNECT_TIMEOUT_SECONDS", in: 1...600, unit: "seconds") { configuration.database.connectTimeoutSeconds = value }
+        if let value = try reader.seconds("OUTLINE_PROVIDER_STALL_SECONDS", in: 1...3600) { configuration.provider.stallTimeout = value }
         if let value = try reader.integer("OUTLINE_LEASE_MS", in: 1000...3_600_000, unit: "milliseconds") { configuration.leaseTimeToLive = .milliseconds(value) }
         if let value = try reader.integer("OUTLINE_ADOPTION_INTERVAL_MS", in: 100...3_600_000, unit: "milliseconds") {
             guard Duration.milliseconds(value) <= configuration.leaseTimeToLive else {
