@@ -22,3 +22,9 @@ swift test --skip-build "$@" --filter APIFuzzTests
 # The browser drives timing-sensitive pages: give it the machine to itself.
 swift test --skip-build "$@" --filter BrowserTests
 OUTLINE_PG_RESTART_TESTS=1 swift test --skip-build "$@" --filter ServerRestartTests
+# The torture pass: the real executables (two outline-server instances, the
+# simulated provider behind a proxy that cuts and stalls it, this PostgreSQL
+# cluster crashed for real) under a seeded schedule of kills and crashes; last,
+# because it crashes the cluster every other pass uses. OUTLINE_TORTURE_SEED
+# replays another schedule.
+"$(swift build "$@" --show-bin-path)/outline-torture" --seed "${OUTLINE_TORTURE_SEED:-20261202}"

@@ -367,10 +367,15 @@ final class TortureRun: Sendable {
         say("schedule (seed \(seed)):")
         for (number, entry) in schedule.enumerated() { say("  \(number + 1). after \(entry.pause): \(entry.fault)") }
         for index in 0..<sessionCount { try await startSession("wf-torture-\(index)") }
-        let clarifying = try await startSession("wf-torture-clarify", clarify: true)
-        let answering = Task { await answerClarification(clarifying, workflow: "wf-torture-clarify") }
+        var answering: Task<Void, Never>?
         for (number, entry) in schedule.enumerated() {
             try await Task.sleep(for: entry.pause)
+            // The clarification variant starts among the faults, so its questions are
+            // asked and answered while instances die and PostgreSQL crashes.
+            if number == 3 {
+                let clarifying = try await startSession("wf-torture-clarify", clarify: true)
+                answering = Task { await answerClarification(clarifying, workflow: "wf-torture-clarify") }
+            }
             // New sessions keep arriving, so every fault meets live runs.
             if number % 3 == 2 { try await startSession("wf-torture-late-\(number)") }
             try await apply(entry.fault, number: number + 1)
@@ -378,7 +383,7 @@ final class TortureRun: Sendable {
         note("schedule done; waiting for every instance and session")
         let deadline = ContinuousClock.now + .seconds(300)
         while !instances.allSatisfy(\.isRunning) && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
-        await answering.value
+        await answering?.value
         let sessions = started.withLock { $0 }
         var results: [(Session, [ResumingReader.Received], Int)] = []
         for session in sessions {
