@@ -199,6 +199,14 @@ final class TortureRun: Sendable {
         return rows.filter { instance.owns(lease: $0.1) }.map { ($0.0, $0.2) }
     }
 
+    /// Whether a running instance holds the session's lease now.
+    func adopted(_ session: String) async -> Bool {
+        let owner = await query { pool in
+            try await pool.query("SELECT owner FROM outline_session_leases WHERE session_id = $1::uuid", session).first?.decode(String.self, at: 0) ?? ""
+        } ?? ""
+        return instances.contains { $0.owns(lease: owner) }
+    }
+
     func head(_ session: String) async -> Int32 {
         await query { pool in try await pool.query("SELECT head_sequence FROM outline_event_streams WHERE session_id = $1::uuid", session).first?.decode(Int32.self, at: 0) ?? 0 } ?? 0
     }
@@ -219,7 +227,12 @@ final class TortureRun: Sendable {
         let killedAt = ContinuousClock.now
         await victim.kill()
         note("SIGKILL instance \(index) holding \(leased.count) leases; restart in \(pause)")
-        measureFailover(leased, since: killedAt)
+        // Heads after death: a commit the victim had sent still lands (PostgreSQL
+        // finishes it), and is not the adopter's work.
+        try? await Task.sleep(for: .milliseconds(20))
+        var after: [(String, Int32)] = []
+        for (session, _) in leased { after.append((session, await head(session))) }
+        measureFailover(after, since: killedAt)
         Task {
             try? await Task.sleep(for: pause)
             // An instance refuses to start while PostgreSQL is down: try again until it serves.
@@ -237,7 +250,11 @@ final class TortureRun: Sendable {
         guard !leased.isEmpty else { return }
         Task {
             while ContinuousClock.now - killedAt < .seconds(120) {
-                for (session, before) in leased where await head(session) > before {
+                // An adopter holds the lease and appended: a commit the victim sent before
+                // it died (PostgreSQL finishes it) is not a failover.
+                for (session, before) in leased {
+                    guard await adopted(session) else { continue }
+                    guard await head(session) > before else { continue }
                     let elapsed = ContinuousClock.now - killedAt
                     figures.withLock { $0.failovers.append(elapsed) }
                     note("failover: \(session.prefix(8)) continued \(elapsed) after the kill")
