@@ -25,19 +25,35 @@ struct ResourceBoundsTests {
                 // no race with the clock, however loaded the machine.
                 let (held, heldSignal) = AsyncStream<Void>.makeStream()
                 let releases = (0..<2).map { _ in AsyncStream<Void>.makeStream() }
+                // The instance's own loops use this pool too: on a loaded machine a holder
+                // may time out waiting for them, so it asks again (a holder that gave up
+                // silently left this test waiting forever).
                 let holders = releases.map { release in
                     Task {
-                        try await small.withConnection { _ in
-                            heldSignal.yield()
-                            for await _ in release.stream { break }
+                        while true {
+                            do {
+                                try await small.withConnection { _ in
+                                    heldSignal.yield()
+                                    for await _ in release.stream { break }
+                                }
+                                return
+                            } catch let error as PostgresError where error.kind == .poolTimeout {
+                                continue
+                            }
                         }
                     }
+                }
+                let watchdog = Task {
+                    try await Task.sleep(for: .seconds(60))
+                    heldSignal.finish()
                 }
                 var heldCount = 0
                 for await _ in held {
                     heldCount += 1
                     if heldCount == 2 { break }
                 }
+                watchdog.cancel()
+                try #require(heldCount == 2, "waited 60 s for the test to hold both pooled connections")
                 let reply = try await b.call("GET", ServiceHarness.base("wf-busy") + "/latest", token: alice)
                 #expect(reply.status == 503, "\(reply.status) \(reply.text)")
                 #expect(reply.errorCode == "database_busy")
