@@ -67,7 +67,10 @@ struct EventStoreTests {
                     }
                 }
             }
-            try await Task.sleep(for: .milliseconds(50))
+            // Until the busy writer is at it (a sleep raced it on a busy machine).
+            try await Deadline.wait(for: "the busy writer's first appends", within: .seconds(60)) {
+                try await store.head(of: session).sequence >= first + 10
+            }
             let cancel = OutlineEvent.cancelled(SessionCancelled(cancelledBy: "u", reason: nil))
             let result = try #require(try await store.appendAtHeadUnlessEnded(session: session, events: [NewEvent(cancel)]))
             let appended = try await busy.value

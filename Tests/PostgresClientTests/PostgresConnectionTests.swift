@@ -88,7 +88,9 @@ struct PostgresConnectionTests {
             let admin = try await PostgresConnection.connect(settings)
             let terminated = try await admin.query("SELECT pg_terminate_backend($1)", firstPID)[0].decode(Bool.self, at: 0)
             #expect(terminated)
-            try await Task.sleep(for: .milliseconds(100))
+            try await Deadline.wait(for: "the terminated backend to be gone", within: .seconds(60)) {
+                try await admin.query("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", firstPID)[0].decode(Int64.self, at: 0) == 0
+            }
             let secondPID = try await pool.withConnection { try await $0.backendPID() }
             #expect(secondPID != firstPID)
             #expect(try await pool.query("SELECT 41 + 1")[0].decode(Int.self, at: 0) == 42)

@@ -96,10 +96,9 @@ struct SimulatedProviderTests {
         request.stream = false
         let created = try await client.create(request)
         #expect(try await client.retrieve(responseID: created.id).status != .completed)
-        var finished = try await client.retrieve(responseID: created.id)
-        while !finished.status.isTerminal {
-            try await Task.sleep(for: .milliseconds(200))
-            finished = try await client.retrieve(responseID: created.id)
+        let finished = try await Deadline.value(of: "the background response to finish", within: .seconds(60), every: .milliseconds(200)) {
+            let response = try await client.retrieve(responseID: created.id)
+            return response.status.isTerminal ? response : nil
         }
         #expect(finished.status == .completed)
         #expect(!finished.outputText.isEmpty)
