@@ -7,12 +7,9 @@ public struct OutlineRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     /// The verified token of the caller; nil on public routes.
     public var identity: AccessToken?
-    /// The connection, for streaming routes that must close it when its client stops reading.
-    public let channel: any Channel
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
-        channel = source.channel
     }
 
     /// JSON bodies of this API are small; anything bigger is refused with 413.
