@@ -17,7 +17,8 @@ struct OutlineLoad: AsyncParsableCommand {
         abstract: "Load the SSE service: fan-out with random disconnects, replay from the start, idle connections."
     )
 
-    @Option(help: "fanout (sessions run by the server against the simulated provider), tail (this tool appends, the server only streams), replay or idle") var scenario = "fanout"
+    @Option(help: "fanout (sessions run by the server against the simulated provider), tail (this tool appends, the server only streams), replay, idle, or abuse (append latency with and without non-reading clients and /readyz loops)") var scenario = "fanout"
+    @Option(help: "abuse: parallel /readyz loops") var readinessLoops = 200
     @Option(help: "SSE clients (fanout) or open connections (idle)") var clients = 1000
     @Option(help: "live sessions the clients spread over") var sessions = 100
     @Option(help: "fanout: chance per received event that a client hangs up and reconnects") var disconnectProbability = 0.0
@@ -28,7 +29,7 @@ struct OutlineLoad: AsyncParsableCommand {
     @Option(name: .customLong("database-url"), help: "server to use (default: $DATABASE_URL); a scratch database is created on it") var databaseURL: String?
 
     func validate() throws {
-        guard ["fanout", "tail", "replay", "idle"].contains(scenario) else { throw ValidationError("--scenario is fanout, tail, replay or idle") }
+        guard ["fanout", "tail", "replay", "idle", "abuse"].contains(scenario) else { throw ValidationError("--scenario is fanout, tail, replay, idle or abuse") }
         guard clients >= 1, sessions >= 1, events >= 3, (0...1).contains(disconnectProbability) else { throw ValidationError("counts must be positive, the probability within 0…1") }
     }
 
@@ -59,6 +60,7 @@ struct OutlineLoad: AsyncParsableCommand {
             case "fanout": try await FanOutScenario(clients: clients, sessions: sessions, disconnectProbability: disconnectProbability).run(stack: running, pool: pool, signer: signer)
             case "tail": try await TailScenario(clients: clients, sessions: sessions, eventsPerSession: events, pace: .milliseconds(paceMs)).run(stack: running, pool: pool, signer: signer)
             case "replay": try await ReplayScenario(events: events).run(stack: running, pool: pool, signer: signer)
+            case "abuse": try await AbuseScenario(sessions: sessions, connections: clients, readinessLoops: readinessLoops).run(stack: running, signer: signer)
             default: try await IdleScenario(connections: clients, sessions: sessions).run(stack: running, signer: signer)
             }
         } catch {

@@ -13,6 +13,8 @@ import PostgresClient
 public final class EventStore: Sendable {
     public let pool: PostgresPool
     public let projections: [any InlineProjection]
+    /// Told of every commit this store makes (the live hub's short path).
+    public let commits = CommitObservers()
     private let logger: Logger
     private let appended = Counter(label: "outline_events_appended_total")
     private let appendLatency = Timer(label: "outline_append_batch_seconds")
@@ -100,7 +102,28 @@ public final class EventStore: Sendable {
         let results = chained.streams.map {
             AppendResult(sessionID: $0.sessionID, firstSequence: $0.expected + 1, lastSequence: $0.expected + $0.count, lastPosition: lastPosition)
         }
+        if !commits.isEmpty {
+            let committed = Self.committedEvents(chained.events)
+            afterCommit.append { [commits] in
+                let now = ContinuousClock.now
+                commits.notify(committed.map { CommittedEvents(sessionID: $0.0, events: $0.1, committedAt: now) })
+            }
+        }
         return (results, afterCommit)
+    }
+
+    /// The chained events grouped by session, in order, as feeds take them.
+    private static func committedEvents(_ events: [PreparedAppend.ChainedEvent]) -> [(UUID, [FeedEvent])] {
+        var groups: [(UUID, [FeedEvent])] = []
+        for event in events {
+            let feedEvent = FeedEvent(sequence: event.sequence, eventType: event.eventType, json: event.json, recordedAt: event.source.recordedAt)
+            if let last = groups.indices.last, groups[last].0 == event.sessionID {
+                groups[last].1.append(feedEvent)
+            } else {
+                groups.append((event.sessionID, [feedEvent]))
+            }
+        }
+        return groups
     }
 
     static func translate(_ error: PostgresError) -> any Error {

@@ -20,7 +20,7 @@ struct EncodedAppend: Sendable {
             let json = try EventCatalog.encode(new.event)
             let (codec, stored) = PayloadCodec.encode(json)
             return PreparedAppend.Event(source: new, eventType: new.event.eventType, schemaVersion: new.event.schemaVersion,
-                                        codec: codec, stored: stored, rawSize: Int32(json.count), digest: ChainLink.payloadDigest(json))
+                                        codec: codec, stored: stored, rawSize: Int32(json.count), digest: ChainLink.payloadDigest(json), json: json)
         }
     }
 
@@ -37,6 +37,8 @@ struct PreparedAppend: Sendable {
         var stored: [UInt8]
         var rawSize: Int32
         var digest: [UInt8]
+        /// The uncompressed JSON, handed to this instance's live feeds after commit.
+        var json: [UInt8]
     }
 
     struct Stream: Sendable {
@@ -72,6 +74,8 @@ struct PreparedAppend: Sendable {
         var sequence: Int32
         var link: [UInt8]
         var source: NewEvent
+        var eventType: String
+        var json: [UInt8]
     }
 
     struct Chained: Sendable {
@@ -108,7 +112,8 @@ struct PreparedAppend: Sendable {
                 providerSequences.append(event.source.event.providerSequence)
                 recordedAt.append(event.source.recordedAt)
                 links.append(PostgresBytes(link))
-                chainedEvents.append(ChainedEvent(sessionID: stream.sessionID, sequence: sequence, link: link, source: event.source))
+                chainedEvents.append(ChainedEvent(sessionID: stream.sessionID, sequence: sequence, link: link, source: event.source,
+                                                  eventType: event.eventType, json: event.json))
             }
             sessions.append(stream.sessionID)
             expected.append(stream.expected)

@@ -7,25 +7,19 @@ import PostgresClient
 import ServiceLifecycle
 import Synchronization
 
-/// The live tail of every session this instance streams, from one LISTEN
-/// connection, fanned out in memory.
+/// The live tail of every session this instance streams, fanned out in memory.
 ///
-/// Each watched session has a feed: when a notification says its head moved,
-/// the feed reads the new events once, renders them once, and hands the same
-/// bytes to every subscriber. So 1,000 clients on one session cost one query
-/// per commit, not 1,000, and no client holds a database connection. A slow
-/// poll of the heads backs the notifications up (one may be lost while the
-/// listener reconnects). A subscriber that lets more than `bufferLimit` bytes
-/// pile up is closed with `.overflow` and resumes by Last-Event-ID.
+/// Each watched session has a feed. This instance's own commits hand their
+/// events to the feed directly (`EventStore.commits`): rendered once into one
+/// buffer, posted to every subscriber, with no query and no wait. Commits of
+/// other instances arrive by NOTIFY on one LISTEN connection, and the feed
+/// reads them from the log once for all its subscribers; a slow poll of the
+/// heads backs the notifications up. `FeedStateMachine` decides between the
+/// paths, so a commit handed over out of order or lost only sends the feed to
+/// the log: correctness never depends on the short path. A subscriber that
+/// lets more than `bufferLimit` bytes pile up is closed with `.overflow` and
+/// resumes by Last-Event-ID.
 public final class LiveEventHub: Service, Sendable {
-    public enum Item: Sendable {
-        /// Consecutive events, in order; may overlap what the subscriber already has.
-        case frames([SSEFrame])
-        case heartbeat
-        /// The hub ends this subscription: the client reconnects (here or elsewhere).
-        case closed(CloseReason)
-    }
-
     public enum CloseReason: String, Sendable { case overflow, shutdown }
 
     public struct Settings: Sendable {
@@ -33,38 +27,33 @@ public final class LiveEventHub: Service, Sendable {
         public var headPoll: Duration
         public var bufferLimit: Int
         public var pageSize: Int
-        /// How long a woken feed waits for more commits before it reads: fewer,
-        /// larger writes per client (CPU per delivery) for a few ms of latency.
-        public var coalesce: Duration
         /// How long a write to a client that stopped reading may wait before the
         /// connection is closed (`OUTLINE_SSE_WRITE_TIMEOUT_SECONDS`).
         public var writeTimeout: TimeAmount
         public init(heartbeat: Duration = .seconds(15), headPoll: Duration = .seconds(1), bufferLimit: Int = 4 << 20, pageSize: Int = 1000,
-                    coalesce: Duration = .milliseconds(10), writeTimeout: TimeAmount = .seconds(30)) {
+                    writeTimeout: TimeAmount = .seconds(30)) {
             self.writeTimeout = writeTimeout
             self.heartbeat = heartbeat
             self.headPoll = headPoll
             self.bufferLimit = bufferLimit
             self.pageSize = pageSize
-            self.coalesce = coalesce
         }
     }
 
-    /// One client's view of a feed. Call `consumed` after writing what an item
+    /// One client's view of a feed. Call `consumed` after writing what a batch
     /// carried, and `cancel` when the client goes.
     public final class Subscription: Sendable {
         public let session: UUID
-        public let items: AsyncStream<Item>
         let id: Int
+        let mailbox = SubscriberMailbox()
         let pending = Atomic<Int>(0)
         /// After which sequence the feed delivers to this subscription.
         let feedStart = FeedStart()
         private let hub: LiveEventHub
 
-        init(session: UUID, id: Int, items: AsyncStream<Item>, hub: LiveEventHub) {
+        init(session: UUID, id: Int, hub: LiveEventHub) {
             self.session = session
             self.id = id
-            self.items = items
             self.hub = hub
         }
 
@@ -72,17 +61,9 @@ public final class LiveEventHub: Service, Sendable {
         public func cancel() { hub.unsubscribe(self) }
     }
 
-    private struct Subscriber {
-        var continuation: AsyncStream<Item>.Continuation
-        var subscription: Subscription
-    }
-
     private struct Feed {
-        var subscribers: [Int: Subscriber] = [:]
-        /// The last sequence read; nil until the feed has read the head.
-        var cursor: Int32?
-        var fetching = false
-        var dirty = false
+        var machine = FeedStateMachine()
+        var subscribers: [Int: Subscription] = [:]
     }
 
     private struct State {
@@ -101,12 +82,16 @@ public final class LiveEventHub: Service, Sendable {
     private let clientsGauge = Gauge(label: "outline_sse_clients")
     private let dropped = Counter(label: "outline_sse_clients_dropped_total", dimensions: [("reason", "overflow")])
     private let fetches = Counter(label: "outline_feed_fetches_total")
+    private let handedOver = Counter(label: "outline_feed_commits_handed_over_total")
+    /// This instance's commit → the batch posted to every subscriber of its session.
+    static let commitToFeed = Timer(label: "outline_live_stage_seconds", dimensions: [("stage", "commit_to_feed")])
 
     public init(store: EventStore, listenerSettings: ConnectionSettings, settings: Settings = Settings(), logger: Logger) {
         self.store = store
         self.listenerSettings = listenerSettings
         self.settings = settings
         self.logger = logger
+        store.commits.add { [weak self] committed in self?.committed(committed) }
     }
 
     // MARK: Subscribing
@@ -114,40 +99,39 @@ public final class LiveEventHub: Service, Sendable {
     /// Subscribes to a session's live events. Subscribe before reading the
     /// backlog: whatever commits after this call reaches the subscription.
     public func subscribe(_ session: UUID) -> Subscription {
-        let (items, continuation) = AsyncStream<Item>.makeStream(bufferingPolicy: .unbounded)
-        let (subscription, startFetch) = state.withLock { state -> (Subscription, Bool) in
+        let (subscription, action) = state.withLock { state -> (Subscription, FeedStateMachine.JoinAction?) in
             let id = state.nextID
             state.nextID += 1
-            let subscription = Subscription(session: session, id: id, items: items, hub: self)
+            let subscription = Subscription(session: session, id: id, hub: self)
             if state.closed {
-                continuation.yield(.closed(.shutdown))
-                continuation.finish()
+                subscription.mailbox.post(.closed(.shutdown), finishing: true)
                 subscription.feedStart.fulfill(0)
-                return (subscription, false)
+                return (subscription, nil)
             }
             var feed = state.feeds[session] ?? Feed()
-            if let cursor = feed.cursor { subscription.feedStart.fulfill(cursor) }
-            feed.subscribers[id] = Subscriber(continuation: continuation, subscription: subscription)
+            let action = feed.machine.subscriberJoined()
+            feed.subscribers[id] = subscription
             state.clients += 1
-            let start = feed.cursor == nil && !feed.fetching
-            if start { feed.fetching = true }
             state.feeds[session] = feed
-            return (subscription, start)
+            return (subscription, action)
         }
-        clientsGauge.record(state.withLock { $0.clients })
-        if startFetch { Task { await self.fetchLoop(session) } }
+        clientsGauge.record(clientCount)
+        switch action {
+        case .readHead: Task { await self.readHead(session) }
+        case .startAt(let cursor): subscription.feedStart.fulfill(cursor)
+        case .waitForStart, nil: break
+        }
         return subscription
     }
 
     func unsubscribe(_ subscription: Subscription) {
-        let continuation = state.withLock { state -> AsyncStream<Item>.Continuation? in
-            guard var feed = state.feeds[subscription.session], let subscriber = feed.subscribers.removeValue(forKey: subscription.id) else { return nil }
+        state.withLock { state in
+            guard var feed = state.feeds[subscription.session], feed.subscribers.removeValue(forKey: subscription.id) != nil else { return }
             state.clients -= 1
-            state.feeds[subscription.session] = feed.subscribers.isEmpty && !feed.fetching ? nil : feed
-            return subscriber.continuation
+            state.feeds[subscription.session] = feed.machine.subscriberLeft() == .remove ? nil : feed
         }
-        continuation?.finish()
-        clientsGauge.record(state.withLock { $0.clients })
+        subscription.mailbox.finish()
+        clientsGauge.record(clientCount)
     }
 
     public var clientCount: Int { state.withLock { $0.clients } }
@@ -155,99 +139,128 @@ public final class LiveEventHub: Service, Sendable {
     public var isClosed: Bool { state.withLock { $0.closed } }
     public var feedCount: Int { state.withLock { $0.feeds.count } }
 
-    // MARK: Reading and fanning out
+    // MARK: News
 
-    /// Wakes a session's feed: it reads whatever is new after its cursor.
+    /// This instance committed events: feeds at the commit's start take them as they are.
+    private func committed(_ commits: [CommittedEvents]) {
+        let watched = state.withLock { state in commits.filter { state.feeds[$0.sessionID] != nil } }
+        for commit in watched where !commit.events.isEmpty {
+            let batch = SSEBatch(commit.events)
+            let fetch = state.withLock { state -> Int32? in
+                guard var feed = state.feeds[commit.sessionID] else { return nil }
+                let action = feed.machine.committed(batch.range)
+                var fetch: Int32?
+                switch action {
+                case .deliver(let delivery):
+                    deliver(batch, delivery, to: &feed, state: &state)
+                case .fetch(let after):
+                    fetch = after
+                case .none:
+                    break
+                }
+                state.feeds[commit.sessionID] = feed
+                return fetch
+            }
+            Self.commitToFeed.recordNanoseconds((ContinuousClock.now - commit.committedAt).saturatingNanoseconds)
+            handedOver.increment()
+            if let fetch { Task { await self.fetch(commit.sessionID, after: fetch) } }
+        }
+    }
+
+    /// A notification, a poll or a reconnect says the session's head moved (to at least `head`).
     func wake(_ session: UUID, head: Int32? = nil) {
-        let start = state.withLock { state -> Bool in
-            guard var feed = state.feeds[session] else { return false }
-            if let head, let cursor = feed.cursor, head <= cursor { return false }
-            if feed.fetching {
-                feed.dirty = true
-                state.feeds[session] = feed
-                return false
-            }
-            feed.fetching = true
+        let fetch = state.withLock { state -> Int32? in
+            guard var feed = state.feeds[session] else { return nil }
+            let action = feed.machine.notified(head: head)
             state.feeds[session] = feed
-            return true
+            if case .fetch(let after) = action { return after }
+            return nil
         }
-        if start { Task { await self.fetchLoop(session) } }
+        if let fetch { Task { await self.fetch(session, after: fetch) } }
     }
 
-    private func fetchLoop(_ session: UUID) async {
-        var paging = false
-        while true {
-            guard let cursor = state.withLock({ $0.feeds[session].map { $0.cursor } }) else { return }
-            var more = false
-            do {
-                if let cursor {
-                    if settings.coalesce > .zero, !paging { try? await Task.sleep(for: settings.coalesce) }
-                    fetches.increment()
-                    let events = try await store.readFeed(session: session, after: cursor, limit: settings.pageSize)
-                    more = events.count == settings.pageSize
-                    if !events.isEmpty { deliver(events.map(SSEFrame.init), to: session) }
-                } else {
-                    // A new feed starts at the head; its subscribers read what came before themselves.
-                    let head = try await store.heads(of: [session])[session] ?? 0
-                    let waiting = state.withLock { state -> [Subscription] in
-                        guard var feed = state.feeds[session], feed.cursor == nil else { return [] }
-                        feed.cursor = head
-                        state.feeds[session] = feed
-                        return feed.subscribers.values.map(\.subscription)
-                    }
-                    // Their backlogs must reach this head: the feed delivers only what follows.
-                    for subscription in waiting { subscription.feedStart.fulfill(head) }
-                    more = true
-                }
-            } catch {
-                logger.warning("reading a session's new events failed; retrying", metadata: ["session": "\(session)", "error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(200))
-                more = true
+    // MARK: Reading the head and the log
+
+    private func readHead(_ session: UUID) async {
+        let next: FeedStateMachine.ReadAction
+        do {
+            let head = try await store.heads(of: [session])[session] ?? 0
+            next = state.withLock { state -> FeedStateMachine.ReadAction in
+                guard var feed = state.feeds[session] else { return .wait }
+                let action = feed.machine.headRead(head)
+                // The subscribers' backlogs must reach this head: the feed delivers only what follows.
+                for subscription in feed.subscribers.values { subscription.feedStart.fulfill(head) }
+                state.feeds[session] = action == .remove ? nil : feed
+                return action
             }
-            paging = more
-            let again = state.withLock { state -> Bool in
-                guard var feed = state.feeds[session] else { return false }
-                if feed.subscribers.isEmpty {
-                    state.feeds[session] = nil
-                    return false
-                }
-                if more || feed.dirty {
-                    feed.dirty = false
-                    state.feeds[session] = feed
-                    return !state.closed
-                }
-                feed.fetching = false
-                state.feeds[session] = feed
-                return false
-            }
-            if !again { return }
+        } catch {
+            logger.warning("reading a session's head failed; retrying", metadata: ["session": "\(session)", "error": "\(error)"])
+            try? await Task.sleep(for: .milliseconds(200))
+            next = readFailed(session)
         }
+        await perform(next, session)
     }
 
-    private func deliver(_ frames: [SSEFrame], to session: UUID) {
-        let bytes = frames.reduce(0) { $0 + $1.bytes.readableBytes }
-        var overflowed = 0
+    private func fetch(_ session: UUID, after cursor: Int32) async {
+        let next: FeedStateMachine.ReadAction
+        do {
+            fetches.increment()
+            let events = try await store.readFeed(session: session, after: cursor, limit: settings.pageSize)
+            let batch = events.isEmpty ? nil : SSEBatch(events)
+            next = state.withLock { state -> FeedStateMachine.ReadAction in
+                guard var feed = state.feeds[session] else { return .wait }
+                let (delivery, action) = feed.machine.fetched(batch?.range, fullPage: events.count == settings.pageSize)
+                if let delivery, let batch { deliver(batch, delivery, to: &feed, state: &state) }
+                state.feeds[session] = action == .remove ? nil : feed
+                return action
+            }
+        } catch {
+            logger.warning("reading a session's new events failed; retrying", metadata: ["session": "\(session)", "error": "\(error)"])
+            try? await Task.sleep(for: .milliseconds(200))
+            next = readFailed(session)
+        }
+        await perform(next, session)
+    }
+
+    private func readFailed(_ session: UUID) -> FeedStateMachine.ReadAction {
         state.withLock { state in
-            guard var feed = state.feeds[session] else { return }
-            feed.cursor = max(feed.cursor ?? 0, frames.last!.sequence)
-            for (id, subscriber) in feed.subscribers {
-                let pending = subscriber.subscription.pending.add(bytes, ordering: .relaxed).newValue
-                if pending > settings.bufferLimit {
-                    subscriber.continuation.yield(.closed(.overflow))
-                    subscriber.continuation.finish()
-                    feed.subscribers[id] = nil
-                    state.clients -= 1
-                    overflowed += 1
-                } else {
-                    subscriber.continuation.yield(.frames(frames))
-                }
+            guard var feed = state.feeds[session], !state.closed else { return .wait }
+            let action = feed.machine.readFailed()
+            state.feeds[session] = action == .remove ? nil : feed
+            return action
+        }
+    }
+
+    private func perform(_ action: FeedStateMachine.ReadAction, _ session: UUID) async {
+        switch action {
+        case .fetch(let after): await fetch(session, after: after)
+        case .readHead: await readHead(session)
+        case .wait, .remove: break
+        }
+    }
+
+    /// Posts the delivered part of `batch` to every subscriber of `feed` (under the
+    /// hub's lock, so every subscriber gets batches in the feed's order).
+    private func deliver(_ batch: SSEBatch, _ delivery: FeedStateMachine.Delivery, to feed: inout Feed, state: inout State) {
+        guard let part = batch.suffix(after: delivery.after) else { return }
+        let bytes = part.byteCount
+        var overflowed = 0
+        for (id, subscription) in feed.subscribers {
+            let pending = subscription.pending.add(bytes, ordering: .relaxed).newValue
+            if pending > settings.bufferLimit {
+                subscription.mailbox.post(.closed(.overflow), finishing: true)
+                feed.subscribers[id] = nil
+                _ = feed.machine.subscriberLeft()
+                state.clients -= 1
+                overflowed += 1
+            } else {
+                subscription.mailbox.post(.batch(part))
             }
-            state.feeds[session] = feed
         }
         if overflowed > 0 {
             dropped.increment(by: overflowed)
-            clientsGauge.record(state.withLock { $0.clients })
-            logger.info("dropped slow stream clients; they resume by Last-Event-ID", metadata: ["session": "\(session)", "clients": "\(overflowed)"])
+            clientsGauge.record(state.clients)
+            logger.info("dropped slow stream clients; they resume by Last-Event-ID", metadata: ["session": "\(batch.first)", "clients": "\(overflowed)"])
         }
     }
 
@@ -297,17 +310,16 @@ public final class LiveEventHub: Service, Sendable {
     /// Ends every stream (clients reconnect, to another instance if this one is
     /// going) and stops listening. New subscriptions are closed at once.
     public func shutdown() {
-        let continuations = state.withLock { state -> [AsyncStream<Item>.Continuation] in
+        let subscriptions = state.withLock { state -> [Subscription] in
             state.closed = true
-            for feed in state.feeds.values { for subscriber in feed.subscribers.values { subscriber.subscription.feedStart.fulfill(0) } }
-            let all = state.feeds.values.flatMap { $0.subscribers.values.map(\.continuation) }
+            let all = state.feeds.values.flatMap { $0.subscribers.values }
             state.feeds.removeAll()
             state.clients = 0
             return all
         }
-        for continuation in continuations {
-            continuation.yield(.closed(.shutdown))
-            continuation.finish()
+        for subscription in subscriptions {
+            subscription.feedStart.fulfill(0)
+            subscription.mailbox.post(.closed(.shutdown), finishing: true)
         }
         clientsGauge.record(0)
         listener.withLock { $0?.stop() }
@@ -323,17 +335,17 @@ public final class LiveEventHub: Service, Sendable {
     private func heartbeat() {
         state.withLock { state in
             for feed in state.feeds.values {
-                for subscriber in feed.subscribers.values { subscriber.continuation.yield(.heartbeat) }
+                for subscription in feed.subscribers.values { subscription.mailbox.post(.heartbeat) }
             }
         }
     }
 
     private func pollHeads() async {
-        let watched = state.withLock { state in state.feeds.compactMap { $0.value.cursor == nil ? nil : ($0.key, $0.value.cursor!) } }
+        let watched = state.withLock { state in state.feeds.compactMap { $0.value.machine.cursor == nil ? nil : ($0.key, $0.value.machine.cursor!) } }
         guard !watched.isEmpty else { return }
         do {
             let heads = try await store.heads(of: watched.map(\.0))
-            for (session, cursor) in watched where (heads[session] ?? 0) > cursor { wake(session) }
+            for (session, cursor) in watched where (heads[session] ?? 0) > cursor { wake(session, head: heads[session]) }
         } catch {
             logger.warning("polling session heads failed", metadata: ["error": "\(error)"])
         }

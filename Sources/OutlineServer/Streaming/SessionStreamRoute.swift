@@ -89,7 +89,7 @@ struct SessionStreamRoute: Sendable {
                 ticket.release()
             }
             var stream = SessionStreamWriter(store: store, session: session, subscription: subscription, sent: sent)
-            try await stream.run(start: start, snapshot: snapshot) { try await writer.write($0) }
+            try await stream.run(start: start, snapshot: snapshot) { try await writer.write(contentsOf: $0) }
             try await writer.finish(nil)
         })
     }
@@ -99,6 +99,8 @@ struct SessionStreamRoute: Sendable {
 struct SessionStreamWriter {
     /// From the runner receiving an event to its bytes handed to the connection (live frames).
     static let deliveryLatency = Timer(label: "outline_sse_delivery_seconds")
+    /// From a batch reaching the hub to its bytes written to this connection.
+    static let feedToWrite = Timer(label: "outline_live_stage_seconds", dimensions: [("stage", "feed_to_write")])
     let store: EventStore
     let session: UUID
     let subscription: LiveEventHub.Subscription
@@ -114,14 +116,14 @@ struct SessionStreamWriter {
         self.sent = sent
     }
 
-    mutating func run(start: SessionStreamRoute.Start, snapshot: OutlineSessionRow?, write: (ByteBuffer) async throws -> Void) async throws {
-        try await write(ByteBuffer(string: "retry: \(SessionStreamRoute.retryMilliseconds)\n\n"))
+    mutating func run(start: SessionStreamRoute.Start, snapshot: OutlineSessionRow?, write: ([ByteBuffer]) async throws -> Void) async throws {
+        try await write([ByteBuffer(string: "retry: \(SessionStreamRoute.retryMilliseconds)\n\n")])
         switch start {
         case .after(let after):
             cursor = after
         case .snapshot:
             guard let row = snapshot else { return }
-            try await write(SSEFrame(sequence: row.lastEventSequence, event: "snapshot", data: try row.apiJSON()).bytes)
+            try await write([SSEFrame(sequence: row.lastEventSequence, event: "snapshot", data: try row.apiJSON()).bytes])
             cursor = row.lastEventSequence
             if row.status.isTerminal { return }
         }
@@ -134,48 +136,60 @@ struct SessionStreamWriter {
             try await backfill(upTo: start, write: write)
             if ended { return }
         }
-        for await item in subscription.items {
-            switch item {
-            case .frames(let frames):
-                guard let last = frames.last, last.sequence > cursor else {
-                    // A cursor beyond the head waited; the session ended below it.
-                    if frames.contains(where: \.isTerminal) { return }
-                    continue
-                }
-                if frames[0].sequence > cursor + 1 {
-                    // The feed is ahead of this client: take the missing part from the log.
-                    try await backfill(upTo: frames[0].sequence - 1, write: write)
-                    if ended { return }
-                }
-                var buffer = ByteBuffer()
-                var count = 0
-                for frame in frames where frame.sequence == cursor + 1 {
-                    var bytes = frame.bytes
-                    buffer.writeBuffer(&bytes)
-                    cursor = frame.sequence
-                    count += 1
-                    if frame.isTerminal { ended = true; break }
-                }
-                let size = frames.reduce(0) { $0 + $1.bytes.readableBytes }
-                if count > 0 {
-                    try await write(buffer)
-                    if let recordedAt = frames.last?.recordedAt {
-                        SessionStreamWriter.deliveryLatency.recordNanoseconds(Date().timeIntervalSince(recordedAt).clampedNanoseconds)
+        while true {
+            // Everything the hub queued while this client was writing goes out in one write.
+            let items = await subscription.mailbox.next()
+            if items.isEmpty { return }
+            var out: [ByteBuffer] = []
+            var count = 0, size = 0
+            var heartbeat = false, closing = false
+            var fedAt: ContinuousClock.Instant?, recordedAt: Date?
+            for item in items {
+                switch item {
+                case .batch(let batch):
+                    size += batch.byteCount
+                    guard batch.last > cursor else {
+                        // A cursor beyond the head waited; the session ended below it.
+                        if batch.terminal != nil { ended = true }
+                        continue
                     }
+                    if batch.first > cursor + 1 {
+                        // The feed is ahead of this client: take the missing part from the log, in order.
+                        if !out.isEmpty { try await write(out) }
+                        out.removeAll()
+                        try await backfill(upTo: batch.first - 1, write: write)
+                        if ended { break } // leaves the switch; the loop ends below
+                    }
+                    let through = batch.terminal ?? batch.last
+                    if let bytes = batch.frames(after: cursor, through: through) {
+                        out.append(bytes)
+                        count += Int(through - cursor)
+                        cursor = through
+                        fedAt = batch.fedAt
+                        recordedAt = batch.recordedAt
+                    }
+                    if batch.terminal != nil { ended = true }
+                case .heartbeat:
+                    heartbeat = true
+                case .closed:
+                    closing = true
                 }
-                subscription.consumed(bytes: size)
-                sent.increment(by: count)
-                if ended { return }
-            case .heartbeat:
-                try await write(SSEFrame.heartbeat)
-            case .closed:
-                return
+                if ended { break }
             }
+            if out.isEmpty, heartbeat, !ended { out.append(SSEFrame.heartbeat) }
+            if !out.isEmpty { try await write(out) }
+            if count > 0 {
+                if let fedAt { Self.feedToWrite.recordNanoseconds((ContinuousClock.now - fedAt).saturatingNanoseconds) }
+                if let recordedAt { Self.deliveryLatency.recordNanoseconds(Date().timeIntervalSince(recordedAt).clampedNanoseconds) }
+                sent.increment(by: count)
+            }
+            subscription.consumed(bytes: size)
+            if ended || closing { return }
         }
     }
 
     /// Sends the log's events after the cursor (up to `limit` when given), page by page.
-    private mutating func backfill(upTo limit: Int32?, write: (ByteBuffer) async throws -> Void) async throws {
+    private mutating func backfill(upTo limit: Int32?, write: ([ByteBuffer]) async throws -> Void) async throws {
         while !ended {
             if let limit, cursor >= limit { return }
             let page = try await store.readFeed(session: session, after: cursor, limit: 2000)
@@ -190,7 +204,7 @@ struct SessionStreamWriter {
                 if event.isTerminal { ended = true; break }
             }
             if count > 0 {
-                try await write(buffer)
+                try await write([buffer])
                 sent.increment(by: count)
             }
             if page.count < 2000 { return }

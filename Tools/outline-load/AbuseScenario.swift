@@ -1,0 +1,152 @@
+import BenchmarkSupport
+import Foundation
+import OutlineAuth
+import ProviderHTTP
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Issue 10's abuse, measured: live sessions run twice, once on a quiet
+/// server and once while thousands of clients hold SSE streams they never read
+/// and hundreds of loops hammer `/readyz`. The server's own append histograms
+/// (`outline_append_wait_seconds`: the runner receiving an event → its commit;
+/// `outline_append_batch_seconds`: one batch's transaction) are read before and
+/// after each phase, so the figures are the appends of that phase alone.
+struct AbuseScenario {
+    let sessions: Int
+    let connections: Int
+    let readinessLoops: Int
+
+    func run(stack: LoadStack, signer: TokenSigner) async throws {
+        let http = CurlHTTPClient()
+        let token = try await signer.sign(AccessToken(subject: "load", role: .user, expiresAt: Date().addingTimeInterval(3600)))
+        print("abuse: \(sessions) live sessions on a quiet server, then \(sessions) more beside \(connections) SSE clients that never read and \(readinessLoops) /readyz loops")
+
+        let quietBefore = try await histograms(http, stack)
+        let quiet = try await runSessions(prefix: "wf-quiet", http: http, stack: stack, token: token)
+        let quietAfter = try await histograms(http, stack)
+
+        // The abusers ask for the quiet sessions' whole logs from the start and never read.
+        let port = try Self.port(of: stack.url)
+        let requests = quiet.map { stream in
+            Array("GET \(stream.path)&lastEventId=0 HTTP/1.1\r\nHost: load\r\n\r\n".utf8)
+        }
+        let sockets = try Self.openNonReading(connections, port: port) { requests[$0 % requests.count] }
+        let stopLoops = StopFlag()
+        var readinessCalls = 0, readinessFailures = 0
+        let loops = Task {
+            await withTaskGroup(of: (Int, Int).self) { group in
+                for _ in 0..<readinessLoops {
+                    group.addTask {
+                        var calls = 0, failures = 0
+                        while !stopLoops.isSet {
+                            calls += 1
+                            let status = (try? await http.send(ProviderHTTP.HTTPRequest(url: stack.url + "/readyz")).0.status) ?? 0
+                            if status != 200 { failures += 1 }
+                        }
+                        return (calls, failures)
+                    }
+                }
+                return await group.reduce(into: (0, 0)) { $0.0 += $1.0; $0.1 += $1.1 }
+            }
+        }
+        let memoryBefore = stack.memory.rss
+        let abuseBefore = try await histograms(http, stack)
+        let abused = try await runSessions(prefix: "wf-abused", http: http, stack: stack, token: token)
+        let abuseAfter = try await histograms(http, stack)
+        let memoryDuring = stack.memory.rss
+        stopLoops.set()
+        (readinessCalls, readinessFailures) = await loops.value
+        let stillOpen = sockets.filter { Self.isOpen($0) }.count
+        sockets.forEach { close($0) }
+
+        for (name, before, after, runs) in [("quiet", quietBefore, quietAfter, quiet), ("abused", abuseBefore, abuseAfter, abused)] {
+            let wait = after.wait.minus(before.wait), batch = after.batch.minus(before.batch)
+            print("  \(name): \(runs.filter { $0.status == "completed" }.count)/\(runs.count) sessions completed in \(String(format: "%.1f", runs.map(\.seconds).max() ?? 0)) s")
+            print("    record → commit (outline_append_wait_seconds): \(wait.text) over \(wait.count) events")
+            print("    batch transaction (outline_append_batch_seconds): \(batch.text) over \(batch.count) batches")
+        }
+        print("  during the abuse: \(readinessCalls) /readyz calls (\(readinessFailures) not 200); server memory \(memoryBefore / 1024) → \(memoryDuring / 1024) MiB; \(stillOpen) of \(connections) abusers still open at the end")
+    }
+
+    struct SessionRun { let path: String; let status: String; let seconds: Double }
+
+    /// Starts `sessions` sessions at once and waits (polling status, bounded) until each ends.
+    private func runSessions(prefix: String, http: CurlHTTPClient, stack: LoadStack, token: String) async throws -> [SessionRun] {
+        let started = ContinuousClock.now
+        var runs: [(workflow: String, session: String, streamToken: String)] = []
+        for index in 0..<sessions {
+            let workflow = "\(prefix)-\(index)"
+            let (head, body) = try await http.send(ProviderHTTP.HTTPRequest(
+                method: "POST", url: stack.url + "/api/workflows/\(workflow)/outline-generation/start",
+                headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
+                body: Array(#"{"prompt": "Abuse test", "skipClarification": true}"#.utf8)))
+            guard head.status == 201, let object = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
+                  let session = object["sessionId"] as? String, let streamToken = object["streamToken"] as? String else {
+                throw LoadError("start answered \(head.status): \(String(decoding: body, as: UTF8.self))")
+            }
+            runs.append((workflow, session, streamToken))
+        }
+        var results: [SessionRun] = []
+        for run in runs {
+            var status = "running"
+            while !["completed", "failed", "cancelled"].contains(status) {
+                guard ContinuousClock.now - started < .seconds(600) else { throw LoadError("session \(run.session) did not end within 600 s") }
+                try await Task.sleep(for: .milliseconds(100))
+                let (_, body) = try await http.send(ProviderHTTP.HTTPRequest(
+                    url: stack.url + "/api/workflows/\(run.workflow)/outline-generation/status?sessionId=\(run.session)", headers: [("Authorization", "Bearer \(token)")]))
+                status = ((try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any])?["status"] as? String ?? status
+            }
+            results.append(SessionRun(path: "/api/workflows/\(run.workflow)/outline-generation/stream?sessionId=\(run.session)&token=\(run.streamToken)",
+                                      status: status, seconds: seconds(since: started)))
+        }
+        return results
+    }
+
+    private func histograms(_ http: CurlHTTPClient, _ stack: LoadStack) async throws -> (wait: PrometheusHistogram, batch: PrometheusHistogram) {
+        let text = String(decoding: try await http.send(ProviderHTTP.HTTPRequest(url: stack.url + "/metrics")).body, as: UTF8.self)
+        return (PrometheusHistogram(named: "outline_append_wait_seconds", in: text), PrometheusHistogram(named: "outline_append_batch_seconds", in: text))
+    }
+
+    static func port(of url: String) throws -> UInt16 {
+        guard let text = url.split(separator: ":").last, let port = UInt16(text) else { throw LoadError("no port in \(url)") }
+        return port
+    }
+
+    /// Loopback connections with a 2 KiB receive buffer that send one request and never read.
+    static func openNonReading(_ count: Int, port: UInt16, request: (Int) -> [UInt8]) throws -> [Int32] {
+        var sockets: [Int32] = []
+        for index in 0..<count {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { sockets.forEach { close($0) }; throw LoadError("socket: errno \(errno) after \(index) connections") }
+            var size: Int32 = 2048
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { close(fd); sockets.forEach { close($0) }; throw LoadError("connect: errno \(errno) after \(index) connections") }
+            let bytes = request(index)
+            _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            sockets.append(fd)
+        }
+        return sockets
+    }
+
+    /// Whether the server still holds the connection (no end of stream or error pending).
+    static func isOpen(_ fd: Int32) -> Bool {
+        var poller = pollfd(fd: fd, events: Int16(0x2000) /* POLLRDHUP */ | Int16(POLLHUP), revents: 0)
+        return poll(&poller, 1, 0) == 0
+    }
+}
+
+/// A flag the readiness loops watch to stop.
+final class StopFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
