@@ -63,8 +63,8 @@ struct AbuseScenario {
         for (name, before, after, runs) in [("quiet", quietBefore, quietAfter, quiet), ("abused", abuseBefore, abuseAfter, abused)] {
             let wait = after.wait.minus(before.wait), batch = after.batch.minus(before.batch)
             print("  \(name): \(runs.filter { $0.status == "completed" }.count)/\(runs.count) sessions completed in \(String(format: "%.1f", runs.map(\.seconds).max() ?? 0)) s")
-            print("    record → commit (outline_append_wait_seconds): \(wait.text) over \(wait.count) events")
-            print("    batch transaction (outline_append_batch_seconds): \(batch.text) over \(batch.count) batches")
+            print("    record → commit (outline_append_wait_seconds): \(wait.text) over \(Int(wait.count)) batches")
+            print("    batch transaction (outline_append_batch_seconds): \(batch.text) over \(Int(batch.count)) batches")
         }
         print("  during the abuse: \(readinessCalls) /readyz calls (\(readinessFailures) not 200); server memory \(memoryBefore / 1024) → \(memoryDuring / 1024) MiB; \(stillOpen) of \(connections) abusers still open at the end")
     }
@@ -74,31 +74,22 @@ struct AbuseScenario {
     /// Starts `sessions` sessions at once and waits (polling status, bounded) until each ends.
     private func runSessions(prefix: String, http: CurlHTTPClient, stack: LoadStack, token: String) async throws -> [SessionRun] {
         let started = ContinuousClock.now
-        var runs: [(workflow: String, session: String, streamToken: String)] = []
+        var runs: [(workflow: String, started: LoadStack.StartedSession)] = []
         for index in 0..<sessions {
             let workflow = "\(prefix)-\(index)"
-            let (head, body) = try await http.send(ProviderHTTP.HTTPRequest(
-                method: "POST", url: stack.url + "/api/workflows/\(workflow)/outline-generation/start",
-                headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
-                body: Array(#"{"prompt": "Abuse test", "skipClarification": true}"#.utf8)))
-            guard head.status == 201, let object = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-                  let session = object["sessionId"] as? String, let streamToken = object["streamToken"] as? String else {
-                throw LoadError("start answered \(head.status): \(String(decoding: body, as: UTF8.self))")
-            }
-            runs.append((workflow, session, streamToken))
+            runs.append((workflow, try await stack.startSession(workflow, body: #"{"prompt": "Abuse test", "skipClarification": true}"#, http: http, token: token)))
         }
         var results: [SessionRun] = []
         for run in runs {
             var status = "running"
             while !["completed", "failed", "cancelled"].contains(status) {
-                guard ContinuousClock.now - started < .seconds(600) else { throw LoadError("session \(run.session) did not end within 600 s") }
+                guard ContinuousClock.now - started < .seconds(600) else { throw LoadError("session \(run.started.session) did not end within 600 s") }
                 try await Task.sleep(for: .milliseconds(100))
                 let (_, body) = try await http.send(ProviderHTTP.HTTPRequest(
-                    url: stack.url + "/api/workflows/\(run.workflow)/outline-generation/status?sessionId=\(run.session)", headers: [("Authorization", "Bearer \(token)")]))
+                    url: stack.url + "/api/workflows/\(run.workflow)/outline-generation/status?sessionId=\(run.started.session)", headers: [("Authorization", "Bearer \(token)")]))
                 status = ((try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any])?["status"] as? String ?? status
             }
-            results.append(SessionRun(path: "/api/workflows/\(run.workflow)/outline-generation/stream?sessionId=\(run.session)&token=\(run.streamToken)",
-                                      status: status, seconds: seconds(since: started)))
+            results.append(SessionRun(path: run.started.streamPath, status: status, seconds: seconds(since: started)))
         }
         return results
     }

@@ -20,16 +20,8 @@ struct FanOutScenario {
         // Start the sessions, then attach the clients at once (they replay what they missed).
         var streams: [(session: String, url: String)] = []
         for index in 0..<sessions {
-            let workflow = "wf-load-\(index)"
-            let (head, body) = try await http.send(ProviderHTTP.HTTPRequest(
-                method: "POST", url: stack.url + "/api/workflows/\(workflow)/outline-generation/start",
-                headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")],
-                body: Array(#"{"prompt": "Load test", "skipClarification": true}"#.utf8)))
-            guard head.status == 201, let object = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-                  let session = object["sessionId"] as? String, let streamToken = object["streamToken"] as? String else {
-                throw LoadError("start answered \(head.status): \(String(decoding: body, as: UTF8.self))")
-            }
-            streams.append((session, stack.url + "/api/workflows/\(workflow)/outline-generation/stream?sessionId=\(session)&token=\(streamToken)"))
+            let started = try await stack.startSession("wf-load-\(index)", body: #"{"prompt": "Load test", "skipClarification": true}"#, http: http, token: token)
+            streams.append((started.session, stack.url + started.streamPath))
         }
         let started = ContinuousClock.now
         let serverCPU = stack.serverCPUSeconds, ownCPU = LoadStack.cpuSeconds(pid: getpid())

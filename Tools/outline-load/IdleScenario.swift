@@ -15,15 +15,7 @@ struct IdleScenario {
         let token = try await signer.sign(AccessToken(subject: "load", role: .user, expiresAt: Date().addingTimeInterval(3600)))
         var urls: [String] = []
         for index in 0..<sessions {
-            let workflow = "wf-idle-\(index)"
-            let (head, body) = try await http.send(ProviderHTTP.HTTPRequest(
-                method: "POST", url: stack.url + "/api/workflows/\(workflow)/outline-generation/start",
-                headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")], body: Array(#"{"prompt": "Idle"}"#.utf8)))
-            guard head.status == 201, let object = try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any],
-                  let session = object["sessionId"] as? String, let streamToken = object["streamToken"] as? String else {
-                throw LoadError("start answered \(head.status)")
-            }
-            urls.append(stack.url + "/api/workflows/\(workflow)/outline-generation/stream?sessionId=\(session)&token=\(streamToken)")
+            urls.append(stack.url + (try await stack.startSession("wf-idle-\(index)", body: #"{"prompt": "Idle"}"#, http: http, token: token)).streamPath)
         }
         try await Task.sleep(for: .seconds(2)) // clarification questions written; the sessions now wait
         let before = stack.memory.rss

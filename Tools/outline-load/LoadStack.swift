@@ -1,5 +1,6 @@
 import Foundation
 import PostgresClient
+import ProviderHTTP
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,6 +40,24 @@ struct LoadStack {
         }
         process.terminate()
         throw LoadError("outline-server (\(binary)) did not start")
+    }
+
+    /// A started session: its id and the path of its SSE stream (with its stream token).
+    struct StartedSession {
+        let session: String
+        let streamPath: String
+    }
+
+    /// Starts a session on `workflow` through the real API (`POST …/start`).
+    func startSession(_ workflow: String, body: String, http: CurlHTTPClient, token: String) async throws -> StartedSession {
+        let (head, reply) = try await http.send(ProviderHTTP.HTTPRequest(
+            method: "POST", url: url + "/api/workflows/\(workflow)/outline-generation/start",
+            headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")], body: Array(body.utf8)))
+        guard head.status == 201, let object = try JSONSerialization.jsonObject(with: Data(reply)) as? [String: Any],
+              let session = object["sessionId"] as? String, let streamToken = object["streamToken"] as? String else {
+            throw LoadError("start answered \(head.status): \(String(decoding: reply, as: UTF8.self))")
+        }
+        return StartedSession(session: session, streamPath: "/api/workflows/\(workflow)/outline-generation/stream?sessionId=\(session)&token=\(streamToken)")
     }
 
     /// The server's resident memory now and at its peak, in KiB (from /proc).

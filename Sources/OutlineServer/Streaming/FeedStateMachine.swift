@@ -170,35 +170,34 @@ struct FeedStateMachine: Sendable, Equatable {
 
     /// This instance committed `first...last` of the session and hands over the events.
     mutating func committed(_ range: ClosedRange<Int32>) -> NewsAction {
-        switch phase {
-        case .starting:
-            phase = .starting(dirty: true)
-            return .none
-        case .new, .closed:
-            return .none
-        case .idle, .fetching:
-            let current = cursor!
-            if range.upperBound <= current { return .none }
-            if range.lowerBound <= current + 1 {
-                cursor = range.upperBound
-                return .deliver(Delivery(after: current, through: range.upperBound))
-            }
-            // A gap before these events (a commit elsewhere, or one handed over late): the log fills it.
-            return readLog()
+        guard let current = cursorForNews() else { return .none }
+        if range.upperBound <= current { return .none }
+        if range.lowerBound <= current + 1 {
+            cursor = range.upperBound
+            return .deliver(Delivery(after: current, through: range.upperBound))
         }
+        // A gap before these events (a commit elsewhere, or one handed over late): the log fills it.
+        return readLog()
     }
 
     /// A notification (or the head poll) says the head is at least `head`; nil: it moved, by how much unknown.
     mutating func notified(head: Int32?) -> NewsAction {
+        guard let current = cursorForNews() else { return .none }
+        if let head, head <= current { return .none }
+        return readLog()
+    }
+
+    /// The cursor news is weighed against; nil when there is none to weigh (news
+    /// while the head is being read marks the feed to read the log afterwards).
+    private mutating func cursorForNews() -> Int32? {
         switch phase {
         case .starting:
             phase = .starting(dirty: true)
-            return .none
+            return nil
         case .new, .closed:
-            return .none
+            return nil
         case .idle, .fetching:
-            if let head, head <= cursor! { return .none }
-            return readLog()
+            return cursor!
         }
     }
 

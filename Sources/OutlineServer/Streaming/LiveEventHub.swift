@@ -146,23 +146,24 @@ public final class LiveEventHub: Service, Sendable {
         let watched = state.withLock { state in commits.filter { state.feeds[$0.sessionID] != nil } }
         for commit in watched where !commit.events.isEmpty {
             let batch = SSEBatch(commit.events)
-            let fetch = state.withLock { state -> Int32? in
-                guard var feed = state.feeds[commit.sessionID] else { return nil }
+            let (delivered, fetch) = state.withLock { state -> (Bool, Int32?) in
+                guard var feed = state.feeds[commit.sessionID] else { return (false, nil) }
                 let action = feed.machine.committed(batch.range)
-                var fetch: Int32?
+                defer { state.feeds[commit.sessionID] = feed }
                 switch action {
                 case .deliver(let delivery):
-                    deliver(batch, delivery, to: &feed, state: &state)
+                    deliver(batch, delivery, of: commit.sessionID, to: &feed, state: &state)
+                    return (true, nil)
                 case .fetch(let after):
-                    fetch = after
+                    return (false, after)
                 case .none:
-                    break
+                    return (false, nil)
                 }
-                state.feeds[commit.sessionID] = feed
-                return fetch
             }
-            Self.commitToFeed.recordNanoseconds((ContinuousClock.now - commit.committedAt).saturatingNanoseconds)
-            handedOver.increment()
+            if delivered {
+                Self.commitToFeed.recordNanoseconds((ContinuousClock.now - commit.committedAt).saturatingNanoseconds)
+                handedOver.increment()
+            }
             if let fetch { Task { await self.fetch(commit.sessionID, after: fetch) } }
         }
     }
@@ -210,7 +211,7 @@ public final class LiveEventHub: Service, Sendable {
             next = state.withLock { state -> FeedStateMachine.ReadAction in
                 guard var feed = state.feeds[session] else { return .wait }
                 let (delivery, action) = feed.machine.fetched(batch?.range, fullPage: events.count == settings.pageSize)
-                if let delivery, let batch { deliver(batch, delivery, to: &feed, state: &state) }
+                if let delivery, let batch { deliver(batch, delivery, of: session, to: &feed, state: &state) }
                 state.feeds[session] = action == .remove ? nil : feed
                 return action
             }
@@ -241,7 +242,7 @@ public final class LiveEventHub: Service, Sendable {
 
     /// Posts the delivered part of `batch` to every subscriber of `feed` (under the
     /// hub's lock, so every subscriber gets batches in the feed's order).
-    private func deliver(_ batch: SSEBatch, _ delivery: FeedStateMachine.Delivery, to feed: inout Feed, state: inout State) {
+    private func deliver(_ batch: SSEBatch, _ delivery: FeedStateMachine.Delivery, of session: UUID, to feed: inout Feed, state: inout State) {
         guard let part = batch.suffix(after: delivery.after) else { return }
         let bytes = part.byteCount
         var overflowed = 0
@@ -260,7 +261,7 @@ public final class LiveEventHub: Service, Sendable {
         if overflowed > 0 {
             dropped.increment(by: overflowed)
             clientsGauge.record(state.clients)
-            logger.info("dropped slow stream clients; they resume by Last-Event-ID", metadata: ["session": "\(batch.first)", "clients": "\(overflowed)"])
+            logger.info("dropped slow stream clients; they resume by Last-Event-ID", metadata: ["session": "\(session)", "clients": "\(overflowed)"])
         }
     }
 
