@@ -112,7 +112,10 @@ struct ServiceHarness: Sendable {
             bytes = Array(try JSONSerialization.data(withJSONObject: json))
             if !headers.contains(where: { $0.name.lowercased() == "content-type" }) { headers.append(("Content-Type", "application/json")) }
         }
-        let (head, reply) = try await http.send(ProviderHTTP.HTTPRequest(method: method, url: url + path, headers: headers, body: bytes, totalTimeout: .seconds(30)))
+        // A deadline against a hung server, not a timing: 100 concurrent starts on one
+        // workflow queue on its lock, and on a machine with both cores busy the last of
+        // them took more than 30 s (a fresh-clone busy run failed so).
+        let (head, reply) = try await http.send(ProviderHTTP.HTTPRequest(method: method, url: url + path, headers: headers, body: bytes, totalTimeout: .seconds(120)))
         return Reply(status: head.status, body: reply, head: head)
     }
 
