@@ -6,67 +6,87 @@ import ProviderHTTP
 import Glibc
 #endif
 
-/// Issue 10's abuse, measured: live sessions run twice, once on a quiet
-/// server and once while thousands of clients hold SSE streams they never read
-/// and hundreds of loops hammer `/readyz`. The server's own append histograms
+/// Issue 10's abuse, measured: live sessions run on a quiet server, then beside
+/// thousands of SSE clients that never read, then beside hundreds of loops
+/// hammering `/readyz`, then beside both. The server's own append histograms
 /// (`outline_append_wait_seconds`: the runner receiving an event → its commit;
 /// `outline_append_batch_seconds`: one batch's transaction) are read before and
-/// after each phase, so the figures are the appends of that phase alone.
+/// after each phase, so the figures are the appends of that phase alone. Each
+/// phase also prints the CPU the server, this tool and the whole machine used,
+/// so a slower phase shows whether the server paid for the abuse or the cores
+/// were simply shared with the load generator.
 struct AbuseScenario {
     let sessions: Int
     let connections: Int
     let readinessLoops: Int
 
+    struct Phase {
+        let name: String
+        let nonReading: Bool
+        let readiness: Bool
+        /// The control: a thread of this tool spins on one core and nothing
+        /// touches the server, so its figures are what sharing the cores costs.
+        var spinner = false
+    }
+
     func run(stack: LoadStack, signer: TokenSigner) async throws {
         let http = CurlHTTPClient()
         let token = try await signer.sign(AccessToken(subject: "load", role: .user, expiresAt: Date().addingTimeInterval(3600)))
-        print("abuse: \(sessions) live sessions on a quiet server, then \(sessions) more beside \(connections) SSE clients that never read and \(readinessLoops) /readyz loops")
-
-        let quietBefore = try await histograms(http, stack)
-        let quiet = try await runSessions(prefix: "wf-quiet", http: http, stack: stack, token: token)
-        let quietAfter = try await histograms(http, stack)
-
-        // The abusers ask for the quiet sessions' whole logs from the start and never read.
+        print("abuse: \(sessions) live sessions per phase: quiet, beside \(connections) SSE clients that never read, beside \(readinessLoops) /readyz loops, beside both, and beside one spinning core (the control)")
         let port = try Self.port(of: stack.url)
-        let requests = quiet.map { stream in
-            Array("GET \(stream.path)&lastEventId=0 HTTP/1.1\r\nHost: load\r\n\r\n".utf8)
-        }
-        let sockets = try Self.openNonReading(connections, port: port) { requests[$0 % requests.count] }
-        let stopLoops = StopFlag()
-        var readinessCalls = 0, readinessFailures = 0
-        let loops = Task {
-            await withTaskGroup(of: (Int, Int).self) { group in
-                for _ in 0..<readinessLoops {
-                    group.addTask {
-                        var calls = 0, failures = 0
-                        while !stopLoops.isSet {
-                            calls += 1
-                            let status = (try? await http.send(ProviderHTTP.HTTPRequest(url: stack.url + "/readyz")).0.status) ?? 0
-                            if status != 200 { failures += 1 }
-                        }
-                        return (calls, failures)
-                    }
-                }
-                return await group.reduce(into: (0, 0)) { $0.0 += $1.0; $0.1 += $1.1 }
+        var requests: [[UInt8]] = []
+        let phases = [Phase(name: "quiet", nonReading: false, readiness: false),
+                      Phase(name: "non-reading clients", nonReading: true, readiness: false),
+                      Phase(name: "/readyz loops", nonReading: false, readiness: true),
+                      Phase(name: "both", nonReading: true, readiness: true),
+                      Phase(name: "control: one spinning core, no abuse", nonReading: false, readiness: false, spinner: true)]
+        for (index, phase) in phases.enumerated() {
+            // The abusers ask for the quiet sessions' whole logs from the start and never read.
+            let sockets = phase.nonReading ? try Self.openNonReading(connections, port: port) { requests[$0 % requests.count] } : []
+            let stopLoops = StopFlag()
+            if phase.spinner {
+                let spin = Thread { while !stopLoops.isSet { for _ in 0..<10_000 { _ = getpid() } } }
+                spin.start()
             }
-        }
-        let memoryBefore = stack.memory.rss
-        let abuseBefore = try await histograms(http, stack)
-        let abused = try await runSessions(prefix: "wf-abused", http: http, stack: stack, token: token)
-        let abuseAfter = try await histograms(http, stack)
-        let memoryDuring = stack.memory.rss
-        stopLoops.set()
-        (readinessCalls, readinessFailures) = await loops.value
-        let stillOpen = sockets.filter { Self.isOpen($0) }.count
-        sockets.forEach { close($0) }
+            let loops = Task {
+                await withTaskGroup(of: (Int, Int).self) { group in
+                    for _ in 0..<(phase.readiness ? readinessLoops : 0) {
+                        group.addTask {
+                            var calls = 0, failures = 0
+                            while !stopLoops.isSet {
+                                calls += 1
+                                let status = (try? await http.send(ProviderHTTP.HTTPRequest(url: stack.url + "/readyz")).0.status) ?? 0
+                                if status != 200 { failures += 1 }
+                            }
+                            return (calls, failures)
+                        }
+                    }
+                    return await group.reduce(into: (0, 0)) { $0.0 += $1.0; $0.1 += $1.1 }
+                }
+            }
+            let memoryBefore = stack.memory.rss
+            let before = try await histograms(http, stack)
+            let cpu = CPUClock(server: stack.process.processIdentifier)
+            let runs = try await runSessions(prefix: "wf-abuse-\(index)", http: http, stack: stack, token: token)
+            let used = cpu.elapsed()
+            let after = try await histograms(http, stack)
+            let memoryDuring = stack.memory.rss
+            stopLoops.set()
+            let (calls, failures) = await loops.value
+            let stillOpen = sockets.filter { Self.isOpen($0) }.count
+            sockets.forEach { close($0) }
+            if requests.isEmpty { requests = runs.map { Array("GET \($0.path)&lastEventId=0 HTTP/1.1\r\nHost: load\r\n\r\n".utf8) } }
 
-        for (name, before, after, runs) in [("quiet", quietBefore, quietAfter, quiet), ("abused", abuseBefore, abuseAfter, abused)] {
             let wait = after.wait.minus(before.wait), batch = after.batch.minus(before.batch)
-            print("  \(name): \(runs.filter { $0.status == "completed" }.count)/\(runs.count) sessions completed in \(String(format: "%.1f", runs.map(\.seconds).max() ?? 0)) s")
+            print("  \(phase.name): \(runs.filter { $0.status == "completed" }.count)/\(runs.count) sessions completed in \(String(format: "%.1f", runs.map(\.seconds).max() ?? 0)) s")
             print("    record → commit (outline_append_wait_seconds): \(wait.text) over \(Int(wait.count)) batches")
             print("    batch transaction (outline_append_batch_seconds): \(batch.text) over \(Int(batch.count)) batches")
+            print("    CPU: server \(used.server), this tool \(used.tool), machine \(used.machine) of \(ProcessInfo.processInfo.activeProcessorCount) cores")
+            var extras: [String] = ["server memory \(memoryBefore / 1024) → \(memoryDuring / 1024) MiB"]
+            if phase.readiness { extras.append("\(calls) /readyz calls (\(failures) not 200)") }
+            if phase.nonReading { extras.append("\(stillOpen) of \(connections) non-reading clients still open at the end") }
+            print("    " + extras.joined(separator: "; "))
         }
-        print("  during the abuse: \(readinessCalls) /readyz calls (\(readinessFailures) not 200); server memory \(memoryBefore / 1024) → \(memoryDuring / 1024) MiB; \(stillOpen) of \(connections) abusers still open at the end")
     }
 
     struct SessionRun { let path: String; let status: String; let seconds: Double }
@@ -140,4 +160,37 @@ final class StopFlag: @unchecked Sendable {
     private var value = false
     func set() { lock.lock(); value = true; lock.unlock() }
     var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
+
+/// CPU used since it was made, in cores (CPU seconds per wall second): the
+/// server's process, this tool's, and the whole machine's (from /proc/stat),
+/// so the rest (PostgreSQL and everything else) is the difference.
+struct CPUClock {
+    let server: Int32
+    let started = ContinuousClock.now
+    let serverStart: Double
+    let toolStart: Double
+    let machineStart: Double
+
+    init(server: Int32) {
+        self.server = server
+        serverStart = LoadStack.cpuSeconds(pid: server)
+        toolStart = LoadStack.cpuSeconds(pid: getpid())
+        machineStart = Self.machineBusySeconds()
+    }
+
+    func elapsed() -> (server: String, tool: String, machine: String) {
+        let wall = max(seconds(since: started), 0.001)
+        func cores(_ value: Double) -> String { String(format: "%.2f", value / wall) }
+        return (cores(LoadStack.cpuSeconds(pid: server) - serverStart), cores(LoadStack.cpuSeconds(pid: getpid()) - toolStart),
+                cores(Self.machineBusySeconds() - machineStart))
+    }
+
+    /// Busy CPU seconds of all cores since boot: the first line of /proc/stat less idle and iowait.
+    static func machineBusySeconds() -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8), let line = stat.split(separator: "\n").first else { return 0 }
+        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard fields.count >= 5 else { return 0 }
+        return (fields.reduce(0, +) - fields[3] - fields[4]) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
 }

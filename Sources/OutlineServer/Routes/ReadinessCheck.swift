@@ -31,6 +31,12 @@ final class ReadinessCheck: Sendable {
     }
 
     func current() async -> Result {
+        // Answered from the cache without a task: the path every poll takes.
+        let fresh: Result? = state.withLock { state in
+            guard let cached = state.cached, ContinuousClock.now - cached.at < maxAge else { return nil }
+            return cached.result
+        }
+        if let fresh { return fresh }
         let task: Task<Result, Never> = state.withLock { state in
             if let cached = state.cached, ContinuousClock.now - cached.at < maxAge {
                 return Task { cached.result }
