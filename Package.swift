@@ -139,7 +139,7 @@ let package = Package(
         ),
         .target(
             name: "SessionRunner",
-            dependencies: ["EventLog", "OpenAIResponses", "OutlineJSON", "PostgresClient", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")],
+            dependencies: ["EventLog", "OpenAIResponses", "OutlineJSON", "OutlineBasics", "PostgresClient", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")],
             swiftSettings: upcoming
         ),
         .target(

@@ -110,6 +110,14 @@ public struct OutlineSessionRow: Codable, Sendable, Equatable {
         case workflowOwner = "workflow_owner"
     }
 
+    /// The row with both texts empty: its other columns, cheap to copy and compare.
+    var withoutTexts: OutlineSessionRow {
+        var row = self
+        row.outputText = ""
+        row.reasoningSummary = ""
+        return row
+    }
+
     /// The table's column names, in the order the projection writes them.
     public static var columnNames: [String] { CodingKeys.allCases.map(\.rawValue) }
 

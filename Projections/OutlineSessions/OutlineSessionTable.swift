@@ -106,6 +106,69 @@ public struct OutlineSessionTable: Sendable {
         try insertPieces(rows.map { ($0.row.id, $0.row.lastEventSequence, $0.outputSuffix, $0.reasoningSuffix) }, on: connection)
     }
 
+    /// The columns a live delta changes. A grown row whose other columns are as
+    /// they were is written by `updateProgress`: these six, and its new text, in
+    /// one statement, instead of the whole row re-encoded as JSON.
+    public struct Progress: Sendable, Equatable {
+        var lastEventSequence: Int32
+        var lastProviderSequence: Int32?
+        var updatedAt: Date
+        var lastEventAt: Date
+        var elapsedMs: Int64
+        var progressPhase: OutlineSessionRow.Phase
+
+        init(_ row: OutlineSessionRow) {
+            lastEventSequence = row.lastEventSequence
+            lastProviderSequence = row.lastProviderSequence
+            updatedAt = row.updatedAt
+            lastEventAt = row.lastEventAt
+            elapsedMs = row.elapsedMs
+            progressPhase = row.progressPhase
+        }
+
+        /// `row` with these columns (the rest untouched).
+        func applied(to row: OutlineSessionRow) -> OutlineSessionRow {
+            var row = row
+            row.lastEventSequence = lastEventSequence
+            row.lastProviderSequence = lastProviderSequence
+            row.updatedAt = updatedAt
+            row.lastEventAt = lastEventAt
+            row.elapsedMs = elapsedMs
+            row.progressPhase = progressPhase
+            return row
+        }
+    }
+
+    /// Writes grown rows whose only changed columns are their `Progress` ones and
+    /// their texts: one round trip for all of them, the texts as new pieces.
+    /// Timestamps travel as `TimestampText`, the same text the JSON path writes,
+    /// so both paths store the same microsecond.
+    public func updateProgress(_ rows: [GrownRow], on connection: isolated PostgresConnection) throws {
+        guard !rows.isEmpty else { return }
+        let pieces = rows.filter { !$0.outputSuffix.isEmpty || !$0.reasoningSuffix.isEmpty }
+        try connection.query(
+            """
+            WITH progress AS (
+              UPDATE \(rowsTable) AS s
+                 SET last_event_sequence = p.last_event_sequence, last_provider_sequence = p.last_provider_sequence,
+                     updated_at = p.updated_at::timestamptz, last_event_at = p.last_event_at::timestamptz,
+                     elapsed_ms = p.elapsed_ms, progress_phase = p.progress_phase
+                FROM unnest($1::uuid[], $2::int4[], $3::int4[], $4::text[], $5::text[], $6::int8[], $7::text[])
+                     AS p(id, last_event_sequence, last_provider_sequence, updated_at, last_event_at, elapsed_ms, progress_phase)
+               WHERE s.id = p.id
+              RETURNING s.id
+            )
+            INSERT INTO \(textTable) (session_id, piece_no, output_piece, reasoning_piece)
+            SELECT * FROM unnest($8::uuid[], $9::int4[], $10::text[], $11::text[])
+            """,
+            PostgresArray(rows.map(\.row.id)), PostgresArray(rows.map(\.row.lastEventSequence)), PostgresArray(rows.map(\.row.lastProviderSequence)),
+            PostgresArray(rows.map { TimestampText.format($0.row.updatedAt) }), PostgresArray(rows.map { TimestampText.format($0.row.lastEventAt) }),
+            PostgresArray(rows.map(\.row.elapsedMs)), PostgresArray(rows.map(\.row.progressPhase.rawValue)),
+            PostgresArray(pieces.map(\.row.id)), PostgresArray(pieces.map(\.row.lastEventSequence)),
+            PostgresArray(pieces.map(\.outputSuffix)), PostgresArray(pieces.map(\.reasoningSuffix))
+        )
+    }
+
     private func insertPieces(_ pieces: [(UUID, Int32, String, String)], on connection: isolated PostgresConnection) throws {
         let nonEmpty = pieces.filter { !$0.2.isEmpty || !$0.3.isEmpty }
         guard !nonEmpty.isEmpty else { return }

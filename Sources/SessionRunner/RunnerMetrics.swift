@@ -6,6 +6,10 @@ import OpenAIResponses
 /// the time from the research request to its first content.
 enum RunnerMetrics {
     static let timeToFirstContent = Timer(label: "outline_time_to_first_content_seconds")
+    /// The live path's first stage: a provider event's bytes reaching this process
+    /// → the runner handing its events to the session's writer (parsing,
+    /// decoding, mapping, and the hops between them).
+    static let providerToRunner = Timer(label: "outline_live_stage_seconds", dimensions: [("stage", "provider_to_runner")])
     /// Provider responses the runner cancelled because their session ended or failed.
     static let upstreamCancels = Counter(label: "outline_provider_cancels_total")
 

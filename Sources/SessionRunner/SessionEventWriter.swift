@@ -6,72 +6,94 @@ import Foundation
 /// milliseconds, or at once for events that must not wait (the charge point, the
 /// end of the session). The runner is the session's only writer, so it tracks
 /// the expected sequence itself; a conflict means another runner took over.
+///
+/// When to write is `SessionEventBuffer`'s decision; this actor does the I/O it
+/// asks for (appends, the timer) and answers the callers who wait.
 actor SessionEventWriter {
     let sessionID: UUID
     private let writer: GroupCommitWriter
-    private(set) var expectedSequence: Int32
-    private var pending: [NewEvent] = []
-    private var flushTask: Task<Void, Never>?
-    private var failure: (any Error)?
-    let maxBatch: Int
+    private var buffer: SessionEventBuffer<NewEvent>
+    private var waiters: [(target: Int, continuation: CheckedContinuation<Void, any Error>)] = []
     let maxDelay: Duration
 
     init(sessionID: UUID, writer: GroupCommitWriter, expectedSequence: Int32, maxBatch: Int = 64, maxDelay: Duration = .milliseconds(5)) {
         self.sessionID = sessionID
         self.writer = writer
-        self.expectedSequence = expectedSequence
-        self.maxBatch = maxBatch
+        self.buffer = SessionEventBuffer(expectedSequence: expectedSequence, maxBatch: maxBatch)
         self.maxDelay = maxDelay
     }
 
-    /// Queues events; `immediately` flushes them (and everything before) now.
+    var expectedSequence: Int32 { buffer.expectedSequence }
+
+    /// Queues events; `immediately` flushes them (and everything before) now. A
+    /// full batch also waits for its write, so a runner cannot outrun the log.
     func append(_ events: [OutlineEvent], immediately: Bool = false) async throws {
-        if let failure { throw failure }
-        pending += events.map { NewEvent($0) }
-        if immediately || pending.count >= maxBatch {
-            try await flush()
-        } else if flushTask == nil {
-            flushTask = Task { [maxDelay] in
+        if let failure = buffer.failure { throw failure }
+        let full = buffer.pending.count + events.count >= buffer.maxBatch
+        let (target, action) = buffer.queue(events.map { NewEvent($0) }, immediately: immediately)
+        perform(action)
+        if immediately || full { try await wait(for: target) }
+    }
+
+    /// Writes everything queued; returns once it is committed.
+    func flush() async throws {
+        if let failure = buffer.failure { throw failure }
+        let (target, action) = buffer.flushRequested()
+        perform(action)
+        try await wait(for: target)
+    }
+
+    private func wait(for target: Int) async throws {
+        if buffer.isAnswered(target) {
+            if let failure = buffer.failure { throw failure }
+            return
+        }
+        try await withCheckedThrowingContinuation { waiters.append((target, $0)) }
+    }
+
+    private func perform(_ action: SessionEventBuffer<NewEvent>.Action) {
+        switch action {
+        case .none:
+            break
+        case .armTimer(let generation):
+            Task { [maxDelay] in
                 try? await Task.sleep(for: maxDelay)
-                try? await self.flush()
+                self.timerFired(generation)
+            }
+        case .write(let events, let expectedSequence):
+            let append = StreamAppend(sessionID: sessionID, expectedSequence: expectedSequence, events: events)
+            Task { [writer] in
+                do {
+                    let result = try await writer.append(append)
+                    self.written(result.lastSequence)
+                } catch {
+                    self.failed(error)
+                }
             }
         }
     }
 
-    /// The append in flight: appends of one session must commit one after the
-    /// other (each expects the sequence the previous one left).
-    private var inFlight: Task<AppendResult, any Error>?
+    private func timerFired(_ generation: Int) {
+        perform(buffer.timerFired(generation: generation))
+    }
 
-    /// Writes everything queued; returns once it is committed.
-    func flush() async throws {
-        flushTask?.cancel()
-        flushTask = nil
-        // Actor methods interleave at every await: wait until no append is in flight.
-        // Whoever sees the append finish records its result, so the next append
-        // never starts from a stale sequence.
-        while let current = inFlight {
-            do {
-                expectedSequence = max(expectedSequence, try await current.value.lastSequence)
-            } catch {
-                failure = error
-            }
-            if inFlight == current { inFlight = nil }
+    private func written(_ lastSequence: Int32) {
+        let next = buffer.written(lastSequence: lastSequence)
+        answerWaiters()
+        perform(next)
+    }
+
+    private func failed(_ error: any Error) {
+        buffer.writeFailed(error)
+        answerWaiters()
+    }
+
+    private func answerWaiters() {
+        var still: [(target: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+        for waiter in waiters {
+            guard buffer.isAnswered(waiter.target) else { still.append(waiter); continue }
+            if let failure = buffer.failure { waiter.continuation.resume(throwing: failure) } else { waiter.continuation.resume() }
         }
-        if let failure { throw failure }
-        guard !pending.isEmpty else { return }
-        let batch = pending
-        pending.removeAll()
-        let append = StreamAppend(sessionID: sessionID, expectedSequence: expectedSequence, events: batch)
-        let task = Task { [writer] in try await writer.append(append) }
-        inFlight = task
-        do {
-            let result = try await task.value
-            expectedSequence = max(expectedSequence, result.lastSequence)
-            if inFlight == task { inFlight = nil }
-        } catch {
-            failure = error
-            if inFlight == task { inFlight = nil }
-            throw error
-        }
+        waiters = still
     }
 }

@@ -2,6 +2,7 @@ import EventLog
 import Foundation
 import Logging
 import OpenAIResponses
+import OutlineBasics
 
 /// Drives a session's deep research at the provider and records it in the log,
 /// exactly once: every provider event is appended once, in order, with its
@@ -247,6 +248,7 @@ public struct SessionRunner: Sendable {
                     } else if !mapped.isEmpty {
                         try await events.append(mapped, immediately: ends)
                     }
+                    if let arrived = event.receivedAt { RunnerMetrics.providerToRunner.recordNanoseconds((ContinuousClock.now - arrived).saturatingNanoseconds) }
                     if ends { return }
                 }
                 // A cancelled runner stops here, as a crashed one would.

@@ -40,10 +40,14 @@ struct OutlineSessionsProjectionTests {
     @Test("the inline projection equals a rebuild from the log: 100 sessions, over 10,000 events")
     func inlineEqualsRebuild() async throws {
         try await TestDatabase.withDatabase(maximumConnections: 10) { pool, _ in
-            let store = Self.store(pool)
+            let projection = OutlineSessionsProjection()
+            let store = EventStore(pool: pool, projections: [projection])
             let histories = try await Self.appendHistories(store, sessions: 100, deltas: 90)
             let events = try await store.lastPosition()
             #expect(events >= 10_000)
+            // Most appends moved only the progress columns and took the narrow path; every path was taken.
+            #expect(projection.writes.progress > projection.writes.grown + projection.writes.whole)
+            #expect(projection.writes.whole > 0 && projection.writes.grown > 0, "whole \(projection.writes.whole), grown \(projection.writes.grown)")
             let rebuild = try OutlineSessionsRebuild(pool: pool, logger: TestDatabase.quietLogger)
             let report = try await rebuild.run(verify: true, swap: false)
             #expect(report.eventsFolded == events)

@@ -1,3 +1,5 @@
+import OutlineJSON
+
 /// Hand-written JSON for the events a live session appends by the thousand
 /// (text and reasoning deltas). Same keys, sorted, as the generic encoder writes,
 /// at a fraction of its cost: JSONEncoder was a third of the append path's CPU.

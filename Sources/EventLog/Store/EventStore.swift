@@ -20,6 +20,8 @@ public final class EventStore: Sendable {
     private let appendLatency = Timer(label: "outline_append_batch_seconds")
     /// From the oldest event's creation to its commit: buffering, queueing and the transaction.
     private let recordToCommit = Timer(label: "outline_append_wait_seconds")
+    /// The same, as the live path's second stage beside the others (`outline_live_stage_seconds`).
+    private let runnerToCommit = Timer(label: "outline_live_stage_seconds", dimensions: [("stage", "runner_to_commit")])
 
     public init(pool: PostgresPool, projections: [any InlineProjection] = [], logger: Logger = Logger(label: "outlinestream.eventlog")) {
         self.pool = pool
@@ -51,7 +53,9 @@ public final class EventStore: Sendable {
             afterCommit.forEach { $0() }
             appendLatency.record(duration: ContinuousClock.now - started)
             if let oldest = appends.lazy.compactMap({ $0.events.first?.source.recordedAt }).min() {
-                recordToCommit.recordNanoseconds(Date().timeIntervalSince(oldest).clampedNanoseconds)
+                let waited = Date().timeIntervalSince(oldest).clampedNanoseconds
+                recordToCommit.recordNanoseconds(waited)
+                runnerToCommit.recordNanoseconds(waited)
             }
             appended.increment(by: appends.reduce(0) { $0 + $1.eventCount })
             return results

@@ -11,29 +11,26 @@ import Synchronization
 /// (one session's conflict aborts it) is retried append by append, so only the
 /// append at fault sees the error.
 public final class GroupCommitWriter: Sendable {
-    private struct Pending {
+    /// An append waiting for its transaction, and who waits for its result.
+    private struct Waiting: Sendable {
         var append: EncodedAppend
         var continuation: CheckedContinuation<AppendResult, any Error>
     }
-
-    private struct State {
-        var pending: [Pending] = []
-        var flushers = 0
-        /// Sessions in a transaction now: their later appends wait for the next one,
-        /// so one session's appends commit in the order they were made.
-        var inFlight = Set<UUID>()
-    }
+    private typealias Pending = GroupCommitQueue<Waiting>.Item
 
     public let store: EventStore
     public let maxEventsPerTransaction: Int
     public let maxConcurrentTransactions: Int
-    private let state = Mutex(State())
+    /// The decisions (which appends share a transaction, how many run); this
+    /// type only does what they say.
+    private let queue: Mutex<GroupCommitQueue<Waiting>>
 
     public init(store: EventStore, maxEventsPerTransaction: Int = 5000, maxConcurrentTransactions: Int = 2) {
         precondition(maxEventsPerTransaction > 0 && maxConcurrentTransactions > 0)
         self.store = store
         self.maxEventsPerTransaction = maxEventsPerTransaction
         self.maxConcurrentTransactions = maxConcurrentTransactions
+        self.queue = Mutex(GroupCommitQueue(maxEvents: maxEventsPerTransaction, maxFlushers: maxConcurrentTransactions))
     }
 
     /// Appends, sharing a transaction with whatever else is waiting; returns once committed.
@@ -41,56 +38,24 @@ public final class GroupCommitWriter: Sendable {
     public func append(_ append: StreamAppend) async throws -> AppendResult {
         let append = try EncodedAppend(append)
         return try await withCheckedThrowingContinuation { continuation in
-            let startFlusher = state.withLock { state -> Bool in
-                state.pending.append(Pending(append: append, continuation: continuation))
-                guard state.flushers < maxConcurrentTransactions else { return false }
-                state.flushers += 1
-                return true
+            let item = Pending(sessionID: append.sessionID, eventCount: append.eventCount, payload: Waiting(append: append, continuation: continuation))
+            switch queue.withLock({ $0.appended(item) }) {
+            case .startFlusher: Task { await self.flush() }
+            case .none: break
             }
-            if startFlusher {
-                Task { await self.flush() }
-            }
-        }
-    }
-
-    private func takeBatch() -> [Pending] {
-        state.withLock { state in
-            var batch: [Pending] = []
-            var rest: [Pending] = []
-            var events = 0
-            var blocked = state.inFlight
-            var taken = Set<UUID>()
-            for item in state.pending {
-                let session = item.append.sessionID
-                let fits = events == 0 || events + item.append.eventCount <= maxEventsPerTransaction
-                if fits && !blocked.contains(session) {
-                    batch.append(item)
-                    taken.insert(session)
-                    events += item.append.eventCount
-                } else {
-                    // Keep the session's order: nothing of it may overtake this one.
-                    blocked.insert(session)
-                    rest.append(item)
-                }
-            }
-            state.pending = rest
-            state.inFlight.formUnion(taken)
-            if batch.isEmpty { state.flushers -= 1 }
-            return batch
         }
     }
 
     private func flush() async {
         while true {
-            let batch = takeBatch()
-            if batch.isEmpty { return }
+            guard case .commit(let batch) = queue.withLock({ $0.nextBatch() }) else { return }
             do {
-                let results = try await store.append(encoded: batch.map(\.append))
+                let results = try await store.append(encoded: batch.map(\.payload.append))
                 let positions = Dictionary(results.map { ($0.sessionID, $0.lastPosition) }, uniquingKeysWith: max)
-                finish(batch)
+                queue.withLock { $0.finished(batch) }
                 for item in batch {
-                    let append = item.append
-                    item.continuation.resume(returning: AppendResult(
+                    let append = item.payload.append
+                    item.payload.continuation.resume(returning: AppendResult(
                         sessionID: append.sessionID,
                         firstSequence: append.expectedSequence + 1,
                         lastSequence: append.expectedSequence + Int32(append.eventCount),
@@ -99,26 +64,20 @@ public final class GroupCommitWriter: Sendable {
                 }
             } catch {
                 if batch.count == 1 {
-                    finish(batch)
-                    batch[0].continuation.resume(throwing: error)
+                    queue.withLock { $0.finished(batch) }
+                    batch[0].payload.continuation.resume(throwing: error)
                     continue
                 }
                 // Isolate the append at fault: the others commit on their own.
                 for item in batch {
                     do {
-                        item.continuation.resume(returning: try await store.append(encoded: [item.append])[0])
+                        item.payload.continuation.resume(returning: try await store.append(encoded: [item.payload.append])[0])
                     } catch {
-                        item.continuation.resume(throwing: error)
+                        item.payload.continuation.resume(throwing: error)
                     }
                 }
-                finish(batch)
+                queue.withLock { $0.finished(batch) }
             }
-        }
-    }
-
-    private func finish(_ batch: [Pending]) {
-        state.withLock { state in
-            for item in batch { state.inFlight.remove(item.append.sessionID) }
         }
     }
 }

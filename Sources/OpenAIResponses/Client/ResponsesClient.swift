@@ -209,8 +209,9 @@ public struct ResponsesClient: Sendable {
                         errorBody += bytes
                         continue
                     }
+                    let arrived = ContinuousClock.now
                     for event in parser.feed(bytes) {
-                        try deliver(event, into: continuation)
+                        try deliver(event, arrived: arrived, into: continuation)
                         delivered = true
                         lastEvent = .now
                     }
@@ -230,12 +231,15 @@ public struct ResponsesClient: Sendable {
         }
         guard let head else { throw ResponsesError.transport("the provider closed the connection without answering") }
         guard (200..<300).contains(head.status) else { throw Self.httpError(head, errorBody) }
-        for event in parser.finish() { try deliver(event, into: continuation) }
+        for event in parser.finish() { try deliver(event, arrived: .now, into: continuation) }
     }
 
-    private func deliver(_ event: ServerSentEvent, into continuation: AsyncThrowingStream<ResponseStreamEvent, any Error>.Continuation) throws {
+    private func deliver(_ event: ServerSentEvent, arrived: ContinuousClock.Instant,
+                         into continuation: AsyncThrowingStream<ResponseStreamEvent, any Error>.Continuation) throws {
         if event.data == "[DONE]" { return }
-        continuation.yield(try ResponseStreamEvent.decode(event.data))
+        var decoded = try ResponseStreamEvent.decode(event.data)
+        decoded.receivedAt = arrived
+        continuation.yield(decoded)
     }
 }
 

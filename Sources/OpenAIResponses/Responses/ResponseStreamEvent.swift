@@ -11,6 +11,20 @@ public struct ResponseStreamEvent: Sendable, Equatable {
     public var type: String
     public var sequenceNumber: Int
     public var kind: Kind
+    /// When its bytes reached this process (set by `ResponsesClient`'s streams),
+    /// so the runner can time the provider → runner stage. Not part of equality.
+    public var receivedAt: ContinuousClock.Instant?
+
+    public init(type: String, sequenceNumber: Int, kind: Kind, receivedAt: ContinuousClock.Instant? = nil) {
+        self.type = type
+        self.sequenceNumber = sequenceNumber
+        self.kind = kind
+        self.receivedAt = receivedAt
+    }
+
+    public static func == (a: ResponseStreamEvent, b: ResponseStreamEvent) -> Bool {
+        a.type == b.type && a.sequenceNumber == b.sequenceNumber && a.kind == b.kind
+    }
 
     public enum Kind: Sendable, Equatable {
         /// `response.created`, `.queued`, `.in_progress`, `.completed`, `.failed`, `.incomplete`, `.cancelled`.
@@ -40,9 +54,15 @@ public struct ResponseStreamEvent: Sendable, Equatable {
         "response.failed", "response.incomplete", "response.cancelled",
     ]
 
-    /// Decodes the JSON `data` of one stream event.
+    /// Decodes the JSON `data` of one stream event: the deltas a run receives by
+    /// the thousand in one pass over their bytes (`fastDelta`), everything else,
+    /// and any delta the fast path does not vouch for, with the generic decoder.
     public static func decode(_ data: String) throws -> ResponseStreamEvent {
-        let bytes = Data(data.utf8)
+        if let delta = fastDelta(Array(data.utf8)) { return delta }
+        return try decode(Data(data.utf8), text: data)
+    }
+
+    private static func decode(_ bytes: Data, text data: String) throws -> ResponseStreamEvent {
         let decoder = JSONDecoder()
         let header: Header
         do {
@@ -88,6 +108,34 @@ public struct ResponseStreamEvent: Sendable, Equatable {
         } catch {
             throw ResponsesError.malformedEvent("\(header.type) #\(header.sequence_number) does not match its schema: \(error)")
         }
+    }
+
+    /// `response.output_text.delta` and `response.reasoning_summary_text.delta`
+    /// read straight from their flat object, or nil (then the generic decoder
+    /// decides, and reports errors). Tests hold it equal to the generic decoder on
+    /// the recorded streams and on generated ones.
+    static func fastDelta(_ bytes: [UInt8]) -> ResponseStreamEvent? {
+        guard let object = FlatJSONObject(bytes), let type = object.string("type"),
+              let sequence = object.integer("sequence_number").flatMap(Int.init(exactly:)),
+              let itemID = object.string("item_id"), let delta = object.string("delta"),
+              let outputIndex = object.integer("output_index").flatMap(Int.init(exactly:)) else { return nil }
+        switch type {
+        case "response.output_text.delta":
+            guard let contentIndex = object.integer("content_index").flatMap(Int.init(exactly:)) else { return nil }
+            return ResponseStreamEvent(type: type, sequenceNumber: sequence,
+                                       kind: .outputTextDelta(itemID: itemID, outputIndex: outputIndex, contentIndex: contentIndex, delta: delta))
+        case "response.reasoning_summary_text.delta":
+            guard let summaryIndex = object.integer("summary_index").flatMap(Int.init(exactly:)) else { return nil }
+            return ResponseStreamEvent(type: type, sequenceNumber: sequence,
+                                       kind: .reasoningSummaryDelta(itemID: itemID, outputIndex: outputIndex, summaryIndex: summaryIndex, delta: delta))
+        default:
+            return nil
+        }
+    }
+
+    /// The generic decoder alone, for tests that compare the two paths.
+    static func decodeGenerically(_ data: String) throws -> ResponseStreamEvent {
+        try decode(Data(data.utf8), text: data)
     }
 
     // Wire shapes, named as the provider names the fields.

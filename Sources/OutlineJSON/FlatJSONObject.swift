@@ -1,23 +1,29 @@
-/// A reader for the flat JSON objects delta payloads are: string, integer and
-/// null values only. The log holds deltas by the million and a rebuild reads them
-/// all; this reads one in a fraction of what the generic decoder takes. Anything
-/// else (nesting, floats, malformed text) returns nil, and the caller falls back
-/// to the generic decoder, which also reports errors properly.
-struct FlatJSONObject {
-    enum Value: Equatable {
+/// A reader for the flat JSON objects deltas are, in the log and on the
+/// provider's wire: string, integer, null and empty-array values only. The log
+/// holds deltas by the million, a rebuild reads them all, and a live run receives
+/// them by the thousand; this reads one in a fraction of what the generic decoder
+/// takes. Anything else (nesting, floats, a key twice, malformed text) returns
+/// nil, and the caller falls back to the generic decoder, which also reports
+/// errors properly.
+public struct FlatJSONObject {
+    public enum Value: Equatable, Sendable {
         case string(String)
         case integer(Int64)
         case null
+        /// `[]` (the provider's `"logprobs":[]`).
+        case emptyArray
     }
 
-    private(set) var fields: [(key: String, value: Value)] = []
+    public private(set) var fields: [(key: String, value: Value)] = []
 
-    init?(_ bytes: [UInt8]) {
+    public init?(_ bytes: [UInt8]) {
         var reader = Reader(bytes: bytes)
         guard reader.parseObject(into: &fields) else { return nil }
+        // A key twice: which one counts is the generic decoder's business.
+        for (index, field) in fields.enumerated() where fields[..<index].contains(where: { $0.key == field.key }) { return nil }
     }
 
-    func string(_ key: String) -> String? {
+    public func string(_ key: String) -> String? {
         for field in fields where field.key == key {
             if case .string(let value) = field.value { return value }
         }
@@ -26,16 +32,16 @@ struct FlatJSONObject {
 
     /// nil when absent or null; `.some(nil)` is never returned, so callers that
     /// need "present but wrong type" fall back to the generic decoder.
-    func integer(_ key: String) -> Int64? {
+    public func integer(_ key: String) -> Int64? {
         for field in fields where field.key == key {
             if case .integer(let value) = field.value { return value }
         }
         return nil
     }
 
-    func has(_ key: String) -> Bool { fields.contains { $0.key == key } }
+    public func has(_ key: String) -> Bool { fields.contains { $0.key == key } }
 
-    func isNullOrAbsent(_ key: String) -> Bool {
+    public func isNullOrAbsent(_ key: String) -> Bool {
         guard let field = fields.first(where: { $0.key == key }) else { return true }
         return field.value == .null
     }
@@ -80,6 +86,11 @@ struct FlatJSONObject {
                 case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                     guard let value = parseInteger() else { return false }
                     fields.append((key, .integer(value)))
+                case UInt8(ascii: "["):
+                    index += 1
+                    skipSpace()
+                    guard expect(UInt8(ascii: "]")) else { return false }
+                    fields.append((key, .emptyArray))
                 default:
                     return false
                 }
@@ -108,6 +119,7 @@ struct FlatJSONObject {
             }
             var value: Int64 = 0
             var digits = 0
+            let first = index
             while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
                 let (times, o1) = value.multipliedReportingOverflow(by: 10)
                 let (sum, o2) = times.addingReportingOverflow(Int64(bytes[index] - UInt8(ascii: "0")))
@@ -117,6 +129,8 @@ struct FlatJSONObject {
                 index += 1
             }
             // A float or exponent is not ours to read.
+            // Nor a leading zero (not JSON).
+            if digits > 1 && bytes[first] == UInt8(ascii: "0") { return nil }
             if digits == 0 || (index < bytes.count && (bytes[index] == UInt8(ascii: ".") || bytes[index] | 0x20 == UInt8(ascii: "e"))) { return nil }
             return negative ? -value : value
         }
