@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "simulated-provider", targets: ["simulated-provider"]),
         .executable(name: "outline-server", targets: ["outline-server"]),
         .executable(name: "outline-load", targets: ["outline-load"]),
+        .executable(name: "outline-floor", targets: ["outline-floor"]),
         .executable(name: "outline-torture", targets: ["outline-torture"]),
     ],
     dependencies: [
@@ -185,6 +186,13 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tools/outline-load",
+            swiftSettings: upcoming
+        ),
+        .executableTarget(
+            name: "outline-floor",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Hummingbird", package: "hummingbird"),
+                           .product(name: "HTTPTypes", package: "swift-http-types")],
+            path: "Tools/outline-floor",
             swiftSettings: upcoming
         ),
         .executableTarget(

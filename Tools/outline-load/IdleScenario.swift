@@ -9,6 +9,8 @@ import ProviderHTTP
 struct IdleScenario {
     let connections: Int
     let sessions: Int
+    /// Seconds to keep the connections open after measuring (to inspect the server).
+    var hold = 0
 
     func run(stack: LoadStack, signer: TokenSigner) async throws {
         let http = CurlHTTPClient()
@@ -45,6 +47,10 @@ struct IdleScenario {
         print("idle connections: \(open) of \(connections) open SSE streams over \(sessions) waiting sessions")
         print(String(format: "  server memory %d MiB before, %d MiB with them open: %.1f KB per connection; %d threads",
                      before / 1024, after.rss / 1024, Double(after.rss - before) * 1.024 / Double(max(open, 1)), stack.threads))
+        if hold > 0 {
+            print("  holding them \(hold) s (server pid \(stack.process.processIdentifier)); one stream: \(urls[0])")
+            try await Task.sleep(for: .seconds(hold))
+        }
         holding.cancel()
     }
 }

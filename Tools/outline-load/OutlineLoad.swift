@@ -17,25 +17,36 @@ struct OutlineLoad: AsyncParsableCommand {
         abstract: "Load the SSE service: fan-out with random disconnects, replay from the start, idle connections."
     )
 
-    @Option(help: "fanout (sessions run by the server against the simulated provider), tail (this tool appends, the server only streams), replay, idle, or abuse (append latency with and without non-reading clients and /readyz loops)") var scenario = "fanout"
+    @Option(help: "fanout (sessions run by the server against the simulated provider), tail (this tool appends, the server only streams), replay, idle, abuse (append latency with and without non-reading clients and /readyz loops), or floor (the same clients against outline-floor, a bare in-memory Hummingbird broadcaster)") var scenario = "fanout"
     @Option(help: "abuse: parallel /readyz loops") var readinessLoops = 200
+    @Option(help: "floor: idle connections to hold first (0: none)") var idleConnections = 0
+    @Option(help: "idle: seconds to keep the connections open after measuring, to inspect the server") var holdSeconds = 0
     @Option(help: "SSE clients (fanout) or open connections (idle)") var clients = 1000
     @Option(help: "live sessions the clients spread over") var sessions = 100
     @Option(help: "fanout: chance per received event that a client hangs up and reconnects") var disconnectProbability = 0.0
     @Option(help: "provider: milliseconds between stream events") var paceMs = 25
     @Option(help: "provider: outline length in characters") var outputLength = 3000
-    @Option(help: "replay: events in the replayed session; tail: events per session") var events = 300_000
+    @Option(help: "replay: events in the replayed session; tail and floor: events per session (default 300,000; floor 300)") var events: Int?
     @Option(help: "the server executable (default: outline-server beside this program)") var serverBinary: String?
     @Option(name: .customLong("database-url"), help: "server to use (default: $DATABASE_URL); a scratch database is created on it") var databaseURL: String?
 
     func validate() throws {
-        guard ["fanout", "tail", "replay", "idle", "abuse"].contains(scenario) else { throw ValidationError("--scenario is fanout, tail, replay, idle or abuse") }
-        guard clients >= 1, sessions >= 1, events >= 3, (0...1).contains(disconnectProbability) else { throw ValidationError("counts must be positive, the probability within 0…1") }
+        guard ["fanout", "tail", "replay", "idle", "abuse", "floor"].contains(scenario) else { throw ValidationError("--scenario is fanout, tail, replay, idle, abuse or floor") }
+        guard (1...60_000).contains(paceMs), idleConnections >= 0, (0...3600).contains(holdSeconds) else { throw ValidationError("--pace-ms is 1…60000, --idle-connections ≥ 0") }
+        guard clients >= 1, sessions >= 1, (events ?? 3) >= 3, (events ?? 0) <= 10_000_000, (0...1).contains(disconnectProbability) else { throw ValidationError("counts must be positive, the probability within 0…1") }
     }
 
     func run() async throws {
         var logger = Logger(label: "outline-load")
         logger.logLevel = .warning
+        if scenario == "floor" {
+            let limit = LoadStack.raiseFileLimit()
+            print("# outline-load \(CommandLine.arguments.dropFirst().joined(separator: " "))")
+            print("# \(ProcessInfo.processInfo.activeProcessorCount) cores; open-file limit \(limit); broadcaster and clients on this host")
+            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("outline-floor").path
+            try await FloorScenario(clients: clients, sessions: sessions, events: events ?? 300, paceMs: paceMs, idleConnections: idleConnections).run(binary: binary)
+            return
+        }
         guard let base = databaseURL.map(ConnectionSettings.init) ?? ConnectionSettings.fromEnvironment(ProcessInfo.processInfo.environment) else {
             throw ValidationError("set DATABASE_URL (eval \"$(Tools/dev/postgres.sh env)\") or pass --database-url")
         }
@@ -58,10 +69,10 @@ struct OutlineLoad: AsyncParsableCommand {
             let signer = TokenSigner(secret: secret)
             switch scenario {
             case "fanout": try await FanOutScenario(clients: clients, sessions: sessions, disconnectProbability: disconnectProbability).run(stack: running, pool: pool, signer: signer)
-            case "tail": try await TailScenario(clients: clients, sessions: sessions, eventsPerSession: events, pace: .milliseconds(paceMs)).run(stack: running, pool: pool, signer: signer)
-            case "replay": try await ReplayScenario(events: events).run(stack: running, pool: pool, signer: signer)
+            case "tail": try await TailScenario(clients: clients, sessions: sessions, eventsPerSession: events ?? 300_000, pace: .milliseconds(paceMs)).run(stack: running, pool: pool, signer: signer)
+            case "replay": try await ReplayScenario(events: events ?? 300_000).run(stack: running, pool: pool, signer: signer)
             case "abuse": try await AbuseScenario(sessions: sessions, connections: clients, readinessLoops: readinessLoops).run(stack: running, signer: signer)
-            default: try await IdleScenario(connections: clients, sessions: sessions).run(stack: running, signer: signer)
+            default: try await IdleScenario(connections: clients, sessions: sessions, hold: holdSeconds).run(stack: running, signer: signer)
             }
         } catch {
             await stack?.stop()

@@ -18,12 +18,21 @@ struct StreamClient: Sendable {
         var arrivals: [Double] = []
         /// When the connection that delivered each event was opened.
         var connectedAt: [Double] = []
+        /// When each event was published, if its data says so (`{"t":…`, the floor's frames).
+        var published: [Double?] = []
         var reconnects = 0
         var bytes = 0
         var failure: String?
     }
 
     static let terminal: Set<String> = ["session.completed", "session.failed", "session.cancelled"]
+
+    /// `t` from data that starts `{"t":<seconds>,`.
+    static func publishTime(_ data: String) -> Double? {
+        guard data.hasPrefix("{\"t\":") else { return nil }
+        let number = data.dropFirst(5).prefix { $0 != "," && $0 != "}" }
+        return Double(number)
+    }
 
     func run(deadline: ContinuousClock.Instant) async -> Result {
         var result = Result()
@@ -51,6 +60,7 @@ struct StreamClient: Sendable {
                             result.ids.append(id)
                             result.arrivals.append(now)
                             result.connectedAt.append(connected)
+                            result.published.append(Self.publishTime(event.data))
                             cursor = id
                             if Self.terminal.contains(event.event ?? "") { ended = true; break stream }
                             if disconnectProbability > 0, Double.random(in: 0..<1, using: &random) < disconnectProbability {
