@@ -104,9 +104,11 @@ def hostile():
           startEnabled: !document.getElementById('start-button').disabled,
         };
     """)
-    # The page is still usable: a second session starts and finishes.
+    # The page is still usable: a second session starts and finishes (its own "done",
+    # not the first session's: wait for the page to show the new session first).
+    first = session_id()
     start("wf-browser-hostile-2", "Hostile content again", skip=True)
-    wait.until(lambda d: phase() == "done")
+    wait.until(lambda d: session_id() not in ("", first) and phase() == "done")
     report.update({"scenario": "hostile", "session": session_id(), "text": text("outline-text"), "csp": headers.get("content-security-policy", ""),
                    "nosniff": headers.get("x-content-type-options", ""), "referrer": headers.get("referrer-policy", ""),
                    "pwnedAfter": driver.execute_script("return window.__pwned === undefined ? null : String(window.__pwned)")})
@@ -150,7 +152,11 @@ try:
     driver.refresh()
     wait.until(lambda d: d.find_element(By.ID, "session").is_displayed())
     wait.until(lambda d: phase() == "done")
-    results.append({"scenario": "reload", "session": session_id(), "text": text("outline-text"), "charsBeforeReload": before})
+    shot("page-reloaded")
+    # What else the page shows, so a failure says more than "the text differs".
+    results.append({"scenario": "reload", "session": session_id(), "text": text("outline-text"), "charsBeforeReload": before,
+                    "final": text("final")[:200], "error": text("error"), "note": text("mode-note"),
+                    "textHidden": driver.execute_script("return document.getElementById('outline-text').hidden")})
 
     # 3. Streaming off: the page starts V2 and polls, and says so.
     api("PUT", "/admin/flags", args.admin_token, {"useStreaming": False, "reason": "browser test: V2 fallback"})

@@ -160,6 +160,9 @@ function reset() {
   Object.assign(state, { lastId: 0, text: "", searches: new Map(), citations: [], done: false, replaying: false, startedAt: null });
   $("outline-text").textContent = "";
   $("outline-text").hidden = false;
+  // A new session must not show the previous one's "Done" until its first event.
+  $("phase").textContent = "";
+  delete $("phase").dataset.phase;
   $("final").hidden = true;
   $("final").replaceChildren();
   $("reasoning").textContent = "";
