@@ -100,7 +100,7 @@ public struct OutlineServerApplication: Sendable {
     public func application(host: String, port: Int, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> some ApplicationProtocol & Service {
         let writeTimeout = configuration.hub.writeTimeout
         return Application(
-            router: try router(),
+            router: OwnTaskRouter(builder: try router()),
             server: .http1(configuration: .init(additionalChannelHandlers: [WriteStallWatchdog(timeout: writeTimeout)],
                                                 idleTimeout: .nanoseconds(configuration.httpIdleTimeout.saturatingNanoseconds))),
             configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "OutlineStream"),

@@ -35,10 +35,7 @@ struct AuthMiddleware: RouterMiddleware {
 
     private func verify(_ text: String) async throws -> AccessToken {
         do {
-            // Off the connection's task: jwt-kit's verification is deep, and an SSE
-            // connection's task would keep its slabs for hours (see `inOwnTask`).
-            let signer = self.signer
-            return try await inOwnTask { try await signer.verify(text) }
+            return try await signer.verify(text)
         } catch let failure as TokenSigner.Failure {
             throw Self.unauthorized("The token was refused: \(failure).")
         }

@@ -58,9 +58,7 @@ struct SessionStreamRoute: Sendable {
         let workflow = try WorkflowScope.of(request, context, identity: identity)
         let session = try RequestInput.sessionIDQuery(request)
         let start = try Self.start(of: request)
-        // The database calls run off the connection's task (see `inOwnTask`).
-        let parts = self.parts
-        let access = try await inOwnTask { try await parts.reachable(session, workflow: workflow, identity: identity) }
+        let access = try await parts.reachable(session, workflow: workflow, identity: identity)
         if case .after(let cursor) = start, access.status.isTerminal, cursor >= access.lastEventSequence {
             // Past the terminal event: tells EventSource to stop reconnecting.
             return Response(status: .noContent)
@@ -68,7 +66,7 @@ struct SessionStreamRoute: Sendable {
         // The whole row (with its texts) only for the snapshot a new client gets.
         let snapshot: OutlineSessionRow?
         if start == .snapshot {
-            guard let row = try await inOwnTask({ try await parts.sessions.row(session) }) else { throw ServiceParts.sessionNotFound(session) }
+            guard let row = try await parts.sessions.row(session) else { throw ServiceParts.sessionNotFound(session) }
             snapshot = row
         } else {
             snapshot = nil
@@ -195,6 +193,7 @@ struct SessionStreamWriter {
         while !ended {
             if let limit, cursor >= limit { return }
             let (store, session, after) = (self.store, self.session, self.cursor)
+            // The body runs on the connection's task: the query's deep frames go in a short one (see `OwnTaskResponder`).
             let page = try await inOwnTask { try await store.readFeed(session: session, after: after, limit: 2000) }
             var buffer = ByteBuffer()
             buffer.reserveCapacity(page.reduce(0) { $0 + $1.json.count + $1.eventType.utf8.count + 32 })
