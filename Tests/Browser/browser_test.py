@@ -158,6 +158,13 @@ try:
                     "final": text("final")[:200], "error": text("error"), "note": text("mode-note"),
                     "textHidden": driver.execute_script("return document.getElementById('outline-text').hidden")})
 
+    # 2b. A reload of a finished session shows its whole text again (from the snapshot).
+    driver.refresh()
+    wait.until(lambda d: d.find_element(By.ID, "session").is_displayed())
+    wait.until(lambda d: phase() == "done")
+    results.append({"scenario": "reload-done", "session": session_id(), "text": text("outline-text"),
+                    "final": text("final")[:200], "error": text("error"), "note": text("mode-note")})
+
     # 3. Streaming off: the page starts V2 and polls, and says so.
     api("PUT", "/admin/flags", args.admin_token, {"useStreaming": False, "reason": "browser test: V2 fallback"})
     open_page()

@@ -75,14 +75,14 @@ struct BrowserTests {
         }
     }
 
-    @Test("a full session, a reload mid-stream, the V2 fallback, the admin page, and keyboard-only use on a narrow screen, in headless Chromium; the page's text equals the log")
+    @Test("a full session, a reload mid-stream and after the end, the V2 fallback, the admin page, and keyboard-only use on a narrow screen, in headless Chromium; the page's text equals the log")
     func browser() async throws {
         guard let (python, chromedriver, artifacts) = try Self.browser() else { return }
         try await ServiceHarness.with(spec: TranscriptSpec(outputLength: 2500, pace: .milliseconds(12))) { h in
             let writer = try await h.token("writer")
             let admin = try await h.token("operator", role: .admin)
             let byScenario = try await Self.runScript(python: python, chromedriver: chromedriver, url: h.url, writer: writer, admin: admin, artifacts: artifacts)
-            for scenario in ["full", "playback", "reload", "v2", "keyboard"] {
+            for scenario in ["full", "playback", "reload", "reload-done", "v2", "keyboard"] {
                 let result = try #require(byScenario[scenario], "no result for \(scenario)")
                 let session = try #require(result["session"] as? String)
                 let log = try await h.log(session)
