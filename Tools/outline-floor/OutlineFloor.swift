@@ -104,7 +104,7 @@ final class FloorChannel: Sendable {
     private let state = Mutex(State())
 
     func publish(sequence: Int32, event: String, text: String) {
-        let data = "{\"t\":\(String(format: "%.6f", Date().timeIntervalSince1970)),\"delta\":\"\(text)\"}"
+        let data = "{\"t\":\(String(format: "%.6f", Date().timeIntervalSince1970)),\"seq\":\(sequence),\"delta\":\"\(text)\"" + (event == "session.completed" ? ",\"last\":true}" : "}")
         let frame = Frame(bytes: ByteBuffer(string: "id: \(sequence)\nevent: \(event)\ndata: \(data)\n\n"), terminal: event == "session.completed")
         let subscribers = state.withLock { state -> [AsyncStream<Frame>.Continuation] in
             state.frames.append(frame)

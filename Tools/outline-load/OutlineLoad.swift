@@ -17,7 +17,7 @@ struct OutlineLoad: AsyncParsableCommand {
         abstract: "Load the SSE service: fan-out with random disconnects, replay from the start, idle connections."
     )
 
-    @Option(help: "fanout (sessions run by the server against the simulated provider), tail (this tool appends, the server only streams), replay, idle, abuse (append latency with and without non-reading clients and /readyz loops), or floor (the same clients against outline-floor, a bare in-memory Hummingbird broadcaster)") var scenario = "fanout"
+    @Option(help: "fanout (sessions run by the server against the simulated provider), tail (this tool appends, the server only streams), replay, idle, abuse (append latency with and without non-reading clients and /readyz loops), floor (the same clients against outline-floor, a bare in-memory Hummingbird broadcaster), or nchan (against nginx + nchan; Tools/dev/nchan-deps.sh installs it)") var scenario = "fanout"
     @Option(help: "abuse: parallel /readyz loops") var readinessLoops = 200
     @Option(help: "floor: idle connections to hold first (0: none)") var idleConnections = 0
     @Option(help: "idle: seconds to keep the connections open after measuring, to inspect the server") var holdSeconds = 0
@@ -31,7 +31,7 @@ struct OutlineLoad: AsyncParsableCommand {
     @Option(name: .customLong("database-url"), help: "server to use (default: $DATABASE_URL); a scratch database is created on it") var databaseURL: String?
 
     func validate() throws {
-        guard ["fanout", "tail", "replay", "idle", "abuse", "floor"].contains(scenario) else { throw ValidationError("--scenario is fanout, tail, replay, idle, abuse or floor") }
+        guard ["fanout", "tail", "replay", "idle", "abuse", "floor", "nchan"].contains(scenario) else { throw ValidationError("--scenario is fanout, tail, replay, idle, abuse, floor or nchan") }
         guard (1...60_000).contains(paceMs), idleConnections >= 0, (0...3600).contains(holdSeconds) else { throw ValidationError("--pace-ms is 1…60000, --idle-connections ≥ 0") }
         guard clients >= 1, sessions >= 1, (events ?? 3) >= 3, (events ?? 0) <= 10_000_000, (0...1).contains(disconnectProbability) else { throw ValidationError("counts must be positive, the probability within 0…1") }
     }
@@ -39,12 +39,14 @@ struct OutlineLoad: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "outline-load")
         logger.logLevel = .warning
-        if scenario == "floor" {
+        if scenario == "floor" || scenario == "nchan" {
             let limit = LoadStack.raiseFileLimit()
             print("# outline-load \(CommandLine.arguments.dropFirst().joined(separator: " "))")
             print("# \(ProcessInfo.processInfo.activeProcessorCount) cores; open-file limit \(limit); broadcaster and clients on this host")
             let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("outline-floor").path
-            try await FloorScenario(clients: clients, sessions: sessions, events: events ?? 300, paceMs: paceMs, idleConnections: idleConnections).run(binary: binary)
+            let module = ProcessInfo.processInfo.environment["OUTLINE_NCHAN_MODULE"] ?? "/usr/lib/nginx/modules/ngx_nchan_module.so"
+            try await FloorScenario(clients: clients, sessions: sessions, events: events ?? 300, paceMs: paceMs, idleConnections: idleConnections)
+                .run(scenario == "floor" ? .floor(binary: binary) : .nchan(module: module))
             return
         }
         guard let base = databaseURL.map(ConnectionSettings.init) ?? ConnectionSettings.fromEnvironment(ProcessInfo.processInfo.environment) else {

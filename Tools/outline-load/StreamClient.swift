@@ -34,6 +34,12 @@ struct StreamClient: Sendable {
         return Double(number)
     }
 
+    /// `seq` from data like `{"t":…,"seq":12,…}` (the anchors' frames).
+    static func sequence(_ data: String) -> Int32? {
+        guard let range = data.range(of: #""seq":"#) else { return nil }
+        return Int32(data[range.upperBound...].prefix { $0.isNumber })
+    }
+
     func run(deadline: ContinuousClock.Instant) async -> Result {
         var result = Result()
         var random = SystemRandomNumberGenerator()
@@ -56,13 +62,14 @@ struct StreamClient: Sendable {
                         let now = Date().timeIntervalSince1970
                         result.bytes += bytes.count
                         for event in parser.feed(bytes) {
-                            guard let id = event.id.flatMap({ Int32($0) }) else { continue }
+                            // nchan numbers messages its own way: the sequence then travels in the data.
+                            guard let id = event.id.flatMap({ Int32($0) }) ?? Self.sequence(event.data) else { continue }
                             result.ids.append(id)
                             result.arrivals.append(now)
                             result.connectedAt.append(connected)
                             result.published.append(Self.publishTime(event.data))
                             cursor = id
-                            if Self.terminal.contains(event.event ?? "") { ended = true; break stream }
+                            if Self.terminal.contains(event.event ?? "") || event.data.hasSuffix(#","last":true}"#) { ended = true; break stream }
                             if disconnectProbability > 0, Double.random(in: 0..<1, using: &random) < disconnectProbability {
                                 hungUp = true
                                 break stream
