@@ -217,7 +217,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EventLogTests",
-            dependencies: ["EventLog", "LZ4", "PostgresClient", "TestSupport", "OutlineJSON", "OutlineProjections", "OutlineBasics",
+            dependencies: ["EventLog", "LZ4", "PostgresClient", "TestSupport", "OutlineJSON", "OutlineProjections", "OutlineBasics", "SimulatedProvider",
                            .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: upcoming
         ),

@@ -1,5 +1,6 @@
 @testable import EventLog
 import Foundation
+import SimulatedProvider
 import Testing
 
 /// `GroupCommitQueue` without PostgreSQL: appends, batches and transaction ends
@@ -71,7 +72,7 @@ struct GroupCommitQueueTests {
     @Test("400 random interleavings keep every rule", arguments: 0..<4)
     func randomInterleavings(block: Int) {
         for seed in (block * 100)..<(block * 100 + 100) {
-            var random = Mix(seed: UInt64(seed))
+            var random = SeededRandom(seed: UInt64(seed))
             let maxFlushers = 1 + Int(random.next() % 3)
             let maxEvents = 5 + Int(random.next() % 20)
             var queue = Queue(maxEvents: maxEvents, maxFlushers: maxFlushers)
@@ -134,17 +135,4 @@ extension GroupCommitQueue.AppendAction {
 
 extension GroupCommitQueue.BatchAction {
     var isStop: Bool { if case .stop = self { true } else { false } }
-}
-
-/// A seeded generator, so a failing interleaving replays by its seed.
-struct Mix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x1234_5678 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E9B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

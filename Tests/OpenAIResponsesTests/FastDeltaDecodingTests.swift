@@ -42,7 +42,7 @@ struct FastDeltaDecodingTests {
     /// overrides), fields in any order, spacing and extra fields.
     @Test("generated deltas: any text, any field order, extra fields")
     func generated() throws {
-        var random = SplitMix64(seed: 12)
+        var random = SeededRandom(seed: 12)
         let alphabet: [String] = ["a", "é", "\"", "\\", "/", "\n", "\r", "\t", "\u{0}", "\u{1F}", "\u{7F}", "\u{202E}", "😀", "𝄞", "’", "<script>", " "]
         for round in 0..<2_000 {
             let text = (0..<Int(random.next() % 24)).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }.joined()
@@ -96,18 +96,5 @@ struct FastDeltaDecodingTests {
 
     static func json(_ text: String) -> String {
         String(decoding: try! JSONSerialization.data(withJSONObject: [text], options: [.fragmentsAllowed]), as: UTF8.self).dropFirst().dropLast().description
-    }
-}
-
-/// A small seeded generator, so a failure replays.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E9B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

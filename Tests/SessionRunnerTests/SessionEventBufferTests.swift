@@ -1,5 +1,6 @@
 import Foundation
 @testable import SessionRunner
+import SimulatedProvider
 import Testing
 
 /// `SessionEventBuffer` without PostgreSQL or a clock: events queued, flushes
@@ -64,7 +65,7 @@ struct SessionEventBufferTests {
     @Test("400 random interleavings keep every rule", arguments: 0..<4)
     func randomInterleavings(block: Int) {
         for seed in (block * 100)..<(block * 100 + 100) {
-            var random = BufferMix(seed: UInt64(seed))
+            var random = SeededRandom(seed: UInt64(seed))
             let maxBatch = 1 + Int(random.next() % 8)
             var buffer = Buffer(expectedSequence: Int32(random.next() % 5), maxBatch: maxBatch)
             var log = Int(buffer.expectedSequence)
@@ -154,17 +155,4 @@ struct SessionEventBufferTests {
 
 extension SessionEventBuffer.Action {
     var isNone: Bool { if case .none = self { true } else { false } }
-}
-
-/// A seeded generator, so a failing interleaving replays by its seed.
-struct BufferMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &* 0x2545_F491_4F6C_DD1D &+ 1 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE5_E9B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
