@@ -114,7 +114,13 @@ public struct SessionRunner: Sendable {
             // whatever its I/O threw: it ends nothing; the next holder continues.
             throw CancellationError()
         } catch let error as EventLogError {
-            if case .sequenceConflict = error, try await progress(of: session).terminal { return }
+            if case .sequenceConflict = error {
+                // Someone else wrote this session: a cancel (it ended) or an adopter that
+                // took the lease over while this runner stalled. Either way it is theirs:
+                // ending it here would cancel the response the adopter is streaming.
+                if try await progress(of: session).terminal { return }
+                throw error
+            }
             guard try await endAfterFailure(session: session, code: "internal_error", error: error) else { throw error }
         } catch {
             guard try await endAfterFailure(session: session, code: error is ResponsesError ? "provider_error" : "internal_error", error: error) else { throw error }
@@ -304,7 +310,10 @@ public struct SessionRunner: Sendable {
         do {
             try await events.append(mapped, immediately: true)
         } catch let error as EventLogError {
-            if case .sequenceConflict = error, let responseID {
+            // The session ended while the create was in flight (a cancel, or an adopter
+            // that found no response id and ended it): nobody will watch this response.
+            // Anything short of a terminal log leaves it running for whoever writes now.
+            if case .sequenceConflict = error, let responseID, (try? await progress(of: events.sessionID).terminal) != false {
                 _ = try? await client.cancel(responseID: responseID)
             }
             throw error

@@ -180,6 +180,7 @@ public struct SimulatedProviderServer: Sendable {
                 }
                 if let held = response.heldBefore, index >= held {
                     // Held by the test: wait (with keep-alives) until released or cancelled.
+                    if heldFor == 0 { await state.noteStreamHeld(id) }
                     try await Task.sleep(for: .milliseconds(10))
                     heldFor += 1
                     if heldFor % 500 == 0 { try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }

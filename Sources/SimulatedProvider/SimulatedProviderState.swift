@@ -48,6 +48,14 @@ public actor SimulatedProviderState {
     public private(set) var responsesBySession: [String: [String]] = [:]
     public func responses(forSession session: String) -> [String] { responsesBySession[session] ?? [] }
 
+    /// Responses whose stream has delivered everything before its hold
+    /// (`hold-at:K`) and waits there: a test knows its client is exactly there.
+    private var streamsAtHold: Set<String> = []
+    func noteStreamHeld(_ id: String) { streamsAtHold.insert(id) }
+    /// Whether a stream of this response has reached its hold (and, unless
+    /// released since, waits there).
+    public func streamReachedHold(responseID id: String) -> Bool { streamsAtHold.contains(id) }
+
     /// Lets held runs (`hold-at:K`) go on: one response, or every one.
     public func release(responseID id: String) { responses[id]?.released = true }
     /// Releases every run, and every run created from now on starts released.

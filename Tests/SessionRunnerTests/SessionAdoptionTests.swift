@@ -83,6 +83,56 @@ struct SessionAdoptionTests {
         }
     }
 
+    @Test("a stalled runner that finds another writer at the head stops: it neither ends the session nor cancels the response the adopter streams")
+    func supersededRunnerLeavesTheSessionToTheAdopter() async throws {
+        let provider = try await RunningSimulatedProvider.start(SimulatedProviderServer(
+            spec: TranscriptSpec(webSearches: 1, reasoningSummaries: 1, outputLength: 1200, deltaSize: 8, pace: .milliseconds(5)),
+            faults: [.holdAt(events: 60)]))
+        defer { Task { await provider.stop() } }
+        try await TestDatabase.withDatabase { pool, _ in
+            let store = EventStore(pool: pool, projections: [OutlineSessionsProjection()])
+            let sessions = OutlineSessions(store: store)
+            let started = try await sessions.start(SessionStarted(workflowId: "wf-superseded", prompt: "Tides", mode: .streaming, requestedBy: "u", skipClarification: true))
+            try await store.append(StreamAppend(sessionID: started.sessionID, expectedSequence: 1, events: [
+                NewEvent(.researchInstructionsWritten(ResearchInstructionsWritten(instructions: "Research tides"))),
+            ]))
+            let client = ResponsesClient(configuration: ResponsesConfiguration(baseURL: provider.url, stallTimeout: .seconds(30)))
+            func runner() -> SessionRunner {
+                SessionRunner(store: store, writer: GroupCommitWriter(store: store), client: client,
+                              settings: .init(resumeBackoff: .milliseconds(20)), logger: TestDatabase.quietLogger)
+            }
+            let stalled = Task { try await runner().research(session: started.sessionID, instructions: "Research tides", mode: .streaming) }
+            // The provider holds the run at event 60: the stalled runner has stored the
+            // response id and waits on its stream, as one whose lease lapsed in a stall.
+            let responseID = try await Deadline.value(of: "the stored response id", within: .seconds(60)) {
+                try await store.read(session: started.sessionID, limit: 1000).lazy
+                    .compactMap { if case .providerResponseAccepted(let a) = $0.event { a.responseId } else { nil } }.first
+            }
+            try await Deadline.wait(for: "the stalled runner to reach the provider's hold", within: .seconds(60)) {
+                await provider.state.streamReachedHold(responseID: responseID)
+            }
+            // An adopter takes over and writes first.
+            let head = try await store.head(of: started.sessionID).sequence
+            try await store.append(StreamAppend(sessionID: started.sessionID, expectedSequence: head, events: [
+                NewEvent(.resumed(SessionResumed(fromProviderSequence: nil, reason: "continued after the previous runner stopped"))),
+            ]))
+            await provider.state.release(responseID: responseID)
+            let result = await outcome { try await stalled.value }
+            if case .success = result { Issue.record("the superseded runner must stop with the conflict, not finish") }
+            #expect(await provider.state.cancelRequests(forResponse: responseID) == 0)
+            #expect(try await sessions.row(started.sessionID)?.isActive == true)
+
+            // The adopter continues the same response to its end.
+            try await runner().research(session: started.sessionID, instructions: "Research tides", mode: .streaming)
+            let row = try #require(try await sessions.row(started.sessionID))
+            #expect(row.status == .completed)
+            let transcript = try #require(await provider.state.transcript(ofResponse: responseID))
+            #expect(row.finalOutline == transcript.text)
+            #expect(await provider.state.cancelRequests(forResponse: responseID) == 0)
+            #expect(await provider.state.creates(forSession: started.sessionID.uuidString.lowercased()) == 1)
+        }
+    }
+
     @Test("a lease is exclusive until it expires, renewable only by its owner")
     func leaseRules() async throws {
         try await TestDatabase.withDatabase { pool, _ in
