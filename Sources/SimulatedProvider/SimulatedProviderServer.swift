@@ -39,6 +39,14 @@ public struct SimulatedProviderServer: Sendable {
             return Self.json(.ok, ["creates": await state.createCount, "creates_by_session": counts,
                                    "research_creates_by_session": await state.researchCreatesBySession, "cancels_by_response": await state.cancelRequestsByResponse])
         }
+        // Test control (like the stats): lets the held runs (`hold-at:K`) of one outline
+        // session go on, for a test that drives the service from outside (a browser).
+        router.post("/v1/simulator/release") { request, _ in
+            guard let session = request.uri.queryParameters.get("session"), !session.isEmpty else {
+                return Self.error(.badRequest, "Missing required parameter: 'session'.", type: "invalid_request_error", param: "session")
+            }
+            return Self.json(.ok, ["released": await state.release(session: session.lowercased())])
+        }
         return router
     }
 

@@ -58,6 +58,13 @@ public actor SimulatedProviderState {
 
     /// Lets held runs (`hold-at:K`) go on: one response, or every one.
     public func release(responseID id: String) { responses[id]?.released = true }
+    /// Lets the held runs of one outline session go on; returns how many.
+    @discardableResult
+    public func release(session: String) -> Int {
+        let ids = responsesBySession[session] ?? []
+        for id in ids { responses[id]?.released = true }
+        return ids.count
+    }
     /// Releases every run, and every run created from now on starts released.
     public func releaseAll() {
         holdsReleased = true

@@ -46,6 +46,55 @@ struct StreamingTests {
         }
     }
 
+    @Test("a fresh client at any moment of a stream (a page reload) gets a snapshot whose text, with the deltas after it, is the whole outline")
+    func snapshotsMidStream() async throws {
+        // The run holds at event 120 until released: at least one reload lands mid-stream
+        // however loaded the machine; the others race the live stream on purpose.
+        try await ServiceHarness.with(spec: .init(outputLength: 3000, deltaSize: 10, pace: .milliseconds(4)), faults: [.holdAt(events: 120)]) { h in
+            let alice = try await h.token("alice")
+            let (session, streamToken) = try await h.startStreaming("wf-snapshots", token: alice)
+            let streamURL = h.url + ServiceHarness.base("wf-snapshots") + "/stream?sessionId=\(session)&token=\(streamToken)"
+            let responseID = try await Deadline.value(of: "the stored response id", within: .seconds(60)) {
+                try await h.log(session).lazy.compactMap { if case .providerResponseAccepted(let a) = $0.event { a.responseId } else { nil } }.first
+            }
+            try await Deadline.wait(for: "the provider's stream to reach its hold", within: .seconds(60)) {
+                await h.provider.state.streamReachedHold(responseID: responseID)
+            }
+            let reloads = try await withThrowingTaskGroup(of: SSEClient.Connection.self) { group in
+                group.addTask { try await SSEClient().connect(streamURL) }
+                // The held reload is connected (its snapshot is read) before the run goes on.
+                try await Deadline.wait(for: "the held reload's stream", within: .seconds(30)) { h.app.hub.clientCount >= 1 }
+                await h.provider.state.releaseAll()
+                for _ in 0..<12 {
+                    group.addTask { try await SSEClient().connect(streamURL) }
+                    try await Task.sleep(for: .milliseconds(40))   // spacing, not synchronization: any moment is a valid one
+                }
+                var all: [SSEClient.Connection] = []
+                for try await connection in group { all.append(connection) }
+                return all
+            }
+            let row = try await h.waitUntilEnded("wf-snapshots", session: session, token: alice)
+            let transcript = try #require(await h.provider.state.transcript(ofResponse: responseID))
+            #expect(row["final_outline"] as? String == transcript.text)
+            var midStream = 0
+            for reload in reloads {
+                #expect(reload.status == 200)
+                let first = try #require(reload.events.first)
+                #expect(first.event == "snapshot")
+                let snapshot = try #require((try JSONSerialization.jsonObject(with: Data(first.data.utf8))) as? [String: Any])
+                let snapshotID = try #require(Int32(first.id ?? ""))
+                #expect(snapshot["last_event_sequence"] as? Int == Int(snapshotID))
+                if snapshot["status"] as? String != "completed" { midStream += 1 }
+                let after = reload.events.dropFirst()
+                let ids = after.compactMap { Int32($0.id ?? "") }
+                #expect(ids == Array((snapshotID + 1)..<(snapshotID + 1 + Int32(ids.count))), "the events after the snapshot at \(snapshotID) are not exactly the next ones")
+                let text = (snapshot["output_text"] as? String ?? "") + Self.deltas(Array(after))
+                #expect(text == transcript.text, "snapshot at \(snapshotID) (\(snapshot["status"] ?? "")) held \((snapshot["output_text"] as? String ?? "").count) characters; with what followed \(text.count) of \(transcript.text.count)")
+            }
+            #expect(midStream >= 1)
+        }
+    }
+
     @Test("a client that hangs up at 20 random points and reconnects with Last-Event-ID receives exactly the log: no gap, no duplicate")
     func randomDisconnects() async throws {
         try await ServiceHarness.with(spec: .init(outputLength: 3000, deltaSize: 10, pace: .milliseconds(8))) { h in
