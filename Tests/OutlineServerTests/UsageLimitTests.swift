@@ -107,8 +107,13 @@ struct UsageLimitTests {
                 }
                 #expect(statuses.filter { $0 == 201 }.count == 3, "\(statuses)")
                 #expect(statuses.filter { $0 == 429 }.count == 27, "\(statuses)")
-                try await Deadline.wait(for: "three research calls", within: .seconds(30)) { await a.provider.state.researchCreateCount == 3 }
-                try await Task.sleep(for: .milliseconds(300))
+                // Each runner streams up to the provider's hold: past that point no runner has
+                // a create left to make, so the count below is final (no waiting for nothing).
+                try await Deadline.wait(for: "three research runs streamed up to the provider's hold", within: .seconds(60)) {
+                    var held = 0
+                    for id in await a.provider.state.responsesBySession.values.joined() where await a.provider.state.streamReachedHold(responseID: id) { held += 1 }
+                    return held >= 3
+                }
                 #expect(await a.provider.state.researchCreateCount == 3)
                 await a.provider.state.releaseAll()
             }

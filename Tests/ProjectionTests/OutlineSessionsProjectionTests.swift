@@ -119,7 +119,11 @@ struct OutlineSessionsProjectionTests {
                     try await group.waitForAll()
                 }
             }
-            try await Task.sleep(for: .milliseconds(100))
+            // The rebuild starts once every live session is appending (and 150 appends each
+            // are far from done), so its swap lands among their writes.
+            try await Deadline.wait(for: "every live session to have appended", within: .seconds(60), every: .milliseconds(5)) {
+                try await pool.query("SELECT count(*) FROM outline_event_streams WHERE session_id = ANY($1)", PostgresArray(live))[0].decode(Int64.self, at: 0) == Int64(live.count)
+            }
             let rebuild = try OutlineSessionsRebuild(pool: pool, pageSize: 500, logger: TestDatabase.quietLogger)
             let report = try await rebuild.run(verify: false, swap: true)
             #expect(report.swapped)

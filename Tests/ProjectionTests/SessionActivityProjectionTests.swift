@@ -81,8 +81,8 @@ struct SessionActivityProjectionTests {
                     }) { return appended }
                 }
             }
-            while try await pool.query("SELECT count(*) FROM outline_event_streams")[0].decode(Int64.self, at: 0) < 23 {
-                try await Task.sleep(for: .milliseconds(5))
+            try await Deadline.wait(for: "three sessions appended beside the 20 already there", within: .seconds(60), every: .milliseconds(5)) {
+                try await pool.query("SELECT count(*) FROM outline_event_streams")[0].decode(Int64.self, at: 0) >= 23
             }
             let reading = Task {
                 var reads = 0

@@ -144,8 +144,8 @@ struct SessionAdoptionTests {
             #expect(try await !b.acquire(session))
             #expect(try await a.renew(session))
             #expect(try await !b.renew(session))
-            try await Task.sleep(for: .milliseconds(3200))
-            #expect(try await b.acquire(session))
+            // b gets it once a's lease lapses (3 s after the renewal).
+            try await Deadline.wait(for: "a's lease to lapse so that b acquires it", within: .seconds(30), every: .milliseconds(100)) { try await b.acquire(session) }
             #expect(try await !a.renew(session)) // a lost it
             try await b.release(session)
             #expect(try await a.acquire(session))
