@@ -221,25 +221,57 @@ public struct SessionRunner: Sendable {
         try await events.flush()
     }
 
+    /// Streams the response to its end; what to do at each turn (create, resume,
+    /// poll, fail, leave to an adopter) is `ResearchRunStateMachine`'s decision.
     private func stream(session: UUID, instructions: String, progress: inout Progress, events: SessionEventWriter) async throws {
-        var resumesWithoutProgress = 0
+        var run = ResearchRunStateMachine(responseID: progress.responseID, lastProviderSequence: progress.lastProviderSequence,
+                                          maxResumesWithoutProgress: settings.maxResumesWithoutProgress)
         // Time to first content is measured from this runner's create call only.
         var waitingForContent: ContinuousClock.Instant? = progress.responseID == nil ? .now : nil
+        var action = run.start()
         while true {
             try Task.checkCancellation()
             let stream: AsyncThrowingStream<ResponseStreamEvent, any Error>
-            if let responseID = progress.responseID {
-                stream = client.resume(responseID: responseID, after: Int(progress.lastProviderSequence ?? -1))
-            } else {
+            switch action {
+            case .openCreate:
                 stream = client.createStream(.deepResearch(model: settings.model, instructions: instructions, stream: true, sessionID: session.uuidString.lowercased()))
+            case .openResume(let responseID, let after):
+                stream = client.resume(responseID: responseID, after: after)
+            case .resumeAfterBackoff(let from):
+                try await events.append([.resumed(SessionResumed(fromProviderSequence: from, reason: "stream interrupted"))])
+                try await Task.sleep(for: settings.resumeBackoff)
+                action = run.backoffElapsed()
+                continue
+            case .poll:
+                try await pollToEnd(progress: &progress, events: events, recordPolls: false)
+                run.pollingEnded()
+                return
+            case .cancelUpstream(let responseID):
+                try await events.flush()
+                action = run.upstreamCancelled(await cancelUpstream(responseID: responseID))
+                continue
+            case .fail(let code, let message, let retryable, let providerSettled):
+                try await events.append([.failed(SessionFailed(code: code, message: message, retryable: retryable, providerSettled: providerSettled))],
+                                        immediately: true)
+                return
+            case .leaveToAdopter(let why):
+                throw ResponsesError.transport(why)   // the provider did not answer the cancel: an adopter continues the response
+            case .none, .skip, .record:
+                // No next step for a run that has not ended: a bug, never a quiet stop
+                // (that would leave the session active with nobody running it).
+                throw ResearchRunStateMachine.Stuck(state: "\(run.state)", action: "\(action)")
             }
-            let before = progress.lastProviderSequence
             do {
+                action = .none
                 for try await event in stream {
-                    if let last = progress.lastProviderSequence, event.sequenceNumber <= Int(last) { continue } // already stored
                     let mapped = ProviderEventMapping.domainEvents(for: event)
-                    progress.lastProviderSequence = Int32(clamping: event.sequenceNumber)
-                    for case .providerResponseAccepted(let accepted) in mapped { progress.responseID = accepted.responseId }
+                    var accepted: String?
+                    for case .providerResponseAccepted(let a) in mapped { accepted = a.responseId }
+                    let ends = mapped.contains { $0.isTerminal }
+                    let decision = run.providerEvent(sequence: event.sequenceNumber, accepted: accepted, ends: ends)
+                    guard case .record(let chargePoint, _) = decision else { continue }   // already stored
+                    progress.lastProviderSequence = run.lastProviderSequence
+                    if let accepted, progress.responseID == nil { progress.responseID = accepted }
                     for case .outputTextDelta(let delta) in mapped { progress.text += delta.delta }
                     for case .citationAdded(let added) in mapped { progress.citations.append(added.citation) }
                     for case .webSearchStep(let step) in mapped where step.step == .completed { progress.searchesCompleted.insert(step.itemId) }
@@ -247,10 +279,8 @@ public struct SessionRunner: Sendable {
                         RunnerMetrics.timeToFirstContent.record(duration: ContinuousClock.now - started)
                         waitingForContent = nil
                     }
-                    let ends = mapped.contains { $0.isTerminal }
-                    let isChargePoint = mapped.contains { if case .providerResponseAccepted = $0 { true } else { false } }
-                    if isChargePoint {
-                        try await appendChargePoint(mapped, responseID: progress.responseID, events: events)
+                    if chargePoint {
+                        try await appendChargePoint(mapped, responseID: accepted, events: events)
                     } else if !mapped.isEmpty {
                         try await events.append(mapped, immediately: ends)
                     }
@@ -259,47 +289,24 @@ public struct SessionRunner: Sendable {
                 }
                 // A cancelled runner stops here, as a crashed one would.
                 try Task.checkCancellation()
-                // The stream ended without a terminal event: resume it.
                 logger.info("provider stream ended early; resuming", metadata: ["session": "\(session)"])
+                action = run.streamEnded()
             } catch is CancellationError {
                 throw CancellationError()
-            } catch let error as ResponsesError where error.isRetryable {
-                RunnerMetrics.providerError(error)
-                logger.warning("provider stream interrupted; resuming", metadata: ["session": "\(session)", "error": "\(error)"])
             } catch let error as ResponsesError {
                 RunnerMetrics.providerError(error)
-                guard case .http(let status, _, _, _) = error, status == 400 || status == 404, progress.responseID != nil else {
-                    // A response that exists may still run: cancel it before ending the session.
-                    var settled = true
-                    if let responseID = progress.responseID {
-                        try await events.flush()
-                        switch await cancelUpstream(responseID: responseID) {
-                        case .settled: break
-                        case .refused: settled = false
-                        case .unreachable: throw error   // left to an adopter, which continues the response
-                        }
-                    }
-                    try await events.append([.failed(SessionFailed(code: "provider_error", message: error.description, retryable: false, providerSettled: settled))],
-                                            immediately: true)
-                    return
+                let failure: ResearchRunStateMachine.StreamFailure
+                if error.isRetryable {
+                    failure = .retryable
+                    logger.warning("provider stream interrupted; resuming", metadata: ["session": "\(session)", "error": "\(error)"])
+                } else if case .http(let status, _, _, _) = error, status == 400 || status == 404 {
+                    failure = .resumeRefused(error.description)
+                    logger.warning("provider refused to stream the response; polling instead", metadata: ["session": "\(session)", "error": "\(error)"])
+                } else {
+                    failure = .fatal(error.description)
                 }
-                logger.warning("provider refused to resume the stream; polling instead", metadata: ["session": "\(session)", "error": "\(error)"])
-                try await pollToEnd(progress: &progress, events: events, recordPolls: false)
-                return
+                action = run.streamFailed(failure)
             }
-            guard progress.responseID != nil else {
-                try await events.append([.failed(SessionFailed(code: "provider_unreachable", message: "The research model's stream broke before it started.", retryable: true,
-                                                               providerSettled: false))],
-                                        immediately: true)
-                return
-            }
-            resumesWithoutProgress = progress.lastProviderSequence == before ? resumesWithoutProgress + 1 : 0
-            if resumesWithoutProgress >= settings.maxResumesWithoutProgress {
-                try await pollToEnd(progress: &progress, events: events, recordPolls: false)
-                return
-            }
-            try await events.append([.resumed(SessionResumed(fromProviderSequence: progress.lastProviderSequence, reason: "stream interrupted"))])
-            try await Task.sleep(for: settings.resumeBackoff)
         }
     }
 
