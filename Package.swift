@@ -52,6 +52,8 @@ let package = Package(
             swiftSettings: upcoming
         ),
         .target(name: "LZ4", dependencies: ["CLZ4"], swiftSettings: upcoming),
+        // glibc's mallopt and malloc_trim (the server hands free heap back; see HeapTrimmer).
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .target(name: "OutlineJSON", swiftSettings: upcoming),
         .target(name: "OutlineBasics", swiftSettings: upcoming),
         .systemLibrary(
@@ -111,7 +113,7 @@ let package = Package(
         .target(
             name: "OutlineServer",
             dependencies: [
-                "OutlineAuth", "EventLog", "OutlineProjections", "PostgresClient", "SessionRunner", "OpenAIResponses", "OutlineJSON", "OutlineBasics",
+                "OutlineAuth", "EventLog", "OutlineProjections", "PostgresClient", "SessionRunner", "OpenAIResponses", "OutlineJSON", "OutlineBasics", "CMalloc",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

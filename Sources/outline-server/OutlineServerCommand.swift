@@ -17,7 +17,7 @@ struct OutlineServerCommand: AsyncParsableCommand {
         discussion: """
         Configuration comes from the environment: DATABASE_URL, OUTLINE_TOKEN_SECRET (≥ 32 characters), \
         OPENAI_BASE_URL and OPENAI_API_KEY (the provider), USE_STREAMING, STREAMING_ROLLOUT_PERCENT, \
-        OUTLINE_HEARTBEAT_SECONDS. Flags override the listen address and the database.
+        OUTLINE_HEARTBEAT_SECONDS, OUTLINE_MALLOC_ARENAS, OUTLINE_HEAP_TRIM_SECONDS (see the README). Flags override the listen address and the database.
         """
     )
 
@@ -44,6 +44,7 @@ struct OutlineServerCommand: AsyncParsableCommand {
         } catch {
             throw StartupFailure(description: "refusing to start: \(error)")
         }
+        HeapTrimmer.start(configuration.heap)
         guard let directory = SchemaFiles.directory() else { throw ValidationError("the migrations are not bundled with this build") }
         let pool = OutlineServerApplication.pool(settings: settings, configuration: configuration, logger: logger)
         let server = OutlineServerApplication(pool: pool, migrations: try Migration.load(from: directory), configuration: configuration,

@@ -132,11 +132,15 @@ struct HostileInputTests {
         #expect(throws: ServiceConfiguration.Problem.self) {
             try ServiceConfiguration.fromEnvironment(["OUTLINE_TOKEN_SECRET": ServiceHarness.secret, "OUTLINE_LEASE_MS": "2000", "OUTLINE_ADOPTION_INTERVAL_MS": "5000"])
         }
+        // The heap's tuning: 0 trims never; arenas default to 2.
+        let heap = try ServiceConfiguration.fromEnvironment(["OUTLINE_TOKEN_SECRET": ServiceHarness.secret, "OUTLINE_HEAP_TRIM_SECONDS": "0"]).heap
+        #expect(heap.trimInterval == nil && heap.arenas == 2)
+        #expect(try ServiceConfiguration.fromEnvironment(["OUTLINE_TOKEN_SECRET": ServiceHarness.secret, "OUTLINE_MALLOC_ARENAS": "4"]).heap.arenas == 4)
         let names = ["OUTLINE_HEARTBEAT_SECONDS", "OUTLINE_SSE_BUFFER_BYTES", "OUTLINE_STREAM_TOKEN_SECONDS", "STREAMING_ROLLOUT_PERCENT",
                      "OUTLINE_SSE_WRITE_TIMEOUT_SECONDS", "OUTLINE_HTTP_IDLE_TIMEOUT_SECONDS", "OUTLINE_DB_CHECKOUT_TIMEOUT_MS",
                      "OUTLINE_DB_STATEMENT_TIMEOUT_MS", "OUTLINE_DB_CONNECT_TIMEOUT_SECONDS", "OUTLINE_PROVIDER_STALL_SECONDS", "OUTLINE_LEASE_MS", "OUTLINE_ADOPTION_INTERVAL_MS",
                      "OUTLINE_LIMIT_ACTIVE_SESSIONS", "OUTLINE_LIMIT_STARTS_PER_HOUR", "OUTLINE_LIMIT_STARTS_PER_DAY",
-                     "OUTLINE_LIMIT_NEW_WORKFLOWS_PER_HOUR", "OUTLINE_LIMIT_STREAMS"]
+                     "OUTLINE_LIMIT_NEW_WORKFLOWS_PER_HOUR", "OUTLINE_LIMIT_STREAMS", "OUTLINE_MALLOC_ARENAS", "OUTLINE_HEAP_TRIM_SECONDS"]
         for name in names {
             for value in Self.nasty {
                 let environment = ["OUTLINE_TOKEN_SECRET": ServiceHarness.secret, name: value]

@@ -32,6 +32,9 @@ public struct ServiceConfiguration: Sendable {
     public var httpIdleTimeout: Duration = .seconds(60)
     /// The database's bounds (`OUTLINE_DB_*`): pool checkout, statements, connects.
     public var database: DatabaseBounds = DatabaseBounds()
+    /// The allocator's arenas and how often free memory goes back to the system
+    /// (`OUTLINE_MALLOC_ARENAS`, `OUTLINE_HEAP_TRIM_SECONDS`); applied by the executable.
+    public var heap = HeapTrimmer.Settings()
 
     public init(tokenSecret: String, useStreaming: Bool = true, rolloutPercent: Int = 100, provider: ResponsesConfiguration = ResponsesConfiguration(),
                 runner: SessionRunner.Settings = SessionRunner.Settings(), streamTokenLifetime: TimeInterval = 3600, hub: LiveEventHub.Settings = LiveEventHub.Settings(),
@@ -90,6 +93,10 @@ public struct ServiceConfiguration: Sendable {
         } else {
             // A short lease alone shortens the default interval with it.
             configuration.adoptionInterval = min(configuration.adoptionInterval, configuration.leaseTimeToLive)
+        }
+        if let value = try reader.integer("OUTLINE_MALLOC_ARENAS", in: 0...64) { configuration.heap.arenas = value }
+        if let value = try reader.integer("OUTLINE_HEAP_TRIM_SECONDS", in: 0...86_400, unit: "seconds") {
+            configuration.heap.trimInterval = value == 0 ? nil : .seconds(value)
         }
         if let value = try reader.integer("OUTLINE_LIMIT_ACTIVE_SESSIONS", in: 1...10_000) { configuration.limits.activeSessionsPerUser = value }
         if let value = try reader.integer("OUTLINE_LIMIT_STARTS_PER_HOUR", in: 1...100_000) { configuration.limits.startsPerUserPerHour = value }
