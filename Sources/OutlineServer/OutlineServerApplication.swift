@@ -33,7 +33,8 @@ public struct OutlineServerApplication: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.metricsRegistry = metricsRegistry
-        store = EventStore(pool: pool, projections: [OutlineSessionsProjection()], logger: logger)
+        store = EventStore(pool: pool, projections: [OutlineSessionsProjection()], commitPause: configuration.faultCommitPauseFile.map { CommitPauseHook(armFile: $0, minimumSessions: 1) },
+                           logger: logger)
         let runner = SessionRunner(store: store, writer: GroupCommitWriter(store: store), client: ResponsesClient(configuration: configuration.provider, logger: logger),
                                    settings: configuration.runner, logger: logger)
         let supervisor = SessionSupervisor(runner: runner, leases: SessionLeases(pool: pool, owner: configuration.instanceName, timeToLive: configuration.leaseTimeToLive), logger: logger)

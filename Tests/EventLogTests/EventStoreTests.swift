@@ -28,6 +28,27 @@ struct EventStoreTests {
         }
     }
 
+    @Test("the torture pass's commit pause: an armed batch of several sessions holds its transaction open, invisible until it commits; one batch per arming")
+    func commitPauseHook() async throws {
+        try await TestDatabase.withDatabase { pool, _ in
+            let arm = FileManager.default.temporaryDirectory.appendingPathComponent("arm-\(UUID().uuidString)").path
+            let store = EventStore(pool: pool, commitPause: CommitPauseHook(armFile: arm, minimumSessions: 2, pause: .seconds(2)))
+            let (a, b) = (UUID(), UUID())
+            let events = [NewEvent(SampleEvents.everyType()[0])]
+            // A batch of one session does not take it.
+            _ = FileManager.default.createFile(atPath: arm, contents: nil)
+            try await store.append(StreamAppend(sessionID: a, expectedSequence: 0, events: events))
+            #expect(FileManager.default.fileExists(atPath: arm))
+            let paused = Task { try await store.append([StreamAppend(sessionID: a, expectedSequence: 1, events: events), StreamAppend(sessionID: b, expectedSequence: 0, events: events)]) }
+            try await Deadline.wait(for: "the batch to take the arming", within: .seconds(30)) { !FileManager.default.fileExists(atPath: arm) }
+            // Inside its transaction: another reader sees nothing of it yet.
+            #expect(try await EventStore(pool: pool).head(of: b).sequence == 0)
+            _ = try await paused.value
+            #expect(try await store.head(of: b).sequence == 1)
+            #expect(try await store.head(of: a).sequence == 2)
+        }
+    }
+
     @Test("large payloads are stored LZ4-compressed and read back intact")
     func largePayloadCompressed() async throws {
         try await TestDatabase.withDatabase { pool, _ in

@@ -33,6 +33,10 @@ enum Fault: Sendable, CustomStringConvertible {
     case killDuringAdoption
     /// `outline-admin projections rebuild --swap` is killed mid-run.
     case killProjectionRebuild(after: Duration)
+    /// An instance is killed while a group-commit batch holds its transaction
+    /// open (rows written, not committed): the server's
+    /// `OUTLINE_FAULT_COMMIT_PAUSE_FILE` hook pauses it there on request.
+    case killInsideCommitBatch
 
     var description: String {
         switch self {
@@ -44,13 +48,14 @@ enum Fault: Sendable, CustomStringConvertible {
         case .killDuringPreparation: "SIGKILL during preparation"
         case .killDuringAdoption: "SIGKILL the adopter during adoption"
         case .killProjectionRebuild(let after): "SIGKILL a projection rebuild with swap after \(after)"
+        case .killInsideCommitBatch: "SIGKILL inside a group-commit batch (rows written, not committed)"
         }
     }
 
     /// `count` faults: the windows that matter once each, then random ones,
     /// shuffled, with pauses between them.
     static func schedule(count: Int, using random: inout SeededRandom) -> [(pause: Duration, fault: Fault)] {
-        var faults: [Fault] = [.killBetweenRequestAndAcceptance, .killDuringPreparation, .killDuringAdoption, .crashDatabase,
+        var faults: [Fault] = [.killBetweenRequestAndAcceptance, .killDuringPreparation, .killDuringAdoption, .crashDatabase, .killInsideCommitBatch,
                                .killProjectionRebuild(after: .milliseconds(Int.random(in: 20...150, using: &random)))]
         while faults.count < count {
             switch Int.random(in: 0..<100, using: &random) {

@@ -14,10 +14,17 @@ final class ServerInstance: Sendable {
     private let logPath: String
     private let process = Mutex<Process?>(nil)
 
+    /// Creating this file makes the instance pause its next group-commit batch
+    /// inside the transaction (`OUTLINE_FAULT_COMMIT_PAUSE_FILE`).
+    let commitPauseFile: String
+
     init(index: Int, binary: String, environment: [String: String], folder: String) {
         self.index = index
         self.binary = binary
         self.port = ServerInstance.freePort()
+        self.commitPauseFile = folder + "/arm-commit-pause-\(index)"
+        var environment = environment
+        environment["OUTLINE_FAULT_COMMIT_PAUSE_FILE"] = commitPauseFile
         self.environment = environment
         self.logPath = folder + "/outline-server-\(index).log"
     }

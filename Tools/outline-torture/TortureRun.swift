@@ -363,6 +363,34 @@ final class TortureRun: Sendable {
         note("SIGKILL projection rebuild --swap after \(delay) (\(finished ? "it had finished" : "mid-run"))")
     }
 
+    /// Arms an instance's commit pause and kills it once a group-commit batch
+    /// sits inside its transaction: its rows are written and never
+    /// committed, its runners' acknowledgements never came, and the adopters
+    /// continue from what did commit.
+    func killInsideCommitBatch() async {
+        let deadline = ContinuousClock.now + .seconds(60)
+        // Both must run first: `kill` waits for that, and the pause must not run out meanwhile.
+        while !(instances[0].isRunning && instances[1].isRunning) {
+            guard ContinuousClock.now < deadline else { note("an instance did not come back; no kill inside a batch"); return }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        // The instance running more sessions: its group-commit writer is the busier.
+        let index = await leasedSessions(by: instances[0]).count >= (await leasedSessions(by: instances[1])).count ? 0 : 1
+        let victim = instances[index]
+        _ = FileManager.default.createFile(atPath: victim.commitPauseFile, contents: nil)
+        // The hook consumes the file inside the transaction, then holds it open for 10 s.
+        while FileManager.default.fileExists(atPath: victim.commitPauseFile) {
+            guard ContinuousClock.now < deadline else {
+                try? FileManager.default.removeItem(atPath: victim.commitPauseFile)
+                note("no batch on instance \(index) within 60 s; no kill inside a batch")
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        note("instance \(index) paused a group-commit batch inside its transaction")
+        await kill(index, restartAfter: .milliseconds(500))
+    }
+
     func apply(_ fault: Fault, number: Int) async throws {
         switch fault {
         case .killInstance(let index, let pause): await kill(index, restartAfter: pause)
@@ -373,6 +401,7 @@ final class TortureRun: Sendable {
         case .killDuringPreparation: try await killDuringPreparation("wf-torture-prep-\(number)")
         case .killDuringAdoption: await killDuringAdoption()
         case .killProjectionRebuild(let after): await killProjectionRebuild(after: after)
+        case .killInsideCommitBatch: await killInsideCommitBatch()
         }
     }
 

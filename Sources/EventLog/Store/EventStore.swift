@@ -15,6 +15,8 @@ public final class EventStore: Sendable {
     public let projections: [any InlineProjection]
     /// Told of every commit this store makes (the live hub's short path).
     public let commits = CommitObservers()
+    /// The torture pass's kill window inside a batch (`CommitPauseHook`); nil in production.
+    public let commitPause: CommitPauseHook?
     private let logger: Logger
     private let appended = Counter(label: "outline_events_appended_total")
     private let appendLatency = Timer(label: "outline_append_batch_seconds")
@@ -23,9 +25,11 @@ public final class EventStore: Sendable {
     /// The same, as the live path's second stage beside the others (`outline_live_stage_seconds`).
     private let runnerToCommit = Timer(label: "outline_live_stage_seconds", dimensions: [("stage", "runner_to_commit")])
 
-    public init(pool: PostgresPool, projections: [any InlineProjection] = [], logger: Logger = Logger(label: "outlinestream.eventlog")) {
+    public init(pool: PostgresPool, projections: [any InlineProjection] = [], commitPause: CommitPauseHook? = nil,
+                logger: Logger = Logger(label: "outlinestream.eventlog")) {
         self.pool = pool
         self.projections = projections
+        self.commitPause = commitPause
         self.logger = logger
     }
 
@@ -103,6 +107,7 @@ public final class EventStore: Sendable {
             binds: chained.binds
         )
         let lastPosition = try rows[0].decode(Int64.self, at: 0)
+        commitPause?.beforeCommit(events: chained.events.count, sessions: chained.streams.count)
         let results = chained.streams.map {
             AppendResult(sessionID: $0.sessionID, firstSequence: $0.expected + 1, lastSequence: $0.expected + $0.count, lastPosition: lastPosition)
         }

@@ -35,6 +35,10 @@ public struct ServiceConfiguration: Sendable {
     /// The allocator's arenas and how often free memory goes back to the system
     /// (`OUTLINE_MALLOC_ARENAS`, `OUTLINE_HEAP_TRIM_SECONDS`); applied by the executable.
     public var heap = HeapTrimmer.Settings()
+    /// The torture pass's fault hook (`OUTLINE_FAULT_COMMIT_PAUSE_FILE`): creating
+    /// this file makes the next group-commit batch hold its transaction open for
+    /// 10 s (rows written, not committed), so the test can kill the instance inside it. Never set in production.
+    public var faultCommitPauseFile: String?
 
     public init(tokenSecret: String, useStreaming: Bool = true, rolloutPercent: Int = 100, provider: ResponsesConfiguration = ResponsesConfiguration(),
                 runner: SessionRunner.Settings = SessionRunner.Settings(), streamTokenLifetime: TimeInterval = 3600, hub: LiveEventHub.Settings = LiveEventHub.Settings(),
@@ -94,6 +98,7 @@ public struct ServiceConfiguration: Sendable {
             // A short lease alone shortens the default interval with it.
             configuration.adoptionInterval = min(configuration.adoptionInterval, configuration.leaseTimeToLive)
         }
+        if let path = environment["OUTLINE_FAULT_COMMIT_PAUSE_FILE"], !path.isEmpty { configuration.faultCommitPauseFile = path }
         if let value = try reader.integer("OUTLINE_MALLOC_ARENAS", in: 0...64) { configuration.heap.arenas = value }
         if let value = try reader.integer("OUTLINE_HEAP_TRIM_SECONDS", in: 0...86_400, unit: "seconds") {
             configuration.heap.trimInterval = value == 0 ? nil : .seconds(value)
