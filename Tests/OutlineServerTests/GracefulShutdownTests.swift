@@ -34,11 +34,26 @@ struct GracefulShutdownTests {
             server.executableURL = URL(fileURLWithPath: Self.executable("outline-server"))
             server.arguments = ["--port", "0", "--port-file", portFile]
             server.environment = environment
-            server.standardError = FileHandle.nullDevice
+            // Its log, for a failure to show (a start that never finished on a busy machine
+            // once said nothing more than the missing port file).
+            let logPath = portFile + ".log"
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            server.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            server.standardOutput = FileHandle.nullDevice
             try server.run()
             defer { if server.isRunning { server.terminate() } }
-            let port = try await Deadline.value(of: "outline-server to write its port file", within: .seconds(60), every: .milliseconds(50)) {
-                (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { $0.isEmpty ? nil : $0 }
+            let log = { String((try? String(contentsOfFile: logPath, encoding: .utf8))?.suffix(3000) ?? "") }
+            let port: String
+            do {
+                // A deadline against a hung start, not a timing: a debug build starting beside a
+                // full test run on two busy cores.
+                port = try await Deadline.value(of: "outline-server to write its port file", within: .seconds(180), every: .milliseconds(50)) {
+                    if !server.isRunning { throw Deadline.Expired(description: "outline-server exited at start (status \(server.terminationStatus)): \(log())") }
+                    return (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { $0.isEmpty ? nil : $0 }
+                }
+            } catch {
+                Issue.record("outline-server did not start: \(error); its log: \(log())")
+                throw error
             }
             let url = "http://127.0.0.1:\(port)"
             let signer = TokenSigner(secret: ServiceHarness.secret)

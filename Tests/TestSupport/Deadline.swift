@@ -5,6 +5,7 @@ import Foundation
 public enum Deadline {
     public struct Expired: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Checks `condition` every `every` until it holds; throws `Expired` naming
