@@ -11,6 +11,9 @@ struct IdleScenario {
     let sessions: Int
     /// Seconds to keep the connections open after measuring (to inspect the server).
     var hold = 0
+    /// Seconds after which to measure again, the streams still open: what stays
+    /// once the server has handed free heap back (`OUTLINE_HEAP_TRIM_SECONDS`).
+    var settle = 0
 
     func run(stack: LoadStack, signer: TokenSigner) async throws {
         let http = CurlHTTPClient()
@@ -47,6 +50,12 @@ struct IdleScenario {
         print("idle connections: \(open) of \(connections) open SSE streams over \(sessions) waiting sessions")
         print(String(format: "  server memory %d MiB before, %d MiB with them open: %.1f KB per connection; %d threads",
                      before / 1024, after.rss / 1024, Double(after.rss - before) * 1.024 / Double(max(open, 1)), stack.threads))
+        if settle > 3 {
+            try await Task.sleep(for: .seconds(settle - 3))
+            let settled = stack.memory
+            print(String(format: "  after %d s with them open: %d MiB, %.1f KB per connection (%d still open)",
+                         settle, settled.rss / 1024, Double(settled.rss - before) * 1.024 / Double(max(open, 1)), opened.count))
+        }
         if hold > 0 {
             print("  holding them \(hold) s (server pid \(stack.process.processIdentifier)); one stream: \(urls[0])")
             try await Task.sleep(for: .seconds(hold))

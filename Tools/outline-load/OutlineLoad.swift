@@ -21,6 +21,7 @@ struct OutlineLoad: AsyncParsableCommand {
     @Option(help: "abuse: parallel /readyz loops") var readinessLoops = 200
     @Option(help: "floor: idle connections to hold first (0: none)") var idleConnections = 0
     @Option(help: "idle: seconds to keep the connections open after measuring, to inspect the server") var holdSeconds = 0
+    @Option(help: "idle: measure again after this many seconds with the streams open (the server trims its heap every OUTLINE_HEAP_TRIM_SECONDS)") var settleSeconds = 0
     @Option(help: "SSE clients (fanout) or open connections (idle)") var clients = 1000
     @Option(help: "live sessions the clients spread over") var sessions = 100
     @Option(help: "fanout: chance per received event that a client hangs up and reconnects") var disconnectProbability = 0.0
@@ -32,7 +33,9 @@ struct OutlineLoad: AsyncParsableCommand {
 
     func validate() throws {
         guard ["fanout", "tail", "replay", "idle", "abuse", "floor", "nchan"].contains(scenario) else { throw ValidationError("--scenario is fanout, tail, replay, idle, abuse, floor or nchan") }
-        guard (1...60_000).contains(paceMs), idleConnections >= 0, (0...3600).contains(holdSeconds) else { throw ValidationError("--pace-ms is 1…60000, --idle-connections ≥ 0") }
+        guard (1...60_000).contains(paceMs), idleConnections >= 0, (0...3600).contains(holdSeconds), (0...3600).contains(settleSeconds) else {
+            throw ValidationError("--pace-ms is 1…60000, --idle-connections ≥ 0, --hold-seconds and --settle-seconds 0…3600")
+        }
         guard clients >= 1, sessions >= 1, (events ?? 3) >= 3, (events ?? 0) <= 10_000_000, (0...1).contains(disconnectProbability) else { throw ValidationError("counts must be positive, the probability within 0…1") }
     }
 
@@ -74,7 +77,7 @@ struct OutlineLoad: AsyncParsableCommand {
             case "tail": try await TailScenario(clients: clients, sessions: sessions, eventsPerSession: events ?? 300_000, pace: .milliseconds(paceMs)).run(stack: running, pool: pool, signer: signer)
             case "replay": try await ReplayScenario(events: events ?? 300_000).run(stack: running, pool: pool, signer: signer)
             case "abuse": try await AbuseScenario(sessions: sessions, connections: clients, readinessLoops: readinessLoops).run(stack: running, signer: signer)
-            default: try await IdleScenario(connections: clients, sessions: sessions, hold: holdSeconds).run(stack: running, signer: signer)
+            default: try await IdleScenario(connections: clients, sessions: sessions, hold: holdSeconds, settle: settleSeconds).run(stack: running, signer: signer)
             }
         } catch {
             await stack?.stop()
