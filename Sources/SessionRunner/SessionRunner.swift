@@ -301,7 +301,8 @@ public struct SessionRunner: Sendable {
                     logger.warning("provider stream interrupted; resuming", metadata: ["session": "\(session)", "error": "\(error)"])
                 } else if case .http(let status, _, _, _) = error, status == 400 || status == 404 {
                     failure = .resumeRefused(error.description)
-                    logger.warning("provider refused to stream the response; polling instead", metadata: ["session": "\(session)", "error": "\(error)"])
+                    // A resume refused: the run polls instead; a create refused: the session fails.
+                    logger.warning("provider answered the stream with 400/404", metadata: ["session": "\(session)", "error": "\(error)"])
                 } else {
                     failure = .fatal(error.description)
                 }

@@ -10,6 +10,17 @@ import TestSupport
 
 @Suite("Leases and adoption: a runner that dies mid-stream is replaced, nothing lost, nothing charged twice")
 struct SessionAdoptionTests {
+    /// A streaming session with its research instructions written: what a runner starts from.
+    static func sessionReadyForResearch(_ pool: PostgresPool, workflow: String) async throws -> (EventStore, OutlineSessions, AppendResult) {
+        let store = EventStore(pool: pool, projections: [OutlineSessionsProjection()])
+        let sessions = OutlineSessions(store: store)
+        let started = try await sessions.start(SessionStarted(workflowId: workflow, prompt: "Tides", mode: .streaming, requestedBy: "u", skipClarification: true))
+        try await store.append(StreamAppend(sessionID: started.sessionID, expectedSequence: 1, events: [
+            NewEvent(.researchInstructionsWritten(ResearchInstructionsWritten(instructions: "Research tides"))),
+        ]))
+        return (store, sessions, started)
+    }
+
     @Test("a runner killed mid-stream is adopted by another; the log has every provider event once and one create call")
     func adoptAfterCrash() async throws {
         let provider = try await RunningSimulatedProvider.start(SimulatedProviderServer(
@@ -19,12 +30,7 @@ struct SessionAdoptionTests {
             faults: [.holdAt(events: 80)]))
         defer { Task { await provider.stop() } }
         try await TestDatabase.withDatabase { pool, _ in
-            let store = EventStore(pool: pool, projections: [OutlineSessionsProjection()])
-            let sessions = OutlineSessions(store: store)
-            let started = try await sessions.start(SessionStarted(workflowId: "wf-adopt", prompt: "Tides", mode: .streaming, requestedBy: "u", skipClarification: true))
-            try await store.append(StreamAppend(sessionID: started.sessionID, expectedSequence: 1, events: [
-                NewEvent(.researchInstructionsWritten(ResearchInstructionsWritten(instructions: "Research tides"))),
-            ]))
+            let (store, sessions, started) = try await Self.sessionReadyForResearch(pool, workflow: "wf-adopt")
             let client = ResponsesClient(configuration: ResponsesConfiguration(baseURL: provider.url, stallTimeout: .seconds(2)))
             func supervisor(_ owner: String) -> SessionSupervisor {
                 SessionSupervisor(runner: SessionRunner(store: store, writer: GroupCommitWriter(store: store), client: client,
@@ -90,12 +96,7 @@ struct SessionAdoptionTests {
             faults: [.holdAt(events: 60)]))
         defer { Task { await provider.stop() } }
         try await TestDatabase.withDatabase { pool, _ in
-            let store = EventStore(pool: pool, projections: [OutlineSessionsProjection()])
-            let sessions = OutlineSessions(store: store)
-            let started = try await sessions.start(SessionStarted(workflowId: "wf-superseded", prompt: "Tides", mode: .streaming, requestedBy: "u", skipClarification: true))
-            try await store.append(StreamAppend(sessionID: started.sessionID, expectedSequence: 1, events: [
-                NewEvent(.researchInstructionsWritten(ResearchInstructionsWritten(instructions: "Research tides"))),
-            ]))
+            let (store, sessions, started) = try await Self.sessionReadyForResearch(pool, workflow: "wf-superseded")
             let client = ResponsesClient(configuration: ResponsesConfiguration(baseURL: provider.url, stallTimeout: .seconds(30)))
             func runner() -> SessionRunner {
                 SessionRunner(store: store, writer: GroupCommitWriter(store: store), client: client,
