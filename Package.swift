@@ -54,6 +54,7 @@ let package = Package(
         .target(name: "LZ4", dependencies: ["CLZ4"], swiftSettings: upcoming),
         // glibc's mallopt and malloc_trim (the server hands free heap back; see HeapTrimmer).
         .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
+        .systemLibrary(name: "CEpoll", path: "Sources/CEpoll"),
         .target(name: "OutlineJSON", swiftSettings: upcoming),
         .target(name: "OutlineBasics", swiftSettings: upcoming),
         .systemLibrary(
@@ -183,7 +184,7 @@ let package = Package(
             name: "outline-load",
             dependencies: [
                 "BenchmarkSupport",
-                "EventLog", "OutlineProjections", "PostgresClient", "OpenAIResponses", "ProviderHTTP", "SimulatedProvider", "OutlineAuth", "OutlineSchema",
+                "EventLog", "OutlineProjections", "PostgresClient", "OpenAIResponses", "ProviderHTTP", "SimulatedProvider", "OutlineAuth", "OutlineSchema", "CEpoll",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -7,19 +7,21 @@ public struct PrometheusHistogram: Sendable {
     public var sum: Double
     public var count: Double
 
-    public init(named name: String, in text: String) {
+    /// The histogram `name` in a scrape; with `labeled` (`stage="feed_to_write"`),
+    /// only its series that carry that label.
+    public init(named name: String, labeled label: String? = nil, in text: String) {
         var buckets: [(Double, Double)] = []
         var sum = 0.0, count = 0.0
-        for line in text.split(separator: "\n") where line.hasPrefix(name) {
+        for line in text.split(separator: "\n") where line.hasPrefix(name) && (label.map { line.contains($0) } ?? true) {
             let parts = line.split(separator: " ")
             guard parts.count >= 2, let value = Double(parts[parts.count - 1]) else { continue }
             let key = parts[0]
             if key.hasPrefix(name + "_bucket"), let start = key.firstRange(of: "le=\""), let end = key[start.upperBound...].firstIndex(of: "\"") {
                 let bound = key[start.upperBound..<end] == "+Inf" ? Double.infinity : Double(key[start.upperBound..<end]) ?? .infinity
                 buckets.append((bound, value))
-            } else if key == name + "_sum" {
+            } else if key == name + "_sum" || key.hasPrefix(name + "_sum{") {
                 sum = value
-            } else if key == name + "_count" {
+            } else if key == name + "_count" || key.hasPrefix(name + "_count{") {
                 count = value
             }
         }

@@ -13,31 +13,39 @@ struct FanOutScenario {
     let clients: Int
     let sessions: Int
     let disconnectProbability: Double
+    var reader = ReaderKind.epoll
+    /// When the provider holds every run before its first event, the clients attach
+    /// first and this releases the runs together (as the anchors start publishing
+    /// only once their clients listen); without it the clients replay what they missed.
+    var release: (@Sendable () async -> Void)? = nil
+    var workflowPrefix = "wf-load"
 
-    func run(stack: LoadStack, pool: PostgresPool, signer: TokenSigner) async throws {
+    @discardableResult
+    func run(stack: LoadStack, pool: PostgresPool, signer: TokenSigner) async throws -> FanOutFigures {
         let http = CurlHTTPClient()
         let token = try await signer.sign(AccessToken(subject: "load", role: .user, expiresAt: Date().addingTimeInterval(3600)))
         // Start the sessions, then attach the clients at once (they replay what they missed).
         var streams: [(session: String, url: String)] = []
         for index in 0..<sessions {
-            let started = try await stack.startSession("wf-load-\(index)", body: #"{"prompt": "Load test", "skipClarification": true}"#, http: http, token: token)
+            let started = try await stack.startSession("\(workflowPrefix)-\(index)", body: #"{"prompt": "Load test", "skipClarification": true}"#, http: http, token: token)
             streams.append((started.session, stack.url + started.streamPath))
         }
-        let started = ContinuousClock.now
-        let serverCPU = stack.serverCPUSeconds, ownCPU = LoadStack.cpuSeconds(pid: getpid())
-        let deadline = started + .seconds(600)
-        let results = await withTaskGroup(of: (Int, StreamClient.Result).self) { group in
-            for client in 0..<clients {
-                let stream = streams[client % sessions]
-                group.addTask { (client % sessions, await StreamClient(http: http, url: stream.url, disconnectProbability: disconnectProbability).run(deadline: deadline)) }
-            }
-            return await group.reduce(into: []) { $0.append($1) }
+        let urls = (0..<clients).map { streams[$0 % sessions].url }
+        let reading = Task { try await reader.read(urls, disconnectProbability: disconnectProbability) }
+        if let release {
+            try await Task.sleep(for: .seconds(2))
+            await release()
         }
+        let started = ContinuousClock.now, startedWall = Date().timeIntervalSince1970
+        let serverCPU = stack.serverCPUSeconds, ownCPU = LoadStack.cpuSeconds(pid: getpid())
+        let postgresCPU = LoadStack.postgresCPUSeconds(), machineCPU = LoadStack.machineBusySeconds()
+        let results = try await reading.value.enumerated().map { ($0.offset % sessions, $0.element) }
         let elapsed = seconds(since: started)
         let memory = stack.memory
         let serverBusy = (stack.serverCPUSeconds - serverCPU) / elapsed, ownBusy = (LoadStack.cpuSeconds(pid: getpid()) - ownCPU) / elapsed
+        let postgresBusy = (LoadStack.postgresCPUSeconds() - postgresCPU) / elapsed, machineBusy = (LoadStack.machineBusySeconds() - machineCPU) / elapsed
         let metrics = String(decoding: try await http.send(ProviderHTTP.HTTPRequest(url: stack.url + "/metrics")).body, as: UTF8.self)
-        let appendLines = metrics.split(separator: "\n").filter { $0.hasPrefix("outline_append_batch_seconds_sum") || $0.hasPrefix("outline_append_batch_seconds_count") || $0.hasPrefix("outline_feed_fetches_total") || $0.hasPrefix("outline_sse_events_sent_total") || $0.hasPrefix("outline_append_wait_seconds_bucket") || $0.hasPrefix("outline_sse_delivery_seconds_bucket") || $0.hasPrefix("outline_sse_delivery_seconds_count") }
+        let counters = metrics.split(separator: "\n").filter { $0.hasPrefix("outline_feed_fetches_total") || $0.hasPrefix("outline_feed_commits_handed_over_total") || $0.hasPrefix("outline_sse_events_sent_total") || $0.hasPrefix("outline_feed_own_notifications_skipped_total") }
         // Compare every client's concatenation with the log, and time each live delivery.
         var recorded: [Int: [Int32: Double]] = [:]
         var logIDs: [Int: [Int32]] = [:]
@@ -55,6 +63,7 @@ struct FanOutScenario {
         }
         var delivered = 0, gaps = 0, duplicates = 0, reconnects = 0, failures = 0, bytes = 0
         var latencies: [Double] = []
+        var bySecond: [Int: [Double]] = [:]
         for (session, result) in results {
             delivered += result.ids.count
             reconnects += result.reconnects
@@ -69,15 +78,25 @@ struct FanOutScenario {
             for (index, id) in result.ids.enumerated() {
                 guard let at = recorded[session]?[id], at >= result.connectedAt[index] else { continue } // live deliveries only
                 latencies.append((result.arrivals[index] - at) * 1000)
+                bySecond[Int(max(0, result.arrivals[index] - startedWall)), default: []].append((result.arrivals[index] - at) * 1000)
             }
         }
         let summary = LatencySummary(latencies)
+        print("  read by the \(reader.rawValue) client" + (release == nil ? "" : "; the runs started together once every client listened"))
         print("fan-out: \(clients) clients over \(sessions) sessions, disconnect probability \(disconnectProbability) per event")
         print(String(format: "  delivered %d events in %.1f s: %.0f events/s (%.1f MB/s)", delivered, elapsed, Double(delivered) / elapsed, Double(bytes) / elapsed / 1e6))
         print("  delivery latency (runner received from provider → client read), live deliveries: \(summary.text) over \(latencies.count) deliveries")
+        print("  p99 by second of the run: " + bySecond.keys.sorted().map { String(format: "%.0f", LatencySummary(bySecond[$0]!).percentile(0.99)) }.joined(separator: " ") + " ms")
         print("  reconnects \(reconnects), gaps \(gaps), duplicates \(duplicates), clients failed \(failures)")
-        print("  server: " + appendLines.joined(separator: "; "))
-        print(String(format: "  CPU while streaming: server %.2f cores, this tool (clients + simulated provider) %.2f cores, of %d", serverBusy, ownBusy, ProcessInfo.processInfo.activeProcessorCount))
+        print("  server: " + counters.joined(separator: "; "))
+        print("  append batch (one transaction, durable commit): " + PrometheusHistogram(named: "outline_append_batch_seconds", in: metrics).text)
+        print(String(format: "  CPU while streaming: server %.2f cores, PostgreSQL %.2f, this tool (clients + simulated provider) %.2f; the machine %.2f of %d",
+                     serverBusy, postgresBusy, ownBusy, machineBusy, ProcessInfo.processInfo.activeProcessorCount))
         print("  server memory: \(memory.rss / 1024) MiB resident, \(memory.peak / 1024) MiB peak; \(stack.threads) threads")
+        for stage in ["provider_to_runner", "runner_to_commit", "commit_to_feed", "feed_to_write"] {
+            print("  stage \(stage): " + PrometheusHistogram(named: "outline_live_stage_seconds", labeled: "stage=\"\(stage)\"", in: metrics).text)
+        }
+        return FanOutFigures(delivered: delivered, seconds: elapsed, latency: summary, serverCPU: serverBusy * elapsed,
+                             wrongClients: failures + results.filter { logIDs[$0.0] != $0.1.ids }.count, toolCores: ownBusy)
     }
 }

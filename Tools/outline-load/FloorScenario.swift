@@ -14,15 +14,27 @@ struct FloorScenario {
     let events: Int
     let paceMs: Int
     let idleConnections: Int
+    var reader = ReaderKind.epoll
 
     /// What the client runs against: `outline-floor` (it publishes by itself once
     /// started), or nginx with nchan (this tool publishes each frame by POST).
     enum Target {
         case floor(binary: String)
         case nchan(module: String)
+
+        /// Whether this tool publishes the frames (nchan) or the anchor does (the floor).
+        var publishes: Bool { if case .nchan = self { true } else { false } }
     }
 
-    func run(_ target: Target) async throws {
+    /// What one anchor measured: the fan-out, and memory per idle connection if asked.
+    struct Figures {
+        var fanOut: FanOutFigures
+        var idleKB: Double?
+    }
+
+    @discardableResult
+    func run(_ target: Target) async throws -> Figures {
+        var idleKB: Double?
         let process: Process, url: String, name: String
         switch target {
         case .floor(let binary): (process, url) = try await Self.startFloor(binary: binary, sessions: sessions, events: events, paceMs: paceMs); name = "floor"
@@ -48,6 +60,7 @@ struct FloorScenario {
             try await Task.sleep(for: .seconds(5))
             let open = sockets.filter { AbuseScenario.isOpen($0) }.count
             let after = Self.residentKiB(tree: pid)
+            idleKB = Double(after - before) * 1.024 / Double(max(open, 1))
             print(String(format: "  idle: %d of %d connections open; \(name) memory %d MiB before, %d MiB with them: %.1f KB per connection",
                          open, idleConnections, before / 1024, after / 1024, Double(after - before) * 1.024 / Double(max(open, 1))))
             sockets.forEach { close($0) }
@@ -55,17 +68,10 @@ struct FloorScenario {
         }
 
         // Fan-out: every client from the start, then the publishers start.
-        let deadline = ContinuousClock.now + .seconds(600)
-        let clientTasks = Task {
-            await withTaskGroup(of: StreamClient.Result.self) { group in
-                for index in 0..<clients {
-                    group.addTask { await StreamClient(http: http, url: url + "/sub/\(index % sessions)?", disconnectProbability: 0).run(deadline: deadline) }
-                }
-                return await group.reduce(into: []) { $0.append($1) }
-            }
-        }
+        let urls = (0..<clients).map { url + "/sub/\($0 % sessions)?" }
+        let clientTasks = Task { [reader] in try await reader.read(urls, disconnectProbability: 0) }
         try await Task.sleep(for: .seconds(2))
-        let cpuBefore = Self.cpuSeconds(tree: pid), ownBefore = LoadStack.cpuSeconds(pid: getpid())
+        let cpuBefore = Self.cpuSeconds(tree: pid), ownBefore = LoadStack.cpuSeconds(pid: getpid()), machineBefore = LoadStack.machineBusySeconds()
         let started = ContinuousClock.now
         var publishers: Task<Void, Never>?
         switch target {
@@ -89,10 +95,10 @@ struct FloorScenario {
                 }
             }
         }
-        let results = await clientTasks.value
+        let results = try await clientTasks.value
         await publishers?.value
         let elapsed = seconds(since: started)
-        let cpu = Self.cpuSeconds(tree: pid) - cpuBefore, own = LoadStack.cpuSeconds(pid: getpid()) - ownBefore
+        let cpu = Self.cpuSeconds(tree: pid) - cpuBefore, own = LoadStack.cpuSeconds(pid: getpid()) - ownBefore, machine = LoadStack.machineBusySeconds() - machineBefore
         var delivered = 0, wrong = 0, failed = 0
         var latencies: [Double] = []
         for result in results {
@@ -108,7 +114,10 @@ struct FloorScenario {
         print(String(format: "    delivered %d events in %.1f s: %.0f events/s", delivered, elapsed, Double(delivered) / elapsed))
         print("    delivery latency (published → client read): \(summary.text) over \(latencies.count) deliveries")
         print("    clients with a gap, duplicate or wrong order: \(wrong); failed: \(failed)")
-        print(String(format: "    CPU: \(name) %.2f cores, %.1f µs per delivery; this tool %.2f cores", cpu / elapsed, cpu / Double(max(delivered, 1)) * 1e6, own / elapsed))
+        print(String(format: "    CPU: \(name) %.2f cores, %.1f µs per delivery; this tool (\(reader.rawValue) client\(target.publishes ? " and publisher" : "")) %.2f cores; the machine %.2f",
+                     cpu / elapsed, cpu / Double(max(delivered, 1)) * 1e6, own / elapsed, machine / elapsed))
+        return Figures(fanOut: FanOutFigures(delivered: delivered, seconds: elapsed, latency: summary, serverCPU: cpu, wrongClients: wrong + failed, toolCores: own / elapsed),
+                       idleKB: idleKB)
     }
 
     static func residentKiB(_ pid: Int32) -> Int {

@@ -15,7 +15,9 @@ struct IdleScenario {
     /// once the server has handed free heap back (`OUTLINE_HEAP_TRIM_SECONDS`).
     var settle = 0
 
-    func run(stack: LoadStack, signer: TokenSigner) async throws {
+    /// Returns KB per connection: after `settle` seconds if asked, else on opening.
+    @discardableResult
+    func run(stack: LoadStack, signer: TokenSigner) async throws -> Double {
         let http = CurlHTTPClient()
         let token = try await signer.sign(AccessToken(subject: "load", role: .user, expiresAt: Date().addingTimeInterval(3600)))
         var urls: [String] = []
@@ -47,12 +49,14 @@ struct IdleScenario {
         try await Task.sleep(for: .seconds(3))
         let after = stack.memory
         let open = opened.count
+        var perConnection = Double(after.rss - before) * 1.024 / Double(max(open, 1))
         print("idle connections: \(open) of \(connections) open SSE streams over \(sessions) waiting sessions")
         print(String(format: "  server memory %d MiB before, %d MiB with them open: %.1f KB per connection; %d threads",
                      before / 1024, after.rss / 1024, Double(after.rss - before) * 1.024 / Double(max(open, 1)), stack.threads))
         if settle > 3 {
             try await Task.sleep(for: .seconds(settle - 3))
             let settled = stack.memory
+            perConnection = Double(settled.rss - before) * 1.024 / Double(max(open, 1))
             print(String(format: "  after %d s with them open: %d MiB, %.1f KB per connection (%d still open)",
                          settle, settled.rss / 1024, Double(settled.rss - before) * 1.024 / Double(max(open, 1)), opened.count))
         }
@@ -61,6 +65,7 @@ struct IdleScenario {
             try await Task.sleep(for: .seconds(hold))
         }
         holding.cancel()
+        return perConnection
     }
 }
 

@@ -84,6 +84,24 @@ struct LoadStack {
 
     var serverCPUSeconds: Double { Self.cpuSeconds(pid: process.processIdentifier) }
 
+    /// CPU seconds every PostgreSQL process on this host has used (their sum).
+    static func postgresCPUSeconds() -> Double {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).reduce(0) { total, pid in
+            let name = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
+            return name.hasPrefix("postgres") ? total + cpuSeconds(pid: pid) : total
+        }
+    }
+
+    /// Busy CPU seconds of the whole machine, every core (from /proc/stat).
+    static func machineBusySeconds() -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8), let line = stat.split(separator: "\n").first else { return 0 }
+        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard fields.count >= 5 else { return 0 }
+        let idle = fields[3] + fields[4] // idle + iowait
+        return (fields.reduce(0, +) - idle) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
     func stop() async {
         kill(process.processIdentifier, SIGTERM)
         for _ in 0..<200 where process.isRunning { try? await Task.sleep(for: .milliseconds(50)) }

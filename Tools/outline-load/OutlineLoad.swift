@@ -19,7 +19,12 @@ struct OutlineLoad: AsyncParsableCommand {
 
     @Option(help: "fanout (sessions run by the server against the simulated provider), tail (this tool appends, the server only streams), replay, idle, abuse (append latency with and without non-reading clients and /readyz loops), floor (the same clients against outline-floor, a bare in-memory Hummingbird broadcaster), or nchan (against nginx + nchan; Tools/dev/nchan-deps.sh installs it)") var scenario = "fanout"
     @Option(help: "abuse: parallel /readyz loops") var readinessLoops = 200
-    @Option(help: "floor: idle connections to hold first (0: none)") var idleConnections = 0
+    @Option(help: "floor, nchan, compare: idle connections to hold (0: none; compare: 10,000)") var idleConnections: Int?
+    @Option(help: "fanout, floor, nchan, compare: the client that reads the streams (epoll: one thread, a few µs per delivery; curl: libcurl, an async sequence per stream)") var reader = ReaderKind.epoll
+    @Flag(help: "fanout: let the runs start at once and the clients replay what they missed (before: every client listens, then the runs start together)") var replayStart = false
+    @Option(help: "compare: seconds each fan-out streams") var seconds = 10
+    @Option(parsing: .upToNextOption, help: "compare: offered rates for 1,000 clients / 100 sessions, ascending (each target stops at its first p99 over the bound from 40,000/s on)") var rates = [10_000, 20_000, 30_000, 40_000, 50_000]
+    @Option(help: "compare: the p99 bound in ms") var p99BoundMs = 50
     @Option(help: "idle: seconds to keep the connections open after measuring, to inspect the server") var holdSeconds = 0
     @Option(help: "idle: measure again after this many seconds with the streams open (the server trims its heap every OUTLINE_HEAP_TRIM_SECONDS)") var settleSeconds = 0
     @Option(help: "SSE clients (fanout) or open connections (idle)") var clients = 1000
@@ -32,64 +37,50 @@ struct OutlineLoad: AsyncParsableCommand {
     @Option(name: .customLong("database-url"), help: "server to use (default: $DATABASE_URL); a scratch database is created on it") var databaseURL: String?
 
     func validate() throws {
-        guard ["fanout", "tail", "replay", "idle", "abuse", "floor", "nchan"].contains(scenario) else { throw ValidationError("--scenario is fanout, tail, replay, idle, abuse, floor or nchan") }
-        guard (1...60_000).contains(paceMs), idleConnections >= 0, (0...3600).contains(holdSeconds), (0...3600).contains(settleSeconds) else {
+        guard ["fanout", "tail", "replay", "idle", "abuse", "floor", "nchan", "compare"].contains(scenario) else { throw ValidationError("--scenario is fanout, tail, replay, idle, abuse, floor, nchan or compare") }
+        guard (1...600).contains(seconds), (1...10_000).contains(p99BoundMs), !rates.isEmpty, rates.allSatisfy({ (1_000...1_000_000).contains($0) }), rates == rates.sorted() else {
+            throw ValidationError("--seconds is 1…600, --p99-bound-ms 1…10000, --rates ascending within 1,000…1,000,000")
+        }
+        guard (1...60_000).contains(paceMs), (idleConnections ?? 0) >= 0, (0...3600).contains(holdSeconds), (0...3600).contains(settleSeconds) else {
             throw ValidationError("--pace-ms is 1…60000, --idle-connections ≥ 0, --hold-seconds and --settle-seconds 0…3600")
         }
         guard clients >= 1, sessions >= 1, (events ?? 3) >= 3, (events ?? 0) <= 10_000_000, (0...1).contains(disconnectProbability) else { throw ValidationError("counts must be positive, the probability within 0…1") }
     }
 
     func run() async throws {
-        var logger = Logger(label: "outline-load")
-        logger.logLevel = .warning
+        let limit = LoadStack.raiseFileLimit()
+        print("# outline-load \(CommandLine.arguments.dropFirst().joined(separator: " "))")
+        let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let floorBinary = here.appendingPathComponent("outline-floor").path
+        let module = ProcessInfo.processInfo.environment["OUTLINE_NCHAN_MODULE"] ?? "/usr/lib/nginx/modules/ngx_nchan_module.so"
         if scenario == "floor" || scenario == "nchan" {
-            let limit = LoadStack.raiseFileLimit()
-            print("# outline-load \(CommandLine.arguments.dropFirst().joined(separator: " "))")
             print("# \(ProcessInfo.processInfo.activeProcessorCount) cores; open-file limit \(limit); broadcaster and clients on this host")
-            let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("outline-floor").path
-            let module = ProcessInfo.processInfo.environment["OUTLINE_NCHAN_MODULE"] ?? "/usr/lib/nginx/modules/ngx_nchan_module.so"
-            try await FloorScenario(clients: clients, sessions: sessions, events: events ?? 300, paceMs: paceMs, idleConnections: idleConnections)
-                .run(scenario == "floor" ? .floor(binary: binary) : .nchan(module: module))
+            try await FloorScenario(clients: clients, sessions: sessions, events: events ?? 300, paceMs: paceMs, idleConnections: idleConnections ?? 0, reader: reader)
+                .run(scenario == "floor" ? .floor(binary: floorBinary) : .nchan(module: module))
             return
         }
         guard let base = databaseURL.map(ConnectionSettings.init) ?? ConnectionSettings.fromEnvironment(ProcessInfo.processInfo.environment) else {
             throw ValidationError("set DATABASE_URL (eval \"$(Tools/dev/postgres.sh env)\") or pass --database-url")
         }
-        let limit = LoadStack.raiseFileLimit()
-        print("# outline-load \(CommandLine.arguments.dropFirst().joined(separator: " "))")
         print("# \(ProcessInfo.processInfo.activeProcessorCount) cores; open-file limit \(limit); server, PostgreSQL, provider and clients on this host")
-        let name = "outline_load_\(getpid())"
-        let admin = try await PostgresConnection.connect(base, logger: logger)
-        try await admin.execute("CREATE DATABASE \(name)")
-        let settings = base.withDatabase(name)
-        let pool = PostgresPool(settings: settings, maximumConnections: 4, logger: logger)
-        let provider = try await RunningSimulatedProvider.start(SimulatedProviderServer(spec: TranscriptSpec(outputLength: outputLength, pace: .milliseconds(paceMs))))
-        var stack: LoadStack?
-        do {
-            try await Migrator(pool: pool, migrations: try Migration.load(from: SchemaFiles.directory()!), logger: logger).up()
-            let secret = "load-" + UUID().uuidString + UUID().uuidString
-            let binary = serverBinary ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("outline-server").path
-            let running = try await LoadStack.start(binary: binary, databaseURL: settings.conninfo, providerURL: provider.url, secret: secret)
-            stack = running
-            let signer = TokenSigner(secret: secret)
+        let serverBinary = self.serverBinary ?? here.appendingPathComponent("outline-server").path
+        if scenario == "compare" {
+            try await CompareScenario(base: base, serverBinary: serverBinary, floorBinary: floorBinary, nchanModule: module, seconds: seconds,
+                                      rates: rates, p99Bound: Double(p99BoundMs), idleConnections: idleConnections ?? 10_000, reader: reader).run()
+            return
+        }
+        let together = scenario == "fanout" && !replayStart
+        try await ServiceRun(base: base, serverBinary: serverBinary, paceMs: paceMs, outputLength: outputLength, holdRuns: together) { parts in
+            let (running, pool, signer) = (parts.stack, parts.pool, parts.signer)
             switch scenario {
-            case "fanout": try await FanOutScenario(clients: clients, sessions: sessions, disconnectProbability: disconnectProbability).run(stack: running, pool: pool, signer: signer)
+            case "fanout":
+                try await FanOutScenario(clients: clients, sessions: sessions, disconnectProbability: disconnectProbability, reader: reader,
+                                         release: together ? parts.release : nil).run(stack: running, pool: pool, signer: signer)
             case "tail": try await TailScenario(clients: clients, sessions: sessions, eventsPerSession: events ?? 300_000, pace: .milliseconds(paceMs)).run(stack: running, pool: pool, signer: signer)
             case "replay": try await ReplayScenario(events: events ?? 300_000).run(stack: running, pool: pool, signer: signer)
             case "abuse": try await AbuseScenario(sessions: sessions, connections: clients, readinessLoops: readinessLoops).run(stack: running, signer: signer)
             default: try await IdleScenario(connections: clients, sessions: sessions, hold: holdSeconds, settle: settleSeconds).run(stack: running, signer: signer)
             }
-        } catch {
-            await stack?.stop()
-            await provider.stop()
-            await pool.shutdown()
-            try? await admin.execute("DROP DATABASE \(name) WITH (FORCE)")
-            throw error
         }
-        await stack?.stop()
-        await provider.stop()
-        await pool.shutdown()
-        try await admin.execute("DROP DATABASE \(name) WITH (FORCE)")
-        await admin.close()
     }
 }

@@ -50,9 +50,11 @@ public final class EventStore: Sendable {
     func append(encoded appends: [EncodedAppend]) async throws -> [AppendResult] {
         let prepared = try PreparedAppend(appends)
         let started = ContinuousClock.now
+        let token = commits.isEmpty ? nil : commits.beginCommit()
+        defer { if let token { commits.endCommit(token) } }
         do {
             let (results, afterCommit) = try await pool.withConnection { connection in
-                try await connection.transaction { connection in try self.write(prepared, on: connection) }
+                try await connection.transaction { connection in try self.write(prepared, on: connection, handingOver: token) }
             }
             afterCommit.forEach { $0() }
             appendLatency.record(duration: ContinuousClock.now - started)
@@ -79,7 +81,10 @@ public final class EventStore: Sendable {
         }
     }
 
-    private func write(_ prepared: PreparedAppend, on connection: isolated PostgresConnection) throws -> (results: [AppendResult], afterCommit: [@Sendable () -> Void]) {
+    /// `handingOver`: the `CommitObservers` token under which this transaction's
+    /// heads are in flight until its events are handed over, so the hub skips its
+    /// NOTIFY (nil: the caller commits, and the feeds hear its NOTIFY too).
+    private func write(_ prepared: PreparedAppend, on connection: isolated PostgresConnection, handingOver token: Int? = nil) throws -> (results: [AppendResult], afterCommit: [@Sendable () -> Void]) {
         let sessionIDs = prepared.streams.map(\.sessionID)
         let heads = try connection.query(
             """
@@ -93,6 +98,7 @@ public final class EventStore: Sendable {
             current[try row.decode(UUID.self, at: 0)] = (try row.decode(Int32.self, at: 1), try row.decode(PostgresBytes.self, at: 2).bytes)
         }
         let chained = try prepared.chain(onto: current)
+        if let token { commits.committing(token, heads: chained.streams.map { ($0.sessionID, $0.expected + $0.count) }) }
         var afterCommit: [@Sendable () -> Void] = []
         if !projections.isEmpty {
             let appended = chained.events.map {

@@ -83,6 +83,8 @@ public final class LiveEventHub: Service, Sendable {
     private let dropped = Counter(label: "outline_sse_clients_dropped_total", dimensions: [("reason", "overflow")])
     private let fetches = Counter(label: "outline_feed_fetches_total")
     private let handedOver = Counter(label: "outline_feed_commits_handed_over_total")
+    /// NOTIFYs of this instance's commits that arrived before the hand-over and were not read for.
+    private let ownNotifications = Counter(label: "outline_feed_own_notifications_skipped_total")
     /// This instance's commit → the batch posted to every subscriber of its session.
     static let commitToFeed = Timer(label: "outline_live_stage_seconds", dimensions: [("stage", "commit_to_feed")])
 
@@ -291,7 +293,11 @@ public final class LiveEventHub: Service, Sendable {
                     for await event in listener.events {
                         switch event {
                         case .notification(let notification):
-                            for (session, head) in Self.heads(inNotification: notification.payload) { self.wake(session, head: head) }
+                            for (session, head) in Self.heads(inNotification: notification.payload) {
+                                // This instance's own commit: its events are being handed over, no read needed.
+                                if self.store.commits.isCommitting(session, head: head) { self.ownNotifications.increment(); continue }
+                                self.wake(session, head: head)
+                            }
                         case .listening(let isReconnect):
                             if isReconnect { self.wakeAll() }
                         }
