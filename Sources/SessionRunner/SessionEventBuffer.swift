@@ -10,7 +10,8 @@
 /// - events are written in the order they were queued, each exactly once;
 /// - a flush (or an event that must not wait) is answered once everything
 ///   queued before it is committed; a buffer with events and no flush pending
-///   always has the timer armed or a write in flight, so nothing waits forever;
+///   always has the timer armed or a write in flight, so nothing waits forever
+///   (write-through: always a write in flight, never a timer);
 /// - after a failed write every later request fails with that error.
 struct SessionEventBuffer<Event> {
     enum Action {
@@ -22,6 +23,10 @@ struct SessionEventBuffer<Event> {
     }
 
     let maxBatch: Int
+    /// Write whatever is queued as soon as no append is in flight, never on a
+    /// timer: batches are what piled up during the previous commit (the live
+    /// path's default; a timer only added its delay to every event).
+    let writeThrough: Bool
     private(set) var pending: [Event] = []
     private(set) var expectedSequence: Int32
     /// Events in the append in flight, if one is.
@@ -36,10 +41,11 @@ struct SessionEventBuffer<Event> {
     private var timer: Int?
     private var generation = 0
 
-    init(expectedSequence: Int32, maxBatch: Int) {
+    init(expectedSequence: Int32, maxBatch: Int, writeThrough: Bool = false) {
         precondition(maxBatch > 0)
         self.expectedSequence = expectedSequence
         self.maxBatch = maxBatch
+        self.writeThrough = writeThrough
     }
 
     var timerArmed: Bool { timer != nil }
@@ -88,7 +94,7 @@ struct SessionEventBuffer<Event> {
 
     private mutating func decide() -> Action {
         guard failure == nil, writing == nil, !pending.isEmpty else { return .none }
-        if flushTarget > committed || pending.count >= maxBatch {
+        if writeThrough || flushTarget > committed || pending.count >= maxBatch {
             let batch = pending
             pending.removeAll()
             writing = batch.count

@@ -2,9 +2,10 @@ import EventLog
 import Foundation
 
 /// Appends one session's events through the group commit writer, in small
-/// batches: events are buffered and flushed when the batch is full, after a few
-/// milliseconds, or at once for events that must not wait (the charge point, the
-/// end of the session). The runner is the session's only writer, so it tracks
+/// batches: with no delay (the default) whatever is queued goes as soon as the
+/// previous append committed; with a delay, events are buffered and flushed when
+/// the batch is full, after the delay, or at once for events that must not wait
+/// (the charge point, the end of the session). The runner is the session's only writer, so it tracks
 /// the expected sequence itself; a conflict means another runner took over.
 ///
 /// When to write is `SessionEventBuffer`'s decision; this actor does the I/O it
@@ -16,10 +17,10 @@ actor SessionEventWriter {
     private var waiters: [(target: Int, continuation: CheckedContinuation<Void, any Error>)] = []
     let maxDelay: Duration
 
-    init(sessionID: UUID, writer: GroupCommitWriter, expectedSequence: Int32, maxBatch: Int = 64, maxDelay: Duration = .milliseconds(5)) {
+    init(sessionID: UUID, writer: GroupCommitWriter, expectedSequence: Int32, maxBatch: Int = 64, maxDelay: Duration = .zero) {
         self.sessionID = sessionID
         self.writer = writer
-        self.buffer = SessionEventBuffer(expectedSequence: expectedSequence, maxBatch: maxBatch)
+        self.buffer = SessionEventBuffer(expectedSequence: expectedSequence, maxBatch: maxBatch, writeThrough: maxDelay <= .zero)
         self.maxDelay = maxDelay
     }
 

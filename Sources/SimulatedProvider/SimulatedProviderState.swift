@@ -14,7 +14,7 @@ public actor SimulatedProviderState {
 
     func register(_ response: SimulatedResponse, session: String?, deepResearch: Bool = false) {
         var response = response
-        response.released = holdsReleased
+        if holdsReleased { response.release(at: .now) }
         responses[response.id] = response
         createCount += 1
         if let session { createCountBySession[session, default: 0] += 1 }
@@ -57,18 +57,18 @@ public actor SimulatedProviderState {
     public func streamReachedHold(responseID id: String) -> Bool { streamsAtHold.contains(id) }
 
     /// Lets held runs (`hold-at:K`) go on: one response, or every one.
-    public func release(responseID id: String) { responses[id]?.released = true }
+    public func release(responseID id: String) { responses[id]?.release(at: .now) }
     /// Lets the held runs of one outline session go on; returns how many.
     @discardableResult
     public func release(session: String) -> Int {
         let ids = responsesBySession[session] ?? []
-        for id in ids { responses[id]?.released = true }
+        for id in ids { responses[id]?.release(at: .now) }
         return ids.count
     }
     /// Releases every run, and every run created from now on starts released.
     public func releaseAll() {
         holdsReleased = true
-        for id in responses.keys { responses[id]?.released = true }
+        for id in responses.keys { responses[id]?.release(at: .now) }
     }
     private var holdsReleased = false
 

@@ -12,13 +12,21 @@ struct SimulatedResponse: Sendable {
     var cancelled = false
     var cancelledAt: Int?
     /// Set by the test to let a held run (`hold-at:K`) go on.
-    var released = false
+    private(set) var released = false
+    /// When it was released: the run goes on at its pace from then, as a real run
+    /// that had paused would, not in a burst that catches up with its first clock.
+    private(set) var releasedAt: ContinuousClock.Instant?
+
+    mutating func release(at now: ContinuousClock.Instant) {
+        guard !released else { return }
+        released = true
+        releasedAt = now
+    }
+
+    private var holdIndex: Int? { faults.lazy.compactMap { if case .holdAt(let index) = $0 { index } else { nil } }.first }
 
     /// The event a held run waits before, while it is not released.
-    var heldBefore: Int? {
-        guard !released else { return nil }
-        return faults.lazy.compactMap { if case .holdAt(let index) = $0 { index } else { nil } }.first
-    }
+    var heldBefore: Int? { released ? nil : holdIndex }
 
     /// The index of the last event that has happened by `now` (-1: none yet).
     func lastEventIndex(at now: ContinuousClock.Instant) -> Int {
@@ -27,11 +35,18 @@ struct SimulatedResponse: Sendable {
         let elapsed = now - createdAt
         var steps = pace == .zero ? Int.max : Int(elapsed / pace)
         if let held = heldBefore { steps = min(steps, held - 1) }
+        if let held = holdIndex, let releasedAt, pace > .zero {
+            steps = min(steps, now < releasedAt ? held - 1 : held + Int((now - releasedAt) / pace))
+        }
         return min(transcript.events.count - 1, steps)
     }
 
     /// When event `index` happens.
-    func time(of index: Int) -> ContinuousClock.Instant { createdAt + pace * index }
+    func time(of index: Int) -> ContinuousClock.Instant {
+        let planned = createdAt + pace * index
+        guard let held = holdIndex, index >= held, let releasedAt else { return planned }
+        return max(planned, releasedAt + pace * (index - held))
+    }
 
     var terminalStatus: String {
         if faults.contains(.fail) { return "failed" }

@@ -48,6 +48,18 @@ struct SessionEventBufferTests {
         #expect(fresh != old)
     }
 
+    @Test("write-through: an event goes at once, what comes during the write goes together after it, never a timer")
+    func writeThrough() {
+        var buffer = Buffer(expectedSequence: 4, maxBatch: 10, writeThrough: true)
+        guard case .write(let first, 4) = buffer.queue([1], immediately: false).action else { Issue.record("not written at once"); return }
+        #expect(first == [1])
+        #expect(buffer.queue([2], immediately: false).action.isNone)
+        #expect(buffer.queue([3, 4], immediately: false).action.isNone && !buffer.timerArmed)
+        guard case .write(let next, 5) = buffer.written(lastSequence: 5) else { Issue.record("the queued events did not follow"); return }
+        #expect(next == [2, 3, 4])
+        #expect(buffer.written(lastSequence: 8).isNone && buffer.pending.isEmpty && !buffer.timerArmed)
+    }
+
     @Test("after a failed write, everything waiting and everything later fails")
     func failure() {
         var buffer = Buffer(expectedSequence: 0, maxBatch: 10)
@@ -62,12 +74,13 @@ struct SessionEventBufferTests {
     /// written once, in order, each append expecting what the previous left; a
     /// buffer with events always has a timer or a write on the way; every
     /// flush is answered once what it covered is committed.
-    @Test("400 random interleavings keep every rule", arguments: 0..<4)
+    @Test("400 random interleavings keep every rule, half of them write-through", arguments: 0..<4)
     func randomInterleavings(block: Int) {
         for seed in (block * 100)..<(block * 100 + 100) {
             var random = SeededRandom(seed: UInt64(seed))
             let maxBatch = 1 + Int(random.next() % 8)
-            var buffer = Buffer(expectedSequence: Int32(random.next() % 5), maxBatch: maxBatch)
+            let writeThrough = seed % 2 == 1
+            var buffer = Buffer(expectedSequence: Int32(random.next() % 5), maxBatch: maxBatch, writeThrough: writeThrough)
             var log = Int(buffer.expectedSequence)
             var inFlight: (events: [Int], expected: Int32)?
             var armed: [Int] = [] // timer generations handed out, not yet fired
@@ -123,6 +136,9 @@ struct SessionEventBufferTests {
                 // Nothing may wait forever: events buffered have a write in flight, or a timer, or a flush that will write them.
                 if !buffer.pending.isEmpty && inFlight == nil && !buffer.timerArmed {
                     Issue.record("seed \(seed): \(buffer.pending.count) events buffered with no write and no timer"); return
+                }
+                if writeThrough && (buffer.timerArmed || (!buffer.pending.isEmpty && inFlight == nil)) {
+                    Issue.record("seed \(seed): write-through armed a timer or left events without a write"); return
                 }
                 // A flush is answered only by commits: what the model's log holds covers it.
                 for target in flushTargets where buffer.isAnswered(target) {

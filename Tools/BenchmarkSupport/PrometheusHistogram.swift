@@ -49,6 +49,12 @@ public struct PrometheusHistogram: Sendable {
         return buckets.first { $0.count >= target && $0.count > 0 }?.bound ?? .infinity
     }
 
+    /// The share of observations above `seconds` (at a bucket bound), 0…1.
+    public func share(over seconds: Double) -> Double {
+        guard count > 0, let bucket = buckets.last(where: { $0.bound <= seconds }) else { return 0 }
+        return (count - bucket.count) / count
+    }
+
     /// "mean 3.1 ms, p50 ≤ 5 ms, p99 ≤ 25 ms".
     public var text: String {
         guard count > 0 else { return "no observations" }

@@ -94,7 +94,8 @@ struct FanOutScenario {
                      serverBusy, postgresBusy, ownBusy, machineBusy, ProcessInfo.processInfo.activeProcessorCount))
         print("  server memory: \(memory.rss / 1024) MiB resident, \(memory.peak / 1024) MiB peak; \(stack.threads) threads")
         for stage in ["provider_to_runner", "runner_to_commit", "commit_to_feed", "feed_to_write"] {
-            print("  stage \(stage): " + PrometheusHistogram(named: "outline_live_stage_seconds", labeled: "stage=\"\(stage)\"", in: metrics).text)
+            let histogram = PrometheusHistogram(named: "outline_live_stage_seconds", labeled: "stage=\"\(stage)\"", in: metrics)
+            print("  stage \(stage): " + histogram.text + String(format: "; %.2f %% over 50 ms, %.2f %% over 200 ms", histogram.share(over: 0.05) * 100, histogram.share(over: 0.2) * 100))
         }
         return FanOutFigures(delivered: delivered, seconds: elapsed, latency: summary, serverCPU: serverBusy * elapsed,
                              wrongClients: failures + results.filter { logIDs[$0.0] != $0.1.ids }.count, toolCores: ownBusy)
