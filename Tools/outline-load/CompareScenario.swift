@@ -35,27 +35,36 @@ struct CompareScenario {
 
     func run() async throws {
         var cells: [Load: [Target: FanOutFigures]] = [:]
-        var idle: [Target: Double] = [:]
+        var failures: [Load: [Target: String]] = [:]
+        var idle: [Target: String] = [:]
         let small = Load(clients: 100, sessions: 100, paceMs: 25)
         var loads = [small]
         for target in Target.allCases {
             print("\n## \(target.rawValue)")
-            cells[small, default: [:]][target] = try await fanOut(target, small)
+            // A run that fails is a cell that says so; the table still prints.
+            do { cells[small, default: [:]][target] = try await fanOut(target, small) } catch { failures[small, default: [:]][target] = "failed: \(error)" }
             for rate in rates {
                 let load = Load(clients: 1000, sessions: 100, paceMs: max(1, 1000 * 1000 / rate))
                 if !loads.contains(load) { loads.append(load) }
-                let figures = try await fanOut(target, load)
-                cells[load, default: [:]][target] = figures
-                if rate >= 40_000, figures.latency.percentile(0.99) > p99Bound { break }
+                do {
+                    let figures = try await fanOut(target, load)
+                    cells[load, default: [:]][target] = figures
+                    if rate >= 40_000, figures.latency.percentile(0.99) > p99Bound { break }
+                } catch {
+                    failures[load, default: [:]][target] = "failed: \(error)"
+                    break
+                }
             }
-            if idleConnections > 0 { idle[target] = try await idleKB(target) }
+            if idleConnections > 0 {
+                do { idle[target] = String(format: "%.1f", try await idleKB(target)) } catch { idle[target] = "failed: \(error)" }
+            }
         }
 
         print("\n# side by side (fan-out cells: delivered/s · latency · server CPU per delivery)")
         print("| load | " + Target.allCases.map(\.rawValue).joined(separator: " | ") + " |")
         print("|---|" + String(repeating: "---|", count: Target.allCases.count))
         for load in loads {
-            print("| \(load.label) | " + Target.allCases.map { cells[load]?[$0]?.cell ?? "not run (sweep stopped)" }.joined(separator: " | ") + " |")
+            print("| \(load.label) | " + Target.allCases.map { cells[load]?[$0]?.cell ?? failures[load]?[$0] ?? "not run (sweep stopped)" }.joined(separator: " | ") + " |")
         }
         let highest = Target.allCases.map { target -> String in
             let met = loads.filter { $0.clients == 1000 }.compactMap { load in cells[load]?[target].map { (load, $0) } }
@@ -64,7 +73,7 @@ struct CompareScenario {
         }
         print("| 1,000 / 100: highest rate with p99 ≤ \(Int(p99Bound)) ms | " + highest.joined(separator: " | ") + " |")
         if idleConnections > 0 {
-            print("| \(idleConnections.formatted()) idle streams: KB each | " + Target.allCases.map { idle[$0].map { String(format: "%.1f", $0) } ?? "–" }.joined(separator: " | ") + " |")
+            print("| \(idleConnections.formatted()) idle streams: KB each | " + Target.allCases.map { idle[$0] ?? "–" }.joined(separator: " | ") + " |")
         }
     }
 
@@ -93,8 +102,8 @@ struct CompareScenario {
                 try await IdleScenario(connections: idleConnections, sessions: 100).run(stack: parts.stack, signer: parts.signer)
             }
         case .floor, .nchan:
-            // One frame per session and no clients: only the idle measurement counts.
-            let scenario = FloorScenario(clients: 0, sessions: 100, events: 1, paceMs: 25, idleConnections: idleConnections, reader: reader)
+            // Two frames per session (the floor's least) and no clients: only the idle measurement counts.
+            let scenario = FloorScenario(clients: 0, sessions: 100, events: 2, paceMs: 25, idleConnections: idleConnections, reader: reader)
             return try await scenario.run(target == .floor ? .floor(binary: floorBinary) : .nchan(module: nchanModule)).idleKB ?? 0
         }
     }

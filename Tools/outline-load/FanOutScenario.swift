@@ -93,6 +93,11 @@ struct FanOutScenario {
         print(String(format: "  CPU while streaming: server %.2f cores, PostgreSQL %.2f, this tool (clients + simulated provider) %.2f; the machine %.2f of %d",
                      serverBusy, postgresBusy, ownBusy, machineBusy, ProcessInfo.processInfo.activeProcessorCount))
         print("  server memory: \(memory.rss / 1024) MiB resident, \(memory.peak / 1024) MiB peak; \(stack.threads) threads")
+        let phases = ["checkout", "begin", "heads", "projections", "append_function", "commit", "resume"].map { phase -> String in
+            let histogram = PrometheusHistogram(named: "outline_append_phase_seconds", labeled: "phase=\"\(phase)\"", in: metrics)
+            return phase + String(format: " %.2f", histogram.count > 0 ? histogram.sum / histogram.count * 1000 : 0)
+        }
+        print("  append transaction phases, mean ms: " + phases.joined(separator: ", "))
         for stage in ["provider_to_runner", "runner_to_commit", "commit_to_feed", "feed_to_write"] {
             let histogram = PrometheusHistogram(named: "outline_live_stage_seconds", labeled: "stage=\"\(stage)\"", in: metrics)
             print("  stage \(stage): " + histogram.text + String(format: "; %.2f %% over 50 ms, %.2f %% over 200 ms", histogram.share(over: 0.05) * 100, histogram.share(over: 0.2) * 100))

@@ -24,6 +24,11 @@ public final class EventStore: Sendable {
     private let recordToCommit = Timer(label: "outline_append_wait_seconds")
     /// The same, as the live path's second stage beside the others (`outline_live_stage_seconds`).
     private let runnerToCommit = Timer(label: "outline_live_stage_seconds", dimensions: [("stage", "runner_to_commit")])
+    /// Where an append's transaction spends its time (`outline_append_phase_seconds{phase=…}`):
+    /// waiting for a connection and its thread, BEGIN, reading the heads, the inline
+    /// projections, the append function, COMMIT (the WAL flush), and getting a
+    /// cooperative thread back afterwards.
+    private let phases = AppendPhaseTimers()
 
     public init(pool: PostgresPool, projections: [any InlineProjection] = [], commitPause: CommitPauseHook? = nil,
                 logger: Logger = Logger(label: "outlinestream.eventlog")) {
@@ -53,10 +58,25 @@ public final class EventStore: Sendable {
         let token = commits.isEmpty ? nil : commits.beginCommit()
         defer { if let token { commits.endCommit(token) } }
         do {
-            let (results, afterCommit) = try await pool.withConnection { connection in
-                try await connection.transaction { connection in try self.write(prepared, on: connection, handingOver: token) }
+            let (results, committedAt) = try await pool.withConnection { connection in
+                try await connection.run { connection in
+                    let onThread = ContinuousClock.now
+                    phases.checkout.recordNanoseconds((onThread - started).saturatingNanoseconds)
+                    let ((results, afterCommit), written) = try connection.transaction { connection in
+                        let begun = ContinuousClock.now
+                        phases.begin.recordNanoseconds((begun - onThread).saturatingNanoseconds)
+                        let outcome = try self.write(prepared, on: connection, handingOver: token, since: begun)
+                        return (outcome, ContinuousClock.now)
+                    }
+                    let committed = ContinuousClock.now
+                    phases.commit.recordNanoseconds((committed - written).saturatingNanoseconds)
+                    // Still on the connection's thread, right after COMMIT: the hand-over
+                    // reaches the feeds without queueing for a cooperative thread first.
+                    afterCommit.forEach { $0() }
+                    return (results, committed)
+                }
             }
-            afterCommit.forEach { $0() }
+            phases.resume.recordNanoseconds((ContinuousClock.now - committedAt).saturatingNanoseconds)
             appendLatency.record(duration: ContinuousClock.now - started)
             if let oldest = appends.lazy.compactMap({ $0.events.first?.source.recordedAt }).min() {
                 let waited = Date().timeIntervalSince(oldest).clampedNanoseconds
@@ -84,7 +104,8 @@ public final class EventStore: Sendable {
     /// `handingOver`: the `CommitObservers` token under which this transaction's
     /// heads are in flight until its events are handed over, so the hub skips its
     /// NOTIFY (nil: the caller commits, and the feeds hear its NOTIFY too).
-    private func write(_ prepared: PreparedAppend, on connection: isolated PostgresConnection, handingOver token: Int? = nil) throws -> (results: [AppendResult], afterCommit: [@Sendable () -> Void]) {
+    private func write(_ prepared: PreparedAppend, on connection: isolated PostgresConnection, handingOver token: Int? = nil,
+                       since begun: ContinuousClock.Instant? = nil) throws -> (results: [AppendResult], afterCommit: [@Sendable () -> Void]) {
         let sessionIDs = prepared.streams.map(\.sessionID)
         let heads = try connection.query(
             """
@@ -98,6 +119,8 @@ public final class EventStore: Sendable {
             current[try row.decode(UUID.self, at: 0)] = (try row.decode(Int32.self, at: 1), try row.decode(PostgresBytes.self, at: 2).bytes)
         }
         let chained = try prepared.chain(onto: current)
+        var mark = ContinuousClock.now
+        if let begun { phases.heads.recordNanoseconds((mark - begun).saturatingNanoseconds) }
         if let token { commits.committing(token, heads: chained.streams.map { ($0.sessionID, $0.expected + $0.count) }) }
         var afterCommit: [@Sendable () -> Void] = []
         if !projections.isEmpty {
@@ -108,11 +131,17 @@ public final class EventStore: Sendable {
                 if let action = try projection.apply(appended, on: connection) { afterCommit.append(action) }
             }
         }
+        if begun != nil {
+            let now = ContinuousClock.now
+            phases.projections.recordNanoseconds((now - mark).saturatingNanoseconds)
+            mark = now
+        }
         let rows = try connection.query(
             "SELECT outline_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             binds: chained.binds
         )
         let lastPosition = try rows[0].decode(Int64.self, at: 0)
+        if begun != nil { phases.function.recordNanoseconds((ContinuousClock.now - mark).saturatingNanoseconds) }
         commitPause?.beforeCommit(events: chained.events.count, sessions: chained.streams.count)
         let results = chained.streams.map {
             AppendResult(sessionID: $0.sessionID, firstSequence: $0.expected + 1, lastSequence: $0.expected + $0.count, lastPosition: lastPosition)
