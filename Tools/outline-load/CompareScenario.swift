@@ -17,6 +17,9 @@ struct CompareScenario {
     var rates = [10_000, 20_000, 30_000, 40_000, 50_000]
     var p99Bound = 50.0
     var idleConnections = 10_000
+    /// The service's idle figure is taken this long after the streams opened, once
+    /// it has handed free heap back (`OUTLINE_HEAP_TRIM_SECONDS`, 30 s by default).
+    var idleSettleSeconds = 35
     var reader = ReaderKind.epoll
 
     enum Target: String, CaseIterable {
@@ -99,7 +102,7 @@ struct CompareScenario {
         switch target {
         case .service:
             return try await ServiceRun(base: base, serverBinary: serverBinary) { parts in
-                try await IdleScenario(connections: idleConnections, sessions: 100).run(stack: parts.stack, signer: parts.signer)
+                try await IdleScenario(connections: idleConnections, sessions: 100, settle: idleSettleSeconds).run(stack: parts.stack, signer: parts.signer)
             }
         case .floor, .nchan:
             // Two frames per session (the floor's least) and no clients: only the idle measurement counts.

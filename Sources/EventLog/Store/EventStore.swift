@@ -53,41 +53,77 @@ public final class EventStore: Sendable {
     }
 
     func append(encoded appends: [EncodedAppend]) async throws -> [AppendResult] {
-        let prepared = try PreparedAppend(appends)
         let started = ContinuousClock.now
-        let token = commits.isEmpty ? nil : commits.beginCommit()
-        defer { if let token { commits.endCommit(token) } }
         do {
             let (results, committedAt) = try await pool.withConnection { connection in
                 try await connection.run { connection in
-                    let onThread = ContinuousClock.now
-                    phases.checkout.recordNanoseconds((onThread - started).saturatingNanoseconds)
-                    let ((results, afterCommit), written) = try connection.transaction { connection in
-                        let begun = ContinuousClock.now
-                        phases.begin.recordNanoseconds((begun - onThread).saturatingNanoseconds)
-                        let outcome = try self.write(prepared, on: connection, handingOver: token, since: begun)
-                        return (outcome, ContinuousClock.now)
-                    }
-                    let committed = ContinuousClock.now
-                    phases.commit.recordNanoseconds((committed - written).saturatingNanoseconds)
-                    // Still on the connection's thread, right after COMMIT: the hand-over
-                    // reaches the feeds without queueing for a cooperative thread first.
-                    afterCommit.forEach { $0() }
-                    return (results, committed)
+                    phases.checkout.recordNanoseconds((ContinuousClock.now - started).saturatingNanoseconds)
+                    return try self.commit(appends, on: connection, started: started)
                 }
             }
             phases.resume.recordNanoseconds((ContinuousClock.now - committedAt).saturatingNanoseconds)
-            appendLatency.record(duration: ContinuousClock.now - started)
-            if let oldest = appends.lazy.compactMap({ $0.events.first?.source.recordedAt }).min() {
-                let waited = Date().timeIntervalSince(oldest).clampedNanoseconds
-                recordToCommit.recordNanoseconds(waited)
-                runnerToCommit.recordNanoseconds(waited)
-            }
-            appended.increment(by: appends.reduce(0) { $0 + $1.eventCount })
             return results
         } catch let error as PostgresError {
             throw Self.translate(error)
         }
+    }
+
+    /// Commits batch after batch in transactions of their own, back to back on
+    /// one connection's thread, until `next` has none: no wait for a connection
+    /// or for a cooperative thread between them (the group commit writer's
+    /// flusher; each wait cost 0.5–2 ms a batch). `committed` is told of each
+    /// batch's results on that thread. The first batch that fails ends the loop
+    /// and is returned with its error, for the caller to deal with.
+    func appendBatches<Batch: Sendable>(
+        next: @escaping @Sendable () -> Batch?,
+        appends: @escaping @Sendable (Batch) -> [EncodedAppend],
+        committed: @escaping @Sendable (Batch, [AppendResult]) -> Void
+    ) async throws -> (batch: Batch, error: any Error)? {
+        let started = ContinuousClock.now
+        return try await pool.withConnection { connection in
+            try await connection.run { connection -> (batch: Batch, error: any Error)? in
+                phases.checkout.recordNanoseconds((ContinuousClock.now - started).saturatingNanoseconds)
+                while let batch = next() {
+                    do {
+                        let (results, _) = try self.commit(appends(batch), on: connection, started: .now)
+                        committed(batch, results)
+                    } catch let error as PostgresError {
+                        return (batch, Self.translate(error))
+                    } catch {
+                        return (batch, error)
+                    }
+                }
+                return nil
+            }
+        }
+    }
+
+    /// One append transaction on the connection's thread, timed phase by phase;
+    /// the committed events are handed over right after COMMIT, still there,
+    /// so they reach the feeds without queueing for a cooperative thread first.
+    private func commit(_ appends: [EncodedAppend], on connection: isolated PostgresConnection,
+                        started: ContinuousClock.Instant) throws -> (results: [AppendResult], committedAt: ContinuousClock.Instant) {
+        let prepared = try PreparedAppend(appends)
+        let token = commits.isEmpty ? nil : commits.beginCommit()
+        defer { if let token { commits.endCommit(token) } }
+        let onThread = ContinuousClock.now
+        let ((results, afterCommit), written) = try connection.transaction { connection in
+            let begun = ContinuousClock.now
+            phases.begin.recordNanoseconds((begun - onThread).saturatingNanoseconds)
+            let outcome = try self.write(prepared, on: connection, handingOver: token, since: begun)
+            return (outcome, ContinuousClock.now)
+        }
+        let committedAt = ContinuousClock.now
+        phases.commit.recordNanoseconds((committedAt - written).saturatingNanoseconds)
+        afterCommit.forEach { $0() }
+        appendLatency.record(duration: ContinuousClock.now - started)
+        if let oldest = appends.lazy.compactMap({ $0.events.first?.source.recordedAt }).min() {
+            let waited = Date().timeIntervalSince(oldest).clampedNanoseconds
+            recordToCommit.recordNanoseconds(waited)
+            runnerToCommit.recordNanoseconds(waited)
+        }
+        appended.increment(by: appends.reduce(0) { $0 + $1.eventCount })
+        return (results, committedAt)
     }
 
     /// Appends inside a transaction the caller already opened on `connection`.

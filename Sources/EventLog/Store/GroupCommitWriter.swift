@@ -46,38 +46,63 @@ public final class GroupCommitWriter: Sendable {
         }
     }
 
+    /// A flusher: commits batch after batch on one connection's thread while the
+    /// queue has any (`EventStore.appendBatches`), answering each batch's waiters
+    /// there; a batch that fails is isolated here, then the loop goes on.
     private func flush() async {
         while true {
-            guard case .commit(let batch) = queue.withLock({ $0.nextBatch() }) else { return }
+            let failed: (batch: [Pending], error: any Error)?
             do {
-                let results = try await store.append(encoded: batch.map(\.payload.append))
-                let positions = Dictionary(results.map { ($0.sessionID, $0.lastPosition) }, uniquingKeysWith: max)
-                queue.withLock { $0.finished(batch) }
-                for item in batch {
-                    let append = item.payload.append
-                    item.payload.continuation.resume(returning: AppendResult(
-                        sessionID: append.sessionID,
-                        firstSequence: append.expectedSequence + 1,
-                        lastSequence: append.expectedSequence + Int32(append.eventCount),
-                        lastPosition: positions[append.sessionID] ?? 0
-                    ))
-                }
-            } catch {
-                if batch.count == 1 {
-                    queue.withLock { $0.finished(batch) }
-                    batch[0].payload.continuation.resume(throwing: error)
-                    continue
-                }
-                // Isolate the append at fault: the others commit on their own.
-                for item in batch {
-                    do {
-                        item.payload.continuation.resume(returning: try await store.append(encoded: [item.payload.append])[0])
-                    } catch {
-                        item.payload.continuation.resume(throwing: error)
+                failed = try await store.appendBatches(
+                    next: { [self] in
+                        guard case .commit(let batch) = queue.withLock({ $0.nextBatch() }) else { return nil }
+                        return batch
+                    },
+                    appends: { batch in batch.map(\.payload.append) },
+                    committed: { [self] batch, results in
+                        queue.withLock { $0.finished(batch) }
+                        Self.answer(batch, results)
                     }
-                }
-                queue.withLock { $0.finished(batch) }
+                )
+            } catch {
+                // No connection to run on: the next batch gets the old path (and,
+                // most likely, the error); the flusher goes on while there is work.
+                guard case .commit(let batch) = queue.withLock({ $0.nextBatch() }) else { return }
+                failed = (batch, error)
+            }
+            guard let (batch, error) = failed else { return } // the queue ran dry: this flusher stopped
+            await isolate(batch, after: error)
+        }
+    }
+
+    private static func answer(_ batch: [Pending], _ results: [AppendResult]) {
+        let positions = Dictionary(results.map { ($0.sessionID, $0.lastPosition) }, uniquingKeysWith: max)
+        for item in batch {
+            let append = item.payload.append
+            item.payload.continuation.resume(returning: AppendResult(
+                sessionID: append.sessionID,
+                firstSequence: append.expectedSequence + 1,
+                lastSequence: append.expectedSequence + Int32(append.eventCount),
+                lastPosition: positions[append.sessionID] ?? 0
+            ))
+        }
+    }
+
+    /// A batch's transaction failed: a single append gets the error; several are
+    /// retried one by one, so only the append at fault sees it.
+    private func isolate(_ batch: [Pending], after error: any Error) async {
+        if batch.count == 1 {
+            queue.withLock { $0.finished(batch) }
+            batch[0].payload.continuation.resume(throwing: error)
+            return
+        }
+        for item in batch {
+            do {
+                item.payload.continuation.resume(returning: try await store.append(encoded: [item.payload.append])[0])
+            } catch {
+                item.payload.continuation.resume(throwing: error)
             }
         }
+        queue.withLock { $0.finished(batch) }
     }
 }
