@@ -10,6 +10,10 @@ public final class PostgresPool: Sendable {
     private struct Waiter {
         var id: Int
         var continuation: CheckedContinuation<PostgresConnection, any Error>
+        /// The timer that fails it after the checkout timeout; cancelled once it is
+        /// served (a sleeping task left behind per checkout cost a task and its
+        /// slabs for the whole timeout: thousands of them when a burst waited).
+        var expiry: Task<Void, Never>?
     }
 
     private struct State {
@@ -96,8 +100,8 @@ public final class PostgresPool: Sendable {
     /// Fails waiter `id` with `.poolTimeout` if it is still waiting after `timeout`.
     private func expire(waiter id: Int, after timeout: Duration) {
         let maximum = maximumConnections
-        Task { [weak self] in
-            try? await Task.sleep(for: timeout)
+        let timer = Task { [weak self] in
+            do { try await Task.sleep(for: timeout) } catch { return } // served meanwhile
             guard let self else { return }
             let expired = self.state.withLock { state -> CheckedContinuation<PostgresConnection, any Error>? in
                 guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
@@ -106,6 +110,12 @@ public final class PostgresPool: Sendable {
             expired?.resume(throwing: PostgresError(kind: .poolTimeout,
                                                     message: "no database connection became free within \(timeout) (all \(maximum) are busy)"))
         }
+        let stillWaiting = state.withLock { state -> Bool in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return false }
+            state.waiters[index].expiry = timer
+            return true
+        }
+        if !stillWaiting { timer.cancel() }
     }
 
     /// The connection, re-established if the server dropped it; back to the pool if that fails.
@@ -120,12 +130,13 @@ public final class PostgresPool: Sendable {
     }
 
     private func checkin(_ connection: PostgresConnection) {
-        let waiter: CheckedContinuation<PostgresConnection, any Error>? = state.withLock { state in
-            if !state.waiters.isEmpty { return state.waiters.removeFirst().continuation }
+        let waiter: Waiter? = state.withLock { state in
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
             state.idle.append(connection)
             return nil
         }
-        waiter?.resume(returning: connection)
+        waiter?.expiry?.cancel()
+        waiter?.continuation.resume(returning: connection)
     }
 
     /// Lends a connection to `body` and takes it back afterwards, whatever happens.
@@ -187,6 +198,7 @@ public final class PostgresPool: Sendable {
             return (state.idle, state.waiters)
         }
         for waiter in waiters {
+            waiter.expiry?.cancel()
             waiter.continuation.resume(throwing: PostgresError(kind: .usage, message: "the connection pool was shut down"))
         }
         for connection in idle { await connection.close() }
