@@ -123,6 +123,12 @@ public actor PostgresConnection {
         }
     }
 
+    /// Rolls back the open transaction, if the connection still works (after a
+    /// failed `pipeline` that began one).
+    public func rollbackIfConnected() {
+        if handle.map({ PQstatus($0) }) == CONNECTION_OK { try? execute("ROLLBACK") }
+    }
+
     /// Runs one statement with binary parameters and returns its rows.
     @discardableResult
     public func query(_ sql: String, _ binds: (any PostgresEncodable)?...) throws -> PostgresRows {
@@ -133,6 +139,74 @@ public actor PostgresConnection {
     @discardableResult
     public func query(_ sql: String, binds: [(any PostgresEncodable)?]) throws -> PostgresRows {
         let connection = try liveHandle()
+        let result = Self.withEncoded(binds) { types, values, lengths, formats in
+            PQexecParams(connection, sql, Int32(binds.count), types, values, lengths, formats, 1)
+        }
+        return try consume(result, sql: sql)
+    }
+
+    /// One statement of a `pipeline`.
+    public struct Statement {
+        public var sql: String
+        public var binds: [(any PostgresEncodable)?]
+        public init(_ sql: String, _ binds: [(any PostgresEncodable)?] = []) {
+            self.sql = sql
+            self.binds = binds
+        }
+    }
+
+    /// Sends several statements at once and reads their results in one round trip
+    /// (libpq's pipeline mode): a transaction's BEGIN with its first query, its
+    /// last statement with COMMIT. Returns each statement's rows, in order; if
+    /// one fails, the server skips the rest and this throws the first error once
+    /// every result has been read (inside a transaction, roll it back after).
+    @discardableResult
+    public func pipeline(_ statements: [Statement]) throws -> [PostgresRows] {
+        let connection = try liveHandle()
+        guard PQenterPipelineMode(connection) == 1 else {
+            throw PostgresError(kind: .usage, message: "cannot enter pipeline mode: " + Self.trimmedError(connection))
+        }
+        defer { PQexitPipelineMode(connection) }
+        for statement in statements {
+            let sent = Self.withEncoded(statement.binds) { types, values, lengths, formats in
+                PQsendQueryParams(connection, statement.sql, Int32(statement.binds.count), types, values, lengths, formats, 1)
+            }
+            guard sent == 1 else { throw PostgresError(kind: .connection, message: Self.trimmedError(connection)) }
+        }
+        guard PQpipelineSync(connection) == 1 else { throw PostgresError(kind: .connection, message: Self.trimmedError(connection)) }
+        var rows: [PostgresRows] = []
+        var failure: (any Error)?
+        for statement in statements {
+            guard let result = PQgetResult(connection) else {
+                throw PostgresError(kind: .connection, message: "the pipeline ended early: " + Self.trimmedError(connection))
+            }
+            if PQresultStatus(result) == PGRES_PIPELINE_ABORTED {
+                PQclear(result)
+                rows.append(PostgresRows(columns: [], rowsAffected: 0, storage: [], cells: [], rowCount: 0))
+            } else {
+                do {
+                    rows.append(try consume(result, sql: statement.sql))
+                } catch {
+                    if failure == nil { failure = error }
+                    rows.append(PostgresRows(columns: [], rowsAffected: 0, storage: [], cells: [], rowCount: 0))
+                }
+            }
+            // Each statement's results end with a NULL.
+            while let extra = PQgetResult(connection) { PQclear(extra) }
+        }
+        // The sync point, then the connection is idle again.
+        while let result = PQgetResult(connection) {
+            let status = PQresultStatus(result)
+            PQclear(result)
+            if status == PGRES_PIPELINE_SYNC { break }
+        }
+        if let failure { throw failure }
+        return rows
+    }
+
+    /// Binary parameters laid out as libpq takes them, valid for the call of `body`.
+    private static func withEncoded<R>(_ binds: [(any PostgresEncodable)?],
+                                       _ body: ([Oid], [UnsafePointer<CChar>?], [Int32], [Int32]) -> R) -> R {
         var buffer: [UInt8] = []
         var ranges: [(offset: Int, length: Int)] = []
         var types: [Oid] = []
@@ -150,7 +224,7 @@ public actor PostgresConnection {
         }
         let lengths = ranges.map { Int32($0.length < 0 ? 0 : $0.length) }
         let formats = [Int32](repeating: 1, count: binds.count)
-        let result: OpaquePointer? = buffer.withUnsafeBufferPointer { bytes -> OpaquePointer? in
+        return buffer.withUnsafeBufferPointer { bytes -> R in
             let base = bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }
             // An empty parameter still needs a non-null pointer, or libpq reads it as NULL.
             var empty: CChar = 0
@@ -160,10 +234,9 @@ public actor PostgresConnection {
                     if range.length == 0 || base == nil { return emptyPointer }
                     return base! + range.offset
                 }
-                return PQexecParams(connection, sql, Int32(binds.count), types, values, lengths, formats, 1)
+                return body(types, values, lengths, formats)
             }
         }
-        return try consume(result, sql: sql)
     }
 
     /// Runs SQL text with no parameters, which may hold several statements

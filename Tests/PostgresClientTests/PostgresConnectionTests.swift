@@ -84,6 +84,38 @@ struct PostgresConnectionTests {
         }
     }
 
+    @Test("a pipeline runs BEGIN, queries and COMMIT in one round trip; a failing statement skips the rest and throws, and the connection stays usable")
+    func pipeline() async throws {
+        try await TestDatabase.withDatabase(migrated: false, maximumConnections: 1) { pool, _ in
+            try await pool.query("CREATE TABLE p (v int PRIMARY KEY)")
+            let rows = try await pool.withConnection { connection in
+                try await connection.run { connection in
+                    try connection.pipeline([.init("BEGIN"), .init("INSERT INTO p VALUES ($1), ($2) RETURNING v", [Int32(1), Int32(2)]),
+                                             .init("SELECT count(*) FROM p"), .init("COMMIT")])
+                }
+            }
+            let counted = try rows[2][0].decode(Int64.self, at: 0)
+            #expect(rows.count == 4 && rows[1].count == 2 && counted == 2)
+            // A duplicate key in the middle: the error is the server's, the insert after it never ran, nothing commits.
+            let failure = await #expect(throws: PostgresError.self) {
+                try await pool.withConnection { connection in
+                    try await connection.run { connection in
+                        do {
+                            try connection.pipeline([.init("BEGIN"), .init("INSERT INTO p VALUES ($1)", [Int32(3)]),
+                                                     .init("INSERT INTO p VALUES ($1)", [Int32(1)]), .init("INSERT INTO p VALUES ($1)", [Int32(4)]),
+                                                     .init("COMMIT")])
+                        } catch {
+                            connection.rollbackIfConnected()
+                            throw error
+                        }
+                    }
+                }
+            }
+            #expect(failure?.sqlState == "23505")
+            #expect(try await pool.query("SELECT array_agg(v ORDER BY v)::text FROM p")[0].decode(String.self, at: 0) == "{1,2}")
+        }
+    }
+
     @Test("a connection the server dropped is detected and re-established by the pool")
     func reconnectAfterTermination() async throws {
         try await TestDatabase.withDatabase(migrated: false, maximumConnections: 1) { pool, settings in

@@ -107,14 +107,16 @@ public final class EventStore: Sendable {
         let token = commits.isEmpty ? nil : commits.beginCommit()
         defer { if let token { commits.endCommit(token) } }
         let onThread = ContinuousClock.now
-        let ((results, afterCommit), written) = try connection.transaction { connection in
-            let begun = ContinuousClock.now
-            phases.begin.recordNanoseconds((begun - onThread).saturatingNanoseconds)
-            let outcome = try self.write(prepared, on: connection, handingOver: token, since: begun)
-            return (outcome, ContinuousClock.now)
+        let results: [AppendResult], afterCommit: [@Sendable () -> Void]
+        // Two round trips: BEGIN with the heads, the append function with COMMIT
+        // (with the torture pass's commit pause armed, COMMIT goes after it).
+        do {
+            (results, afterCommit) = try write(prepared, on: connection, handingOver: token, since: onThread, pipelined: true)
+        } catch {
+            connection.rollbackIfConnected()
+            throw error
         }
         let committedAt = ContinuousClock.now
-        phases.commit.recordNanoseconds((committedAt - written).saturatingNanoseconds)
         afterCommit.forEach { $0() }
         appendLatency.record(duration: ContinuousClock.now - started)
         if let oldest = appends.lazy.compactMap({ $0.events.first?.source.recordedAt }).min() {
@@ -140,16 +142,20 @@ public final class EventStore: Sendable {
     /// `handingOver`: the `CommitObservers` token under which this transaction's
     /// heads are in flight until its events are handed over, so the hub skips its
     /// NOTIFY (nil: the caller commits, and the feeds hear its NOTIFY too).
+    /// `pipelined`: this opens and commits the transaction itself, BEGIN sent with
+    /// the heads query and COMMIT with the append function (two round trips
+    /// instead of four; `heads` and `append_function` then include them); the
+    /// caller rolls back if it throws.
     private func write(_ prepared: PreparedAppend, on connection: isolated PostgresConnection, handingOver token: Int? = nil,
-                       since begun: ContinuousClock.Instant? = nil) throws -> (results: [AppendResult], afterCommit: [@Sendable () -> Void]) {
+                       since begun: ContinuousClock.Instant? = nil, pipelined: Bool = false) throws -> (results: [AppendResult], afterCommit: [@Sendable () -> Void]) {
         let sessionIDs = prepared.streams.map(\.sessionID)
-        let heads = try connection.query(
-            """
-            SELECT session_id, head_sequence, head_link FROM outline_event_streams
-             WHERE session_id = ANY($1) ORDER BY session_id FOR UPDATE
-            """,
-            PostgresArray(sessionIDs)
+        let headsQuery = PostgresConnection.Statement(
+            "SELECT session_id, head_sequence, head_link FROM outline_event_streams WHERE session_id = ANY($1) ORDER BY session_id FOR UPDATE",
+            [PostgresArray(sessionIDs)]
         )
+        let heads = pipelined
+            ? try connection.pipeline([PostgresConnection.Statement("BEGIN"), headsQuery])[1]
+            : try connection.query(headsQuery.sql, binds: headsQuery.binds)
         var current: [UUID: (sequence: Int32, link: [UInt8])] = [:]
         for row in heads {
             current[try row.decode(UUID.self, at: 0)] = (try row.decode(Int32.self, at: 1), try row.decode(PostgresBytes.self, at: 2).bytes)
@@ -172,13 +178,22 @@ public final class EventStore: Sendable {
             phases.projections.recordNanoseconds((now - mark).saturatingNanoseconds)
             mark = now
         }
-        let rows = try connection.query(
-            "SELECT outline_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            binds: chained.binds
-        )
+        let appendSQL = "SELECT outline_append_events($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        let rows: PostgresRows
+        if pipelined, commitPause == nil {
+            rows = try connection.pipeline([PostgresConnection.Statement(appendSQL, chained.binds), PostgresConnection.Statement("COMMIT")])[0]
+        } else {
+            rows = try connection.query(appendSQL, binds: chained.binds)
+        }
         let lastPosition = try rows[0].decode(Int64.self, at: 0)
         if begun != nil { phases.function.recordNanoseconds((ContinuousClock.now - mark).saturatingNanoseconds) }
         commitPause?.beforeCommit(events: chained.events.count, sessions: chained.streams.count)
+        if pipelined, commitPause != nil {
+            // The torture pass's kill window sits between the append and COMMIT.
+            let paused = ContinuousClock.now
+            try connection.execute("COMMIT")
+            phases.commit.recordNanoseconds((ContinuousClock.now - paused).saturatingNanoseconds)
+        }
         let results = chained.streams.map {
             AppendResult(sessionID: $0.sessionID, firstSequence: $0.expected + 1, lastSequence: $0.expected + $0.count, lastPosition: lastPosition)
         }
