@@ -40,7 +40,9 @@ struct FloorScenario {
         case .floor(let binary): (process, url) = try await Self.startFloor(binary: binary, sessions: sessions, events: events, paceMs: paceMs); name = "floor"
         case .nchan(let module): (process, url) = try await Self.startNchan(module: module); name = "nchan"
         }
-        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+        // The whole tree: SIGKILL on nginx's master alone left its worker behind,
+        // holding its connections and memory through every later run.
+        defer { for member in Self.tree(process.processIdentifier).reversed() { kill(member, SIGKILL) } }
         let pid = process.processIdentifier
         let http = CurlHTTPClient()
         switch target {
