@@ -11,7 +11,8 @@ import NIOHTTPTypes
 /// also covers what waits after the handler returned (the last frames and the
 /// end of a response queued behind a full socket), which no idle timeout closes
 /// because the response never finished. One timer per stalled connection, none
-/// for a client that reads.
+/// for a client that reads. It also sets each connection's receive buffer
+/// (`receiveBuffer`), being the one handler every connection has.
 final class WriteStallWatchdog: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -39,6 +40,16 @@ final class WriteStallWatchdog: ChannelInboundHandler, RemovableChannelHandler {
     func channelInactive(context: ChannelHandlerContext) {
         disarm()
         context.fireChannelInactive()
+    }
+
+    /// Every connection starts with a small receive buffer: a stream's client sends
+    /// one short request and then only reads, and NIO keeps a channel's receive
+    /// buffer between reads (2 KiB by default, most of it idle per open stream).
+    /// The adaptive allocator still grows it for a large request body.
+    static let receiveBuffer = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65_536)
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        try? context.channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveBuffer)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
