@@ -166,7 +166,9 @@ public actor PostgresConnection {
         guard PQenterPipelineMode(connection) == 1 else {
             throw PostgresError(kind: .usage, message: "cannot enter pipeline mode: " + Self.trimmedError(connection))
         }
-        defer { PQexitPipelineMode(connection) }
+        // A pipeline that broke off (a send or a read failed) leaves results pending
+        // and the connection stuck in pipeline mode: drop it, so the next use reconnects.
+        defer { if PQexitPipelineMode(connection) != 1 { self.connection = nil } }
         for statement in statements {
             let sent = Self.withEncoded(statement.binds) { types, values, lengths, formats in
                 PQsendQueryParams(connection, statement.sql, Int32(statement.binds.count), types, values, lengths, formats, 1)

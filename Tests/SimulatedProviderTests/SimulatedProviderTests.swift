@@ -136,6 +136,26 @@ struct SimulatedProviderTests {
         }
     }
 
+    @Test("a held run, once released, goes on at its pace from the release: no burst to catch up with its first clock")
+    func releasedHoldKeepsPace() async throws {
+        let pace = Duration.milliseconds(20)
+        let (provider, client) = try await Self.start(TranscriptSpec(outputLength: 400, pace: pace), faults: [.holdAt(events: 1)])
+        defer { Task { await provider.stop() } }
+        let reading = Task { await collectEvents(client.createStream(Self.request("s-hold"))) }
+        // Held well past the time its first 25 events were planned for.
+        try await Task.sleep(for: .milliseconds(500))
+        let released = ContinuousClock.now
+        #expect(await provider.state.release(session: "s-hold") == 1)
+        let (events, error) = await reading.value
+        #expect(error == nil && events.count > 30)
+        // A lower bound only (a slow machine makes events later, never earlier):
+        // event i comes at least (i - 1) paces after the release.
+        for event in events where event.sequenceNumber >= 2 {
+            guard let arrived = event.receivedAt else { Issue.record("no arrival time"); return }
+            #expect(arrived - released >= pace * (event.sequenceNumber - 1) * 0.9, "event \(event.sequenceNumber) came in a burst")
+        }
+    }
+
     @Test("a total duration sets the pace: the run ends when it says")
     func totalDuration() async throws {
         var spec = TranscriptSpec(outputLength: 300)

@@ -98,7 +98,7 @@ struct FanOutScenario {
         print(String(format: "  CPU while streaming: server %.2f cores, PostgreSQL %.2f, this tool (clients + simulated provider) %.2f; the machine %.2f of %d",
                      serverBusy, postgresBusy, ownBusy, machineBusy, ProcessInfo.processInfo.activeProcessorCount))
         print("  server memory: \(memory.rss / 1024) MiB resident, \(memory.peak / 1024) MiB peak; \(stack.threads) threads")
-        let phases = ["checkout", "begin", "heads", "projections", "append_function", "commit", "resume"].map { phase -> String in
+        let phases = ["checkout", "heads", "projections", "append_function", "commit", "resume"].map { phase -> String in
             let histogram = PrometheusHistogram(named: "outline_append_phase_seconds", labeled: "phase=\"\(phase)\"", in: metrics)
             return phase + String(format: " %.2f", histogram.count > 0 ? histogram.sum / histogram.count * 1000 : 0)
         }

@@ -4,7 +4,6 @@ import Metrics
 /// commit stage of the live path goes (issue 12: the budget made visible).
 struct AppendPhaseTimers: Sendable {
     let checkout = Self.timer("checkout")
-    let begin = Self.timer("begin")
     let heads = Self.timer("heads")
     let projections = Self.timer("projections")
     let function = Self.timer("append_function")

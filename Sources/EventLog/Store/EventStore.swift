@@ -25,9 +25,11 @@ public final class EventStore: Sendable {
     /// The same, as the live path's second stage beside the others (`outline_live_stage_seconds`).
     private let runnerToCommit = Timer(label: "outline_live_stage_seconds", dimensions: [("stage", "runner_to_commit")])
     /// Where an append's transaction spends its time (`outline_append_phase_seconds{phase=…}`):
-    /// waiting for a connection and its thread, BEGIN, reading the heads, the inline
-    /// projections, the append function, COMMIT (the WAL flush), and getting a
-    /// cooperative thread back afterwards.
+    /// waiting for a connection and its thread, BEGIN with the heads, the inline
+    /// projections, the append function with COMMIT, and getting a cooperative
+    /// thread back afterwards (single appends; flushers stay on the thread).
+    /// `commit` is timed apart only when the torture pass's commit pause
+    /// separates COMMIT from the append.
     private let phases = AppendPhaseTimers()
 
     public init(pool: PostgresPool, projections: [any InlineProjection] = [], commitPause: CommitPauseHook? = nil,
