@@ -102,14 +102,14 @@ public struct OutlineSessionsRebuild: Sendable {
 
     private func fold(upTo end: Int64, into state: inout FoldState, on connection: PostgresConnection, total: Int64,
                       started: Date, progress: (@Sendable (Progress) -> Void)?) async throws {
+        let scan = LogScan(after: state.position, through: end)
+        let pageSize = pageSize
         while state.position < end {
-            let page = try await connection.query(
-                "SELECT \(EventStore.selectColumns) FROM outline_events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
-                state.position, end, Int64(pageSize)
-            )
+            // Hot rows and compacted segments alike, in position order.
+            let page = try await connection.run { try scan.next(limit: pageSize, on: $0) }
             if page.isEmpty { break }
-            for row in page {
-                let recorded = try EventStore.decode(row)
+            for (session, stored) in page {
+                let recorded = try EventStore.recorded(stored, session: session)
                 OutlineSessionFold.apply(recorded.event, sessionID: recorded.sessionID, sequence: recorded.sequence,
                                          recordedAt: recorded.recordedAt, to: &state.rows[recorded.sessionID])
                 if state.rows[recorded.sessionID] != nil { state.changed.insert(recorded.sessionID) }

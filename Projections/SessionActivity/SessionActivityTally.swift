@@ -4,8 +4,8 @@ import PostgresClient
 
 /// A batch of log rows folded into per-session totals, ready for one upsert.
 ///
-/// Reads only the columns it needs (type, sizes, time): no payload is
-/// decompressed or decoded, which is what lets a rebuild run at log-scan speed.
+/// Reads the log through `LogScan` (hot rows and compacted segments alike);
+/// payloads are decompressed but never decoded into catalog types.
 struct SessionActivityTally: Sendable {
     struct Totals: Sendable {
         var events: Int64 = 0
@@ -17,8 +17,6 @@ struct SessionActivityTally: Sendable {
         var lastEventAt = Date.distantPast
     }
 
-    /// The log columns a tally reads, in `add(_:)`'s order.
-    static let selectColumns = "position, session_id, event_type, raw_size, octet_length(payload), recorded_at"
     static let contentTypes: Set<String> = [OutputTextDelta.eventType, ReasoningSummaryDelta.eventType]
     static let resumedType = SessionResumed.eventType
 
@@ -26,15 +24,14 @@ struct SessionActivityTally: Sendable {
     var lastPosition: Int64 = 0
     var events: Int64 = 0
 
-    mutating func add(_ row: PostgresRow) throws {
-        let position = try row.decode(Int64.self, at: 0)
-        let session = try row.decode(UUID.self, at: 1)
-        let type = try row.decode(String.self, at: 2)
-        let recordedAt = try row.decode(Date.self, at: 5)
+    mutating func add(session: UUID, _ event: SegmentEvent) {
+        let position = event.position
+        let type = event.eventType
+        let recordedAt = event.recordedAt
         var entry = totals[session, default: Totals()]
         entry.events += 1
-        entry.rawBytes += try row.decode(Int64.self, at: 3)
-        entry.storedBytes += try row.decode(Int64.self, at: 4)
+        entry.rawBytes += Int64(event.json.count)
+        entry.storedBytes += Int64(event.storedSize)
         if Self.contentTypes.contains(type) { entry.contentEvents += 1 }
         if type == Self.resumedType { entry.resumes += 1 }
         entry.firstEventAt = min(entry.firstEventAt, recordedAt)
@@ -48,11 +45,16 @@ struct SessionActivityTally: Sendable {
     static func read(after position: Int64, upTo end: Int64 = .max, limit: Int, on connection: isolated PostgresConnection) throws -> SessionActivityTally {
         var tally = SessionActivityTally()
         tally.lastPosition = position
-        let rows = try connection.query(
-            "SELECT \(selectColumns) FROM outline_events WHERE position > $1 AND position <= $2 ORDER BY position LIMIT $3",
-            position, end, Int64(limit)
-        )
-        for row in rows { try tally.add(row) }
+        // Hot rows and compacted segments alike (the payloads are decompressed:
+        // a segment holds them together).
+        let scan = LogScan(after: position, through: end)
+        var remaining = limit
+        while remaining > 0 {
+            let page = try scan.next(limit: min(remaining, 20_000), on: connection)
+            if page.isEmpty { break }
+            for (session, event) in page { tally.add(session: session, event) }
+            remaining -= page.count
+        }
         return tally
     }
 

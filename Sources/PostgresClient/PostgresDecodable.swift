@@ -113,7 +113,7 @@ extension Date: PostgresDecodable {
             throw decodingError(Self.self, oid: oid, "not a timestamp column")
         }
         let micros = readBigEndian(Int64.self, bytes)
-        return Date(timeIntervalSince1970: Double(micros) / 1_000_000 + postgresEpochOffsetSeconds)
+        return PostgresTime.date(microseconds: micros)
     }
 }
 

@@ -64,15 +64,27 @@ extension UUID: PostgresEncodable {
     }
 }
 
-/// PostgreSQL counts timestamps in microseconds from 2000-01-01 UTC.
-let postgresEpochOffsetSeconds: Double = 946_684_800
+/// PostgreSQL counts timestamps in microseconds from 2000-01-01 UTC; these are
+/// the one conversion both ways, so a timestamp kept elsewhere in PostgreSQL's
+/// units (an event segment) reads back as the very `Date` its column gives.
+public enum PostgresTime {
+    static let epochOffsetSeconds: Double = 946_684_800
+
+    public static func date(microseconds: Int64) -> Date {
+        Date(timeIntervalSince1970: Double(microseconds) / 1_000_000 + epochOffsetSeconds)
+    }
+
+    /// Rounded to PostgreSQL's microsecond.
+    public static func microseconds(_ date: Date) -> Int64 {
+        Int64(((date.timeIntervalSince1970 - epochOffsetSeconds) * 1_000_000).rounded())
+    }
+}
 
 extension Date: PostgresEncodable {
     public static var postgresOID: UInt32 { PostgresOID.timestamptz }
     public static var postgresArrayOID: UInt32 { PostgresOID.timestamptzArray }
     public func encodePostgres(into buffer: inout [UInt8]) {
-        let micros = Int64(((timeIntervalSince1970 - postgresEpochOffsetSeconds) * 1_000_000).rounded())
-        appendBigEndian(micros, to: &buffer)
+        appendBigEndian(PostgresTime.microseconds(self), to: &buffer)
     }
 }
 

@@ -48,22 +48,32 @@ public struct ChainAnchor: Sendable, Equatable, Codable {
             let page = Array(anchors[start..<min(start + pageSize, anchors.count)])
             let rows = try await pool.query(
                 """
-                SELECT a.ordinality::int8, e.position, e.chain_link
+                SELECT a.ordinality::int8, e.position, e.chain_link, coalesce(c.covered_through, 0) >= a.sequence
                   FROM unnest($1::uuid[], $2::int4[]) WITH ORDINALITY AS a(session_id, sequence, ordinality)
                   LEFT JOIN outline_events e ON e.session_id = a.session_id AND e.sequence = a.sequence
+                  LEFT JOIN outline_compacted_sessions c ON c.session_id = a.session_id
                 """,
                 PostgresArray(page.map(\.sessionId)), PostgresArray(page.map(\.sequence))
             )
             for row in rows {
                 let anchor = page[Int(try row.decode(Int64.self, at: 0)) - 1]
-                guard let stored = try row.decode(PostgresBytes?.self, at: 2)?.bytes else {
+                var stored = try row.decode(PostgresBytes?.self, at: 2)?.bytes
+                var position = try row.decode(Int64?.self, at: 1)
+                if try row.decode(Bool.self, at: 3) {
+                    // Compacted: the segment's copy is the one readers see.
+                    let event = try await EventStore.segmentEvents(pool: pool, session: anchor.sessionId, after: anchor.sequence - 1,
+                                                                   through: anchor.sequence, limit: 1).first
+                    stored = event?.chainLink
+                    position = event?.position
+                }
+                guard let stored else {
                     breaks.append(.init(sessionID: anchor.sessionId, sequence: anchor.sequence, position: nil, differs: .missingEvent,
                                         reason: "the anchored event is no longer in the log"))
                     continue
                 }
                 let storedHex = Hex.encode(stored)
                 if storedHex != anchor.chainLink.lowercased() {
-                    breaks.append(.init(sessionID: anchor.sessionId, sequence: anchor.sequence, position: try row.decode(Int64?.self, at: 1),
+                    breaks.append(.init(sessionID: anchor.sessionId, sequence: anchor.sequence, position: position,
                                         differs: .anchoredLink,
                                         reason: "the event's link is not the anchored one: this session's history up to here was rewritten (its chain and head recomputed)",
                                         storedLink: storedHex, recomputedLink: anchor.chainLink.lowercased()))

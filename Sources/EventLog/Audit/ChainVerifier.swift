@@ -15,6 +15,8 @@ public struct ChainVerifier: Sendable {
             case undecodablePayload = "undecodable payload", codec, streamHead = "stream head"
             /// The event's link differs from an anchor taken earlier (`ChainAnchor`).
             case anchoredLink = "anchored link"
+            /// A compacted segment's body no longer matches its digest or cannot be unpacked.
+            case segment
         }
         public var sessionID: UUID
         public var sequence: Int32
@@ -79,6 +81,7 @@ public struct ChainVerifier: Sendable {
     private func walk(session: UUID, report: inout Report) async throws -> Break? {
         var link = ChainLink.genesis
         var expected: Int32 = 1
+        if let failure = try await walkSegments(session: session, link: &link, expected: &expected, report: &report) { return failure }
         while true {
             let rows = try await pool.query(
                 """
@@ -132,6 +135,53 @@ public struct ChainVerifier: Sendable {
                 return Break(sessionID: session, sequence: headSequence, position: nil, differs: .streamHead,
                              reason: "the stream head's link does not match the last event's",
                              storedLink: Hex.encode(headLink), recomputedLink: Hex.encode(link))
+            }
+        }
+        return nil
+    }
+
+    /// The compacted part of a session: every segment's digest and layout, then
+    /// each event's link as for a hot row. Leaves `expected` after the last
+    /// covered event, where the hot rows take over.
+    private func walkSegments(session: UUID, link: inout [UInt8], expected: inout Int32, report: inout Report) async throws -> Break? {
+        let covered = try await pool.query(
+            "SELECT covered_through FROM outline_compacted_sessions WHERE session_id = $1", session
+        ).first.map { try $0.decode(Int32.self, at: 0) } ?? 0
+        guard covered > 0 else { return nil }
+        while expected <= covered {
+            let rows = try await pool.query(
+                "SELECT \(EventStore.segmentColumns) FROM outline_event_segments WHERE session_id = $1 AND last_sequence >= $2 ORDER BY first_sequence LIMIT 4",
+                session, expected
+            )
+            guard !rows.isEmpty else {
+                return Break(sessionID: session, sequence: expected, position: nil, differs: .missingEvent,
+                             reason: "compaction covered events through \(covered), but no segment holds event \(expected)")
+            }
+            for row in rows where expected <= covered {
+                let first = try row.decode(Int32.self, at: 1)
+                let segment: EventSegment
+                do {
+                    segment = try EventStore.decodeSegment(row)
+                } catch {
+                    return Break(sessionID: session, sequence: first, position: nil, differs: .segment, reason: "\(error)")
+                }
+                for event in segment.events where event.sequence >= expected && event.sequence <= covered {
+                    guard event.sequence == expected else {
+                        return Break(sessionID: session, sequence: expected, position: nil, differs: .missingEvent,
+                                     reason: "event \(expected) is in no segment; the next segment starts at \(event.sequence)")
+                    }
+                    report.events += 1
+                    report.storedBytes += Int64(event.storedSize)
+                    report.rawBytes += Int64(event.json.count)
+                    let recomputed = ChainLink.next(previous: link, sequence: event.sequence, eventType: event.eventType, json: event.json)
+                    guard recomputed == event.chainLink else {
+                        return Break(sessionID: session, sequence: event.sequence, position: event.position, differs: .chainLink,
+                                     reason: "the compacted event's link does not follow from its contents and its predecessor",
+                                     storedLink: Hex.encode(event.chainLink), recomputedLink: Hex.encode(recomputed))
+                    }
+                    link = recomputed
+                    expected += 1
+                }
             }
         }
         return nil

@@ -23,58 +23,61 @@ public struct LogExport: Sendable {
         self.pageSize = pageSize
     }
 
-    /// How many events the selection holds (for a progress bar).
+    /// How many events the selection holds (for a progress bar): hot rows not
+    /// yet compacted plus the compacted events of the segments that can hold
+    /// them (for a time range, segments are counted whole: an estimate).
     public func count(_ selection: Selection) async throws -> Int64 {
-        let (condition, binds) = Self.condition(selection)
-        return try await store.pool.query("SELECT count(*) FROM outline_events e WHERE \(condition)", binds: binds)[0].decode(Int64.self, at: 0)
+        let filter = Self.filter(selection)
+        let hot = try await store.pool.query(
+            """
+            SELECT count(*) FROM outline_events e WHERE \(filter.hotCondition)
+               AND NOT EXISTS (SELECT 1 FROM outline_compacted_sessions c WHERE c.session_id = e.session_id AND e.sequence <= c.covered_through)
+            """,
+            binds: filter.binds)[0].decode(Int64.self, at: 0)
+        let compacted = try await store.pool.query(
+            "SELECT coalesce(sum(event_count), 0)::int8 FROM outline_event_segments s WHERE \(filter.segmentCondition)", binds: filter.binds
+        )[0].decode(Int64.self, at: 0)
+        return hot + compacted
     }
 
-    /// Calls `write` with each page's lines (each ending in "\n"), in global order.
+    /// Calls `write` with each page's lines (each ending in "\n"), in global
+    /// order, from hot rows and segments alike (`LogScan`).
     public func run(_ selection: Selection, write: ([UInt8]) async throws -> Void) async throws -> Int64 {
-        let (condition, binds) = Self.condition(selection)
-        var after: Int64 = 0
+        let scan = LogScan(after: 0, filter: Self.filter(selection))
+        let pageSize = pageSize
         var exported: Int64 = 0
         while true {
-            let rows = try await store.pool.query(
-                "SELECT \(EventStore.selectColumns) FROM outline_events e WHERE \(condition) AND position > $\(binds.count + 1) ORDER BY position LIMIT $\(binds.count + 2)",
-                binds: binds + [after, Int64(pageSize)]
-            )
-            if rows.isEmpty { return exported }
+            let page = try await store.pool.withConnection { connection in try await connection.run { try scan.next(limit: pageSize, on: $0) } }
+            if page.isEmpty { return exported }
             var buffer: [UInt8] = []
-            buffer.reserveCapacity(rows.count * 450)
-            for row in rows {
+            buffer.reserveCapacity(page.count * 450)
+            for (session, event) in page {
                 // The payload is forwarded as stored JSON: only the codec is undone, not the catalog decode.
-                let position = try row.decode(Int64.self, at: 0)
-                let session = try row.decode(UUID.self, at: 1)
-                let sequence = try row.decode(Int32.self, at: 2)
-                guard let codec = PayloadCodec(rawValue: try row.decode(Int16.self, at: 5)) else {
-                    throw EventLogError.corruptPayload(sessionID: session, sequence: sequence, position: position, reason: "unknown codec")
-                }
-                let json: [UInt8]
-                do {
-                    json = try codec.decode(try row.decode(PostgresBytes.self, at: 6).bytes, rawSize: try row.decode(Int.self, at: 7))
-                } catch {
-                    throw EventLogError.corruptPayload(sessionID: session, sequence: sequence, position: position, reason: "\(error)")
-                }
-                buffer += Self.line(session: session, sequence: sequence, position: position, type: try row.decode(String.self, at: 3),
-                                    schemaVersion: try row.decode(Int16.self, at: 4), recordedAt: try row.decode(Date.self, at: 9),
-                                    providerSequence: try row.decode(Int32?.self, at: 8), chainLink: try row.decode(PostgresBytes.self, at: 10).bytes, json: json)
+                buffer += Self.line(session: session, sequence: event.sequence, position: event.position, type: event.eventType,
+                                    schemaVersion: event.schemaVersion, recordedAt: event.recordedAt,
+                                    providerSequence: event.providerSequence, chainLink: event.chainLink, json: event.json)
                 buffer.append(0x0A)
-                after = position
             }
-            exported += Int64(rows.count)
+            exported += Int64(page.count)
             try await write(buffer)
         }
     }
 
-    static func condition(_ selection: Selection) -> (String, [(any PostgresEncodable)?]) {
+    static func filter(_ selection: Selection) -> LogScan.Filter {
         switch selection {
         case .session(let id):
-            return ("e.session_id = $1", [id])
+            return .init(hotCondition: "e.session_id = $1", segmentCondition: "s.session_id = $1", binds: [id])
         case .workflow(let workflow, let owner):
-            return ("e.session_id IN (SELECT id FROM outline_session_rows WHERE workflow_id = $1 AND ($2::text IS NULL OR workflow_owner = $2))", [workflow, owner])
+            let sessions = "(SELECT id FROM outline_session_rows WHERE workflow_id = $1 AND ($2::text IS NULL OR workflow_owner = $2))"
+            return .init(hotCondition: "e.session_id IN \(sessions)", segmentCondition: "s.session_id IN \(sessions)", binds: [workflow, owner])
         case .timeRange(let from, let to):
-            return ("e.recorded_at >= coalesce($1, '-infinity'::timestamptz) AND e.recorded_at < coalesce($2, 'infinity'::timestamptz)", [from, to])
+            let lower = from.map(PostgresTime.microseconds) ?? .min
+            let upper = to.map(PostgresTime.microseconds) ?? .max
+            return .init(
+                hotCondition: "e.recorded_at >= coalesce($1, '-infinity'::timestamptz) AND e.recorded_at < coalesce($2, 'infinity'::timestamptz)",
+                segmentCondition: "s.last_recorded_at >= coalesce($1, '-infinity'::timestamptz) AND s.first_recorded_at < coalesce($2, 'infinity'::timestamptz)",
+                binds: [from, to],
+                accepts: { _, event in event.recordedAtMicroseconds >= lower && event.recordedAtMicroseconds < upper })
         }
     }
 

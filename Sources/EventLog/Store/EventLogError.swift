@@ -8,6 +8,9 @@ public enum EventLogError: Error, Equatable, CustomStringConvertible {
     case duplicateProviderEvent(sessionID: UUID, providerSequence: Int32?)
     /// A stored payload cannot be decoded; the row is named so it can be inspected.
     case corruptPayload(sessionID: UUID, sequence: Int32, position: Int64, reason: String)
+    /// A compacted segment cannot be read back (its digest, its LZ4 block or
+    /// its packed layout is wrong), named by session and first sequence.
+    case corruptSegment(sessionID: UUID, firstSequence: Int32, reason: String)
     /// An append with no events, or one that breaks the API's rules.
     case invalidAppend(String)
 
@@ -19,6 +22,8 @@ public enum EventLogError: Error, Equatable, CustomStringConvertible {
             "session \(session.uuidString.lowercased()) already holds provider event \(sequence.map(String.init) ?? "?")"
         case .corruptPayload(let session, let sequence, let position, let reason):
             "the payload of event \(sequence) of session \(session.uuidString.lowercased()) (position \(position)) is damaged: \(reason)"
+        case .corruptSegment(let session, let first, let reason):
+            "the segment of session \(session.uuidString.lowercased()) from event \(first) is damaged: \(reason)"
         case .invalidAppend(let why):
             "invalid append: \(why)"
         }

@@ -17,7 +17,9 @@ extension EventStore {
                 try await connection.transaction { connection in
                     let rows = try connection.query(
                         """
-                        SELECT s.head_sequence, e.event_type FROM outline_event_streams s
+                        SELECT s.head_sequence, e.event_type,
+                               EXISTS (SELECT 1 FROM outline_compacted_sessions c WHERE c.session_id = s.session_id)
+                          FROM outline_event_streams s
                           LEFT JOIN outline_events e ON e.session_id = s.session_id AND e.sequence = s.head_sequence
                          WHERE s.session_id = $1 FOR UPDATE OF s
                         """,
@@ -27,6 +29,8 @@ extension EventStore {
                     if let row = rows.first {
                         head = try row.decode(Int32.self, at: 0)
                         if let type = try row.decode(String?.self, at: 1), terminalTypes.contains(type) { return nil }
+                        // Only ended sessions are compacted (their hot rows may be gone).
+                        if try row.decode(Bool.self, at: 2) { return nil }
                     }
                     let (results, afterCommit) = try self.append([StreamAppend(sessionID: session, expectedSequence: head, events: events)], on: connection)
                     return (results[0], afterCommit)

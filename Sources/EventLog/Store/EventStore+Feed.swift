@@ -22,31 +22,7 @@ extension EventStore {
     /// A session's events after `sequence` for streaming: decompressed, not
     /// decoded. A damaged payload is an error naming the event, as in `read`.
     public func readFeed(session: UUID, after sequence: Int32, limit: Int = 1000) async throws -> [FeedEvent] {
-        let rows = try await pool.query(
-            """
-            SELECT sequence, event_type, codec, payload, raw_size, recorded_at, position
-              FROM outline_events WHERE session_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3
-            """,
-            session, sequence, Int64(limit)
-        )
-        var events: [FeedEvent] = []
-        events.reserveCapacity(rows.count)
-        for row in rows {
-            let sequence = try row.decode(Int32.self, at: 0)
-            let codecValue = try row.decode(Int16.self, at: 2)
-            let damaged = { (reason: String) in
-                EventLogError.corruptPayload(sessionID: session, sequence: sequence, position: (try? row.decode(Int64.self, at: 6)) ?? 0, reason: reason)
-            }
-            guard let codec = PayloadCodec(rawValue: codecValue) else { throw damaged(PayloadCodecError.unknownCodec(codecValue).description) }
-            let json: [UInt8]
-            do {
-                json = try codec.decode(try row.decode(PostgresBytes.self, at: 3).bytes, rawSize: try row.decode(Int.self, at: 4))
-            } catch {
-                throw damaged(String(describing: error))
-            }
-            events.append(FeedEvent(sequence: sequence, eventType: try row.decode(String.self, at: 1), json: json, recordedAt: try row.decode(Date.self, at: 5)))
-        }
-        return events
+        try await storedEvents(session: session, after: sequence, limit: limit).map(FeedEvent.init)
     }
 
     /// The heads of many sessions at once (sessions without events are absent).

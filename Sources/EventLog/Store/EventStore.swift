@@ -248,22 +248,18 @@ public final class EventStore: Sendable {
         provider_sequence, recorded_at, chain_link
         """
 
-    /// A session's events after `sequence`, in order, at most `limit`.
+    /// A session's events after `sequence`, in order, at most `limit`, from
+    /// segments and hot rows alike.
     public func read(session: UUID, after sequence: Int32 = 0, limit: Int = 1000) async throws -> [RecordedEvent] {
-        let rows = try await pool.query(
-            "SELECT \(Self.selectColumns) FROM outline_events WHERE session_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
-            session, sequence, Int64(limit)
-        )
-        return try rows.map(Self.decode)
+        try await storedEvents(session: session, after: sequence, limit: limit).map { try Self.recorded($0, session: session) }
     }
 
-    /// The whole log after global `position`, in order, at most `limit`.
+    /// The whole log after global `position`, in order, at most `limit`, from
+    /// hot rows and segments alike (`LogScan`; walk with one of those to read on).
     public func readLog(after position: Int64, limit: Int = 1000) async throws -> [RecordedEvent] {
-        let rows = try await pool.query(
-            "SELECT \(Self.selectColumns) FROM outline_events WHERE position > $1 ORDER BY position LIMIT $2",
-            position, Int64(limit)
-        )
-        return try rows.map(Self.decode)
+        let scan = LogScan(after: position)
+        let page = try await pool.withConnection { connection in try await connection.run { try scan.next(limit: limit, on: $0) } }
+        return try page.map { try Self.recorded($0.event, session: $0.session) }
     }
 
     /// The session's head: its last sequence number (0 when it has no events) and chain link.

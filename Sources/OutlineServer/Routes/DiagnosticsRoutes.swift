@@ -130,14 +130,35 @@ struct DiagnosticsRoutes: Sendable {
     func problems() async throws -> [Report.ErrorCount] {
         let rows = try await pool.query(
             """
-            SELECT \(EventStore.selectColumns) FROM outline_events
+            SELECT \(EventStore.selectColumns) FROM outline_events e
              WHERE event_type IN ('session.failed', 'session.resumed') AND recorded_at > now() - interval '24 hours'
+               AND NOT EXISTS (SELECT 1 FROM outline_compacted_sessions c WHERE c.session_id = e.session_id AND e.sequence <= c.covered_through)
              ORDER BY recorded_at DESC LIMIT 10000
             """
         )
+        var events = try rows.map(EventStore.decode)
+        // Compacted sessions: each names its problem events, read back from its segments.
+        let compacted = try await pool.query(
+            """
+            SELECT c.session_id, p.sequence FROM outline_compacted_sessions c, unnest(c.problem_sequences) AS p(sequence)
+             WHERE c.problem_sequences <> '{}' AND c.compacted_at > now() - interval '24 hours'
+             LIMIT 10000
+            """
+        )
+        let dayAgo = Date().addingTimeInterval(-86_400)
+        for row in compacted {
+            let session = try row.decode(UUID.self, at: 0)
+            if let event = try await parts.store.read(session: session, after: try row.decode(Int32.self, at: 1) - 1, limit: 1).first,
+               event.recordedAt > dayAgo {
+                events.append(event)
+            }
+        }
+        // A session compacted between the two queries shows up in both: count each event once.
+        var seen = Set<String>()
+        events = events.filter { seen.insert("\($0.sessionID)/\($0.sequence)").inserted }
         var counts: [String: Int64] = [:]
-        for row in rows {
-            switch try EventStore.decode(row).event {
+        for recorded in events {
+            switch recorded.event {
             case .failed(let failed): counts["failed:" + failed.code, default: 0] += 1
             case .resumed(let resumed): counts["resumed:" + resumed.reason, default: 0] += 1
             default: break

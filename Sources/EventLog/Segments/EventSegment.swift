@@ -1,0 +1,272 @@
+import Crypto
+import Foundation
+import LZ4
+import PostgresClient
+
+/// One event as a segment keeps it: every column of its hot row, with the
+/// payload's JSON already decompressed. A compacted event reads back exactly as
+/// its row did (the same position, codec and stored size too), so no reader's
+/// output changes when a session moves from hot rows into segments.
+public struct SegmentEvent: Sendable, Equatable {
+    public var position: Int64
+    public var sequence: Int32
+    public var eventType: String
+    public var schemaVersion: Int16
+    /// The codec and stored size the event had as a hot row (what `/events` and audits report).
+    public var codec: PayloadCodec
+    public var storedSize: Int
+    public var providerSequence: Int32?
+    /// PostgreSQL's own resolution: microseconds since 2000-01-01 UTC.
+    public var recordedAtMicroseconds: Int64
+    public var chainLink: [UInt8]
+    public var json: [UInt8]
+
+    public init(position: Int64, sequence: Int32, eventType: String, schemaVersion: Int16, codec: PayloadCodec, storedSize: Int,
+                providerSequence: Int32?, recordedAtMicroseconds: Int64, chainLink: [UInt8], json: [UInt8]) {
+        self.position = position
+        self.sequence = sequence
+        self.eventType = eventType
+        self.schemaVersion = schemaVersion
+        self.codec = codec
+        self.storedSize = storedSize
+        self.providerSequence = providerSequence
+        self.recordedAtMicroseconds = recordedAtMicroseconds
+        self.chainLink = chainLink
+        self.json = json
+    }
+
+    public var recordedAt: Date { PostgresTime.date(microseconds: recordedAtMicroseconds) }
+}
+
+/// Many consecutive events of one session packed column by column and
+/// compressed as one LZ4 block: deltas that cost 3× their JSON as hot rows
+/// share their keys, item ids and neighbours' words inside one block.
+///
+/// Packed layout (version 1), every integer an unsigned LEB128 varint unless
+/// said otherwise:
+///
+///     "OSEG" 0x01
+///     count, first sequence (sequences are first…first+count-1, dense)
+///     type dictionary: n, then n × (length, UTF-8)
+///     positions: first, then count-1 increasing deltas
+///     recorded-at: first as zig-zag, then count-1 zig-zag deltas (µs since 2000)
+///     schema versions, type indexes, provider sequences (0 = none, else value+1),
+///     codecs (1 byte each), stored sizes, flags (1 byte each, 0 = plain),
+///     JSON lengths
+///     chain links: count × 32 bytes
+///     JSON: the payloads back to back
+///
+/// The flags byte is where a later redaction marks an event without a new
+/// format version.
+public struct EventSegment: Sendable, Equatable {
+    public static let magic: [UInt8] = Array("OSEG".utf8)
+    public static let version: UInt8 = 1
+    /// What `compress` puts in the stored row's `codec` column.
+    public static let codecLZ4 = 1
+
+    public var events: [SegmentEvent]
+
+    public init(events: [SegmentEvent]) throws {
+        guard let first = events.first else { throw SegmentFormatError.empty }
+        for (index, event) in events.enumerated() where event.sequence != first.sequence + Int32(index) {
+            throw SegmentFormatError.notConsecutive(expected: first.sequence + Int32(index), found: event.sequence)
+        }
+        self.events = events
+    }
+
+    public var firstSequence: Int32 { events[0].sequence }
+    public var lastSequence: Int32 { events[events.count - 1].sequence }
+    public var firstPosition: Int64 { events.lazy.map(\.position).min()! }
+    public var lastPosition: Int64 { events.lazy.map(\.position).max()! }
+    /// The payloads' JSON, summed: what the segment stands for.
+    public var jsonSize: Int { events.reduce(0) { $0 + $1.json.count } }
+
+    // MARK: Packing
+
+    /// The packed, uncompressed bytes.
+    public func packed() -> [UInt8] {
+        var writer = SegmentWriter()
+        writer.bytes.reserveCapacity(jsonSize + events.count * 48 + 64)
+        writer.raw(Self.magic)
+        writer.raw([Self.version])
+        writer.varint(UInt64(events.count))
+        writer.varint(UInt64(UInt32(bitPattern: firstSequence)))
+        var dictionary: [String] = []
+        var indexOf: [String: Int] = [:]
+        for event in events where indexOf[event.eventType] == nil {
+            indexOf[event.eventType] = dictionary.count
+            dictionary.append(event.eventType)
+        }
+        writer.varint(UInt64(dictionary.count))
+        for type in dictionary {
+            writer.varint(UInt64(type.utf8.count))
+            writer.raw(type.utf8)
+        }
+        // Positions of one session rise, but not by one (other sessions interleave).
+        var previous = events[0].position
+        writer.varint(UInt64(previous))
+        for event in events.dropFirst() {
+            writer.signed(event.position - previous)
+            previous = event.position
+        }
+        var previousTime = events[0].recordedAtMicroseconds
+        writer.signed(previousTime)
+        for event in events.dropFirst() {
+            writer.signed(event.recordedAtMicroseconds &- previousTime)
+            previousTime = event.recordedAtMicroseconds
+        }
+        for event in events { writer.varint(UInt64(UInt16(bitPattern: event.schemaVersion))) }
+        for event in events { writer.varint(UInt64(indexOf[event.eventType]!)) }
+        for event in events { writer.varint(event.providerSequence.map { UInt64(UInt32(bitPattern: $0)) + 1 } ?? 0) }
+        for event in events { writer.raw([UInt8(truncatingIfNeeded: event.codec.rawValue)]) }
+        for event in events { writer.varint(UInt64(event.storedSize)) }
+        for _ in events { writer.raw([0]) }
+        for event in events { writer.varint(UInt64(event.json.count)) }
+        for event in events { writer.raw(event.chainLink) }
+        for event in events { writer.raw(event.json) }
+        return writer.bytes
+    }
+
+    /// Reads packed bytes back, checking every count and length against what is left.
+    public static func unpack(_ bytes: [UInt8]) throws -> EventSegment {
+        var reader = SegmentReader(bytes)
+        guard Array(try reader.take(4)) == magic else { throw SegmentFormatError.badMagic }
+        let version = try reader.byte()
+        guard version == Self.version else { throw SegmentFormatError.unsupportedVersion(version) }
+        // Every event takes at least 32 bytes of link plus a byte per column.
+        let count = try reader.count(atMost: bytes.count / 40)
+        guard count > 0 else { throw SegmentFormatError.empty }
+        let firstValue = try reader.varint()
+        guard firstValue >= 1, firstValue <= UInt64(Int32.max) - UInt64(count) + 1 else {
+            throw SegmentFormatError.outOfRange(what: "first sequence \(firstValue)", at: reader.offset)
+        }
+        let first = Int32(firstValue)
+        let typeCount = try reader.count(atMost: count)
+        var types: [String] = []
+        for _ in 0..<typeCount {
+            let length = try reader.count(atMost: 1024)
+            types.append(String(decoding: try reader.take(length), as: UTF8.self))
+        }
+        var positions = [Int64](repeating: 0, count: count)
+        let firstPosition = try reader.varint()
+        guard firstPosition <= UInt64(Int64.max) else { throw SegmentFormatError.outOfRange(what: "position", at: reader.offset) }
+        positions[0] = Int64(firstPosition)
+        for index in 1..<count {
+            let (next, overflow) = positions[index - 1].addingReportingOverflow(try reader.signed())
+            guard !overflow, next >= 1 else { throw SegmentFormatError.outOfRange(what: "position", at: reader.offset) }
+            positions[index] = next
+        }
+        var times = [Int64](repeating: 0, count: count)
+        times[0] = try reader.signed()
+        for index in 1..<count { times[index] = times[index - 1] &+ (try reader.signed()) }
+        var schemaVersions: [Int16] = []
+        for _ in 0..<count {
+            let value = try reader.varint()
+            guard value <= UInt64(Int16.max), value >= 1 else { throw SegmentFormatError.outOfRange(what: "schema version \(value)", at: reader.offset) }
+            schemaVersions.append(Int16(value))
+        }
+        var typeIndexes: [Int] = []
+        for _ in 0..<count {
+            let index = try reader.count(atMost: max(types.count - 1, 0))
+            guard index < types.count else { throw SegmentFormatError.outOfRange(what: "type index \(index)", at: reader.offset) }
+            typeIndexes.append(index)
+        }
+        var providerSequences: [Int32?] = []
+        for _ in 0..<count {
+            let value = try reader.varint()
+            guard value <= UInt64(Int32.max) + 1 else { throw SegmentFormatError.outOfRange(what: "provider sequence", at: reader.offset) }
+            providerSequences.append(value == 0 ? nil : Int32(value - 1))
+        }
+        var codecs: [PayloadCodec] = []
+        for _ in 0..<count {
+            let value = try reader.byte()
+            guard let codec = PayloadCodec(rawValue: Int16(value)) else { throw SegmentFormatError.outOfRange(what: "codec \(value)", at: reader.offset) }
+            codecs.append(codec)
+        }
+        var storedSizes: [Int] = []
+        for _ in 0..<count { storedSizes.append(try reader.count(atMost: Int(Int32.max))) }
+        for _ in 0..<count {
+            let flags = try reader.byte()
+            guard flags == 0 else { throw SegmentFormatError.outOfRange(what: "flags \(flags)", at: reader.offset) }
+        }
+        var lengths: [Int] = []
+        for _ in 0..<count { lengths.append(try reader.count(atMost: bytes.count)) }
+        var links: [[UInt8]] = []
+        for _ in 0..<count { links.append(Array(try reader.take(32))) }
+        var events: [SegmentEvent] = []
+        events.reserveCapacity(count)
+        for index in 0..<count {
+            events.append(SegmentEvent(
+                position: positions[index], sequence: first + Int32(index), eventType: types[typeIndexes[index]],
+                schemaVersion: schemaVersions[index], codec: codecs[index], storedSize: storedSizes[index],
+                providerSequence: providerSequences[index], recordedAtMicroseconds: times[index], chainLink: links[index],
+                json: Array(try reader.take(lengths[index]))
+            ))
+        }
+        guard reader.isAtEnd else { throw SegmentFormatError.trailingBytes(bytes.count - reader.offset) }
+        return try EventSegment(events: events)
+    }
+
+    // MARK: Storing
+
+    /// The segment as it is stored: the LZ4 block of the packed bytes, their
+    /// length (LZ4 needs it to decode) and the SHA-256 of the block, which the
+    /// verifier and the partition-drop audit name.
+    public func compressed() throws -> StoredSegment {
+        let packed = packed()
+        let body = try LZ4Block.compress(packed)
+        return StoredSegment(firstSequence: firstSequence, lastSequence: lastSequence, firstPosition: firstPosition,
+                             lastPosition: lastPosition, eventCount: events.count, packedSize: packed.count,
+                             jsonSize: jsonSize, body: body, digest: Array(SHA256.hash(data: body)),
+                             firstRecordedAtMicroseconds: events.lazy.map(\.recordedAtMicroseconds).min()!,
+                             lastRecordedAtMicroseconds: events.lazy.map(\.recordedAtMicroseconds).max()!)
+    }
+}
+
+/// A segment's row in `outline_event_segments`.
+public struct StoredSegment: Sendable, Equatable {
+    public var firstSequence: Int32
+    public var lastSequence: Int32
+    public var firstPosition: Int64
+    public var lastPosition: Int64
+    public var eventCount: Int
+    public var packedSize: Int
+    public var jsonSize: Int
+    public var body: [UInt8]
+    public var digest: [UInt8]
+    public var firstRecordedAtMicroseconds: Int64
+    public var lastRecordedAtMicroseconds: Int64
+
+    public init(firstSequence: Int32, lastSequence: Int32, firstPosition: Int64, lastPosition: Int64, eventCount: Int,
+                packedSize: Int, jsonSize: Int, body: [UInt8], digest: [UInt8],
+                firstRecordedAtMicroseconds: Int64 = 0, lastRecordedAtMicroseconds: Int64 = 0) {
+        self.firstRecordedAtMicroseconds = firstRecordedAtMicroseconds
+        self.lastRecordedAtMicroseconds = lastRecordedAtMicroseconds
+        self.firstSequence = firstSequence
+        self.lastSequence = lastSequence
+        self.firstPosition = firstPosition
+        self.lastPosition = lastPosition
+        self.eventCount = eventCount
+        self.packedSize = packedSize
+        self.jsonSize = jsonSize
+        self.body = body
+        self.digest = digest
+    }
+
+    /// Decompresses and unpacks, checking the digest and the row's own columns
+    /// against what the body holds: a segment altered in place is an error.
+    public func segment() throws -> EventSegment {
+        guard Array(SHA256.hash(data: body)) == digest else { throw SegmentFormatError.outOfRange(what: "body (its SHA-256 is not the stored digest)", at: 0) }
+        let packed: [UInt8]
+        do {
+            packed = try LZ4Block.decompress(body, originalSize: packedSize)
+        } catch {
+            throw SegmentFormatError.outOfRange(what: "LZ4 block (\(error))", at: 0)
+        }
+        let segment = try EventSegment.unpack(packed)
+        guard segment.firstSequence == firstSequence, segment.lastSequence == lastSequence, segment.events.count == eventCount else {
+            throw SegmentFormatError.outOfRange(what: "event range \(segment.firstSequence)…\(segment.lastSequence) (the row says \(firstSequence)…\(lastSequence))", at: 0)
+        }
+        return segment
+    }
+}

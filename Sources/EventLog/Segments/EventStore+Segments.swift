@@ -1,0 +1,148 @@
+import Foundation
+import PostgresClient
+
+/// Reading a session wherever its events live: segments for what compaction
+/// covered, hot rows after that. Every session reader (SSE backlogs, `/events`,
+/// replay, verify, the runner's own re-reads) goes through here, so a session
+/// reads the same before and after compaction.
+extension EventStore {
+    /// A session's events after `sequence`, in order, at most `limit`, with the
+    /// payloads' JSON decompressed but not decoded into catalog types.
+    public func storedEvents(session: UUID, after sequence: Int32, limit: Int) async throws -> [SegmentEvent] {
+        let limit = max(0, limit)
+        // The hot rows first, then how far compaction covers: a compaction that
+        // commits between the two only makes the second larger, and hot rows it
+        // now covers are dropped below, so nothing is missed or doubled.
+        let (hot, covered) = try await pool.withConnection { connection in
+            try await connection.run { connection -> (PostgresRows, Int32) in
+                let results = try connection.pipeline([
+                    .init(
+                        """
+                        SELECT \(Self.selectColumns) FROM outline_events
+                         WHERE session_id = $1 AND sequence > greatest($2, coalesce((SELECT covered_through FROM outline_compacted_sessions WHERE session_id = $1), 0))
+                         ORDER BY sequence LIMIT $3
+                        """,
+                        [session, sequence, Int64(limit)]),
+                    .init("SELECT coalesce((SELECT covered_through FROM outline_compacted_sessions WHERE session_id = $1), 0)", [session]),
+                ])
+                return (results[0], try results[1][0].decode(Int32.self, at: 0))
+            }
+        }
+        var events: [SegmentEvent] = []
+        if covered > sequence {
+            events = try await segmentEvents(session: session, after: sequence, through: covered, limit: limit)
+            for row in hot where events.count < limit {
+                let event = try Self.decodeStored(row)
+                if event.sequence > covered { events.append(event) }
+            }
+            return events
+        }
+        events.reserveCapacity(hot.count)
+        for row in hot { events.append(try Self.decodeStored(row)) }
+        return events
+    }
+
+    /// The events of `session`'s segments after `sequence` (at most `through`), at most `limit`.
+    func segmentEvents(session: UUID, after sequence: Int32, through covered: Int32, limit: Int) async throws -> [SegmentEvent] {
+        try await Self.segmentEvents(pool: pool, session: session, after: sequence, through: covered, limit: limit)
+    }
+
+    static func segmentEvents(pool: PostgresPool, session: UUID, after sequence: Int32, through covered: Int32, limit: Int) async throws -> [SegmentEvent] {
+        var events: [SegmentEvent] = []
+        var cursor = sequence
+        while events.count < limit, cursor < covered {
+            let rows = try await pool.query(
+                """
+                SELECT \(Self.segmentColumns) FROM outline_event_segments
+                 WHERE session_id = $1 AND last_sequence > $2 ORDER BY first_sequence LIMIT 2
+                """,
+                session, cursor
+            )
+            if rows.isEmpty { break }
+            for row in rows {
+                let segment = try decodeSegment(row)
+                guard segment.firstSequence <= cursor + 1 else { break }
+                for event in segment.events where event.sequence > cursor && event.sequence <= covered {
+                    events.append(event)
+                    if events.count == limit { return events }
+                }
+                cursor = max(cursor, min(segment.lastSequence, covered))
+            }
+        }
+        if cursor < covered {
+            throw EventLogError.corruptSegment(sessionID: session, firstSequence: cursor + 1,
+                                               reason: "compaction covered events through \(covered), but no segment holds event \(cursor + 1)")
+        }
+        return events
+    }
+
+    /// The columns `decodeSegment` reads, in its order.
+    static let segmentColumns = "session_id, first_sequence, last_sequence, first_position, last_position, event_count, packed_size, json_size, body, digest"
+
+    /// A segment row, checked against its digest and decoded; a damaged segment
+    /// is `EventLogError.corruptSegment`, naming it.
+    static func decodeSegment(_ row: PostgresRow) throws -> EventSegment {
+        let session = try row.decode(UUID.self, at: 0)
+        let stored = StoredSegment(
+            firstSequence: try row.decode(Int32.self, at: 1), lastSequence: try row.decode(Int32.self, at: 2),
+            firstPosition: try row.decode(Int64.self, at: 3), lastPosition: try row.decode(Int64.self, at: 4),
+            eventCount: Int(try row.decode(Int32.self, at: 5)), packedSize: Int(try row.decode(Int32.self, at: 6)),
+            jsonSize: Int(try row.decode(Int64.self, at: 7)), body: try row.decode(PostgresBytes.self, at: 8).bytes,
+            digest: try row.decode(PostgresBytes.self, at: 9).bytes
+        )
+        do {
+            return try stored.segment()
+        } catch {
+            throw EventLogError.corruptSegment(sessionID: session, firstSequence: stored.firstSequence, reason: "\(error)")
+        }
+    }
+
+    /// A row selected with `selectColumns`, its payload decompressed (not decoded).
+    static func decodeStored(_ row: PostgresRow) throws -> SegmentEvent {
+        let position = try row.decode(Int64.self, at: 0)
+        let sessionID = try row.decode(UUID.self, at: 1)
+        let sequence = try row.decode(Int32.self, at: 2)
+        let codecValue = try row.decode(Int16.self, at: 5)
+        let stored = try row.decode(PostgresBytes.self, at: 6).bytes
+        guard let codec = PayloadCodec(rawValue: codecValue) else {
+            throw EventLogError.corruptPayload(sessionID: sessionID, sequence: sequence, position: position, reason: PayloadCodecError.unknownCodec(codecValue).description)
+        }
+        let json: [UInt8]
+        do {
+            json = try codec.decode(stored, rawSize: try row.decode(Int.self, at: 7))
+        } catch {
+            throw EventLogError.corruptPayload(sessionID: sessionID, sequence: sequence, position: position, reason: String(describing: error))
+        }
+        return SegmentEvent(
+            position: position, sequence: sequence, eventType: try row.decode(String.self, at: 3),
+            schemaVersion: try row.decode(Int16.self, at: 4), codec: codec, storedSize: stored.count,
+            providerSequence: try row.decode(Int32?.self, at: 8),
+            recordedAtMicroseconds: PostgresTime.microseconds(try row.decode(Date.self, at: 9)),
+            chainLink: try row.decode(PostgresBytes.self, at: 10).bytes, json: json
+        )
+    }
+
+    /// The full catalog event for one stored event of `session`.
+    public static func recorded(_ event: SegmentEvent, session: UUID) throws -> RecordedEvent {
+        let decoded: OutlineEvent
+        do {
+            decoded = try EventCatalog.decode(eventType: event.eventType, schemaVersion: event.schemaVersion, json: event.json,
+                                              providerSequence: event.providerSequence)
+        } catch {
+            throw EventLogError.corruptPayload(sessionID: session, sequence: event.sequence, position: event.position,
+                                               reason: "its JSON does not match \(event.eventType) v\(event.schemaVersion): \(error)")
+        }
+        return RecordedEvent(
+            position: event.position, sessionID: session, sequence: event.sequence, eventType: event.eventType,
+            schemaVersion: event.schemaVersion, codec: event.codec, storedSize: event.storedSize, rawSize: event.json.count,
+            providerSequence: event.providerSequence, recordedAt: event.recordedAt, chainLink: event.chainLink,
+            json: event.json, event: decoded
+        )
+    }
+}
+
+extension FeedEvent {
+    public init(_ event: SegmentEvent) {
+        self.init(sequence: event.sequence, eventType: event.eventType, json: event.json, recordedAt: event.recordedAt)
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import PostgresClient
+
+/// Reads the log in global position order, page by page, from hot rows and
+/// segments alike: what rebuilds, tallies, exports and `readLog` walk.
+///
+/// Each page stands on its own, so a session compacted while a scan runs loses
+/// nothing: the page reads the hot rows first (those not covered by a
+/// compaction committed before that query), then the segments that hold
+/// positions in the page's range. An event is in one or the other, whatever
+/// commits between the two queries; one in both (compacted just between them)
+/// is taken once, by its position, which is unique in the log.
+///
+/// A segment spans the positions its session held, interleaved with other
+/// sessions'; decoded segments are kept while the scan is inside their range,
+/// so each is decoded once however many pages it spans.
+public final class LogScan: @unchecked Sendable {
+    /// Which events: a SQL condition on the hot rows (alias `e`) and on the
+    /// segments (alias `s`), with the binds both use ($1…), and a last check on
+    /// each event in Swift (the time range, which segments cannot index).
+    public struct Filter: @unchecked Sendable {
+        public var hotCondition: String
+        public var segmentCondition: String
+        public var binds: [(any PostgresEncodable)?]
+        public var accepts: @Sendable (UUID, SegmentEvent) -> Bool
+
+        public init(hotCondition: String = "true", segmentCondition: String = "true", binds: [(any PostgresEncodable)?] = [],
+                    accepts: @escaping @Sendable (UUID, SegmentEvent) -> Bool = { _, _ in true }) {
+            self.hotCondition = hotCondition
+            self.segmentCondition = segmentCondition
+            self.binds = binds
+            self.accepts = accepts
+        }
+
+        public static let everything = Filter()
+    }
+
+    private struct SegmentKey: Hashable {
+        var session: UUID
+        var firstSequence: Int32
+    }
+
+    private struct Cached {
+        var digest: [UInt8]
+        var lastPosition: Int64
+        var events: [SegmentEvent]
+    }
+
+    public let filter: Filter
+    /// The last position returned; the scan goes on after it.
+    public private(set) var position: Int64
+    /// Inclusive: the scan stops there (a rebuild's snapshot of the head).
+    public let through: Int64
+    /// How many segments starting inside one page's range are read at most
+    /// (the page ends before the first one left out).
+    public var segmentsPerPage = 32
+    private var cache: [SegmentKey: Cached] = [:]
+
+    /// One caller at a time: `@unchecked Sendable` only so that it can be handed
+    /// to a connection's thread page after page.
+    public init(after position: Int64, through: Int64 = .max, filter: Filter = .everything) {
+        self.filter = filter
+        self.position = position
+        self.through = through
+    }
+
+    /// The next events in position order that the filter accepts, at most
+    /// `limit`; empty at the end.
+    /// A page shorter than `limit` means the scan reached its end.
+    public func next(limit: Int, on connection: isolated PostgresConnection) throws -> [(session: UUID, event: SegmentEvent)] {
+        let limit = max(1, limit)
+        var events: [(session: UUID, event: SegmentEvent)] = []
+        while events.count < limit {
+            let page = try page(limit: limit - events.count, on: connection)
+            if page.isEmpty { break }
+            events += page.lazy.filter { self.filter.accepts($0.session, $0.event) }
+        }
+        return events
+    }
+
+    /// The next events in position order, before the Swift-side filter; empty only at the end.
+    private func page(limit: Int, on connection: isolated PostgresConnection) throws -> [(session: UUID, event: SegmentEvent)] {
+        guard position < through else { return [] }
+        let binds = filter.binds
+        let n = binds.count
+        let hot = try connection.query(
+            """
+            SELECT \(EventStore.selectColumns) FROM outline_events e
+             WHERE e.position > $\(n + 1) AND e.position <= $\(n + 2) AND (\(filter.hotCondition))
+               AND NOT EXISTS (SELECT 1 FROM outline_compacted_sessions c WHERE c.session_id = e.session_id AND e.sequence <= c.covered_through)
+             ORDER BY e.position LIMIT $\(n + 3)
+            """,
+            binds: binds + [position, through, Int64(limit)]
+        )
+        // Complete up to here: past the last hot row of a full page, another hot row may come first.
+        var bound = hot.count == limit ? try hot[hot.count - 1].decode(Int64.self, at: 0) : through
+        // Segments reaching into (position, bound]: those begun before it (as many
+        // as there are sessions that were running there), then a page of those that
+        // begin inside it.
+        let straddling = try connection.query(
+            """
+            SELECT s.session_id, s.first_sequence, s.last_position, s.digest FROM outline_event_segments s
+             WHERE int8range(s.first_position, s.last_position, '[]') @> $\(n + 1)::int8 AND s.last_position > $\(n + 1)
+               AND (\(filter.segmentCondition))
+            """,
+            binds: binds + [position]
+        )
+        let inside = try connection.query(
+            """
+            SELECT s.session_id, s.first_sequence, s.last_position, s.digest, s.first_position FROM outline_event_segments s
+             WHERE s.first_position > $\(n + 1) AND s.first_position <= $\(n + 2) AND (\(filter.segmentCondition))
+             ORDER BY s.first_position LIMIT $\(n + 3)
+            """,
+            binds: binds + [position, bound, Int64(segmentsPerPage)]
+        )
+        if inside.count == segmentsPerPage {
+            // Segments beginning after the last one read are left for the next page.
+            bound = min(bound, try inside[inside.count - 1].decode(Int64.self, at: 4))
+        }
+        var wanted: [(SegmentKey, [UInt8], Int64)] = []
+        for row in straddling { wanted.append((SegmentKey(session: try row.decode(UUID.self, at: 0), firstSequence: try row.decode(Int32.self, at: 1)), try row.decode(PostgresBytes.self, at: 3).bytes, try row.decode(Int64.self, at: 2))) }
+        for row in inside { wanted.append((SegmentKey(session: try row.decode(UUID.self, at: 0), firstSequence: try row.decode(Int32.self, at: 1)), try row.decode(PostgresBytes.self, at: 3).bytes, try row.decode(Int64.self, at: 2))) }
+        var seen = Set<SegmentKey>()
+        wanted = wanted.filter { seen.insert($0.0).inserted }
+        try load(wanted.filter { cache[$0.0]?.digest != $0.1 }.map(\.0), on: connection)
+
+        var fromSegments: [(session: UUID, event: SegmentEvent)] = []
+        for (key, _, _) in wanted {
+            guard let cached = cache[key] else { continue }
+            for event in cached.events where event.position > position && event.position <= bound {
+                fromSegments.append((key.session, event))
+            }
+        }
+        fromSegments.sort { $0.event.position < $1.event.position }
+
+        var merged: [(session: UUID, event: SegmentEvent)] = []
+        merged.reserveCapacity(min(limit, hot.count + fromSegments.count))
+        var hotIndex = 0, segmentIndex = 0
+        var nextHot = try hotEvent(hot, hotIndex, bound: bound)
+        while merged.count < limit {
+            let nextSegment = segmentIndex < fromSegments.count ? fromSegments[segmentIndex] : nil
+            switch (nextHot, nextSegment) {
+            case (let h?, let s?) where h.event.position == s.event.position:
+                // Compacted between the two queries: the same event, taken once.
+                merged.append(s); segmentIndex += 1; hotIndex += 1
+                nextHot = try hotEvent(hot, hotIndex, bound: bound)
+            case (let h?, let s?) where h.event.position < s.event.position:
+                merged.append(h); hotIndex += 1
+                nextHot = try hotEvent(hot, hotIndex, bound: bound)
+            case (_, let s?):
+                merged.append(s); segmentIndex += 1
+            case (let h?, nil):
+                merged.append(h); hotIndex += 1
+                nextHot = try hotEvent(hot, hotIndex, bound: bound)
+            case (nil, nil):
+                break
+            }
+            if nextHot == nil && segmentIndex >= fromSegments.count { break }
+        }
+        if let last = merged.last { position = last.event.position } else { position = bound }
+        // Segments the scan has passed are not needed again.
+        cache = cache.filter { $0.value.lastPosition > position }
+        if merged.isEmpty && position < through { return try page(limit: limit, on: connection) }
+        return merged
+    }
+
+    private func hotEvent(_ rows: PostgresRows, _ index: Int, bound: Int64) throws -> (session: UUID, event: SegmentEvent)? {
+        guard index < rows.count else { return nil }
+        let event = try EventStore.decodeStored(rows[index])
+        guard event.position <= bound else { return nil }
+        return (try rows[index].decode(UUID.self, at: 1), event)
+    }
+
+    private func load(_ keys: [SegmentKey], on connection: isolated PostgresConnection) throws {
+        guard !keys.isEmpty else { return }
+        for start in stride(from: 0, to: keys.count, by: 64) {
+            let chunk = keys[start..<min(start + 64, keys.count)]
+            let rows = try connection.query(
+                """
+                SELECT \(EventStore.segmentColumns) FROM outline_event_segments
+                 WHERE (session_id, first_sequence) IN (SELECT * FROM unnest($1::uuid[], $2::int4[]))
+                """,
+                PostgresArray(chunk.map(\.session)), PostgresArray(chunk.map(\.firstSequence))
+            )
+            for row in rows {
+                let segment = try EventStore.decodeSegment(row)
+                let key = SegmentKey(session: try row.decode(UUID.self, at: 0), firstSequence: segment.firstSequence)
+                cache[key] = Cached(digest: try row.decode(PostgresBytes.self, at: 9).bytes, lastPosition: segment.lastPosition, events: segment.events)
+            }
+        }
+    }
+}
