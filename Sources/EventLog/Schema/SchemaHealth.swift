@@ -11,7 +11,11 @@ public struct SchemaHealth: Sendable {
     public var isHealthy: Bool { problems.isEmpty }
 
     /// Triggers, indexes and functions the invariants need, by catalog name.
-    static let requiredTriggers = ["outline_events_no_update_or_delete", "outline_events_no_truncate"]
+    static let requiredTriggers = [
+        ("outline_events", "outline_events_no_update_or_delete"), ("outline_events", "outline_events_no_truncate"),
+        ("outline_event_segments", "outline_event_segments_no_update_or_delete"), ("outline_event_segments", "outline_event_segments_no_truncate"),
+        ("outline_compacted_sessions", "outline_compacted_sessions_no_update_or_delete"), ("outline_compacted_sessions", "outline_compacted_sessions_no_truncate"),
+    ]
     static let requiredIndexes = [
         "outline_events_pkey", "outline_events_session_sequence_key",
         "outline_sessions_one_active_per_workflow", "outline_event_streams_pkey",
@@ -21,7 +25,8 @@ public struct SchemaHealth: Sendable {
     static let streamingRelations = [10: "outline_feature_flags"]
     static let requiredFunctions = ["outline_append_events", "outline_sessions_define_view"]
     static let requiredRelations = ["outline_events", "outline_event_streams", "outline_log_head", "outline_sessions", "outline_session_rows", "outline_session_text",
-                                     "outline_session_leases", "outline_workflows", "outline_projections", "outline_session_activity"]
+                                     "outline_session_leases", "outline_workflows", "outline_projections", "outline_session_activity",
+                                     "outline_event_segments", "outline_compacted_sessions"]
 
     public static func check(_ migrator: Migrator) async throws -> SchemaHealth {
         var problems: [String] = []
@@ -36,10 +41,14 @@ public struct SchemaHealth: Sendable {
         }
         let pool = migrator.pool
         let triggers = Set(try await pool.query(
-            "SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass('outline_events') AND tgenabled <> 'D'"
+            """
+            SELECT c.relname || '/' || t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+             WHERE c.relname = ANY($1) AND c.relnamespace = current_schema()::regnamespace AND t.tgenabled <> 'D'
+            """,
+            PostgresArray(Array(Set(requiredTriggers.map(\.0))))
         ).map { try $0.decode(String.self, at: 0) })
-        for name in requiredTriggers where !triggers.contains(name) {
-            problems.append("trigger \(name) is missing or disabled: the log is not protected against changes")
+        for (table, name) in requiredTriggers where !triggers.contains("\(table)/\(name)") {
+            problems.append("trigger \(name) on \(table) is missing or disabled: the log is not protected against changes")
         }
         let indexes = Set(try await pool.query(
             "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"

@@ -42,6 +42,7 @@ public struct Compactor: Sendable {
         public var storedSize = 0
         public var skipped = 0
         public var broken: [UUID] = []
+        public init() {}
     }
 
     /// The types the diagnostics page counts, kept per compacted session.

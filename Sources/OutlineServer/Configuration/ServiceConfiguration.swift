@@ -35,6 +35,8 @@ public struct ServiceConfiguration: Sendable {
     /// The allocator's arenas and how often free memory goes back to the system
     /// (`OUTLINE_MALLOC_ARENAS`, `OUTLINE_HEAP_TRIM_SECONDS`); applied by the executable.
     public var heap = HeapTrimmer.Settings()
+    /// The background compaction of finished sessions into segments.
+    public var compaction = CompactionService.Settings()
     /// The torture pass's fault hook (`OUTLINE_FAULT_COMMIT_PAUSE_FILE`): creating
     /// this file makes the next group-commit batch hold its transaction open for
     /// 10 s (rows written, not committed), so the test can kill the instance inside it. Never set in production.
@@ -103,6 +105,10 @@ public struct ServiceConfiguration: Sendable {
         if let value = try reader.integer("OUTLINE_HEAP_TRIM_SECONDS", in: 0...86_400, unit: "seconds") {
             configuration.heap.trimInterval = value == 0 ? nil : .seconds(value)
         }
+        if let value = try reader.integer("OUTLINE_COMPACTION_INTERVAL_SECONDS", in: 0...86_400, unit: "seconds") {
+            configuration.compaction.interval = value == 0 ? nil : .seconds(value)
+        }
+        if let value = try reader.seconds("OUTLINE_COMPACTION_SETTLE_SECONDS", in: 0...31_536_000) { configuration.compaction.settle = value }
         if let value = try reader.integer("OUTLINE_LIMIT_ACTIVE_SESSIONS", in: 1...10_000) { configuration.limits.activeSessionsPerUser = value }
         if let value = try reader.integer("OUTLINE_LIMIT_STARTS_PER_HOUR", in: 1...100_000) { configuration.limits.startsPerUserPerHour = value }
         if let value = try reader.integer("OUTLINE_LIMIT_STARTS_PER_DAY", in: 1...1_000_000) { configuration.limits.startsPerUserPerDay = value }

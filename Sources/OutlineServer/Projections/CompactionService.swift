@@ -1,0 +1,46 @@
+import EventLog
+import Logging
+import ServiceLifecycle
+
+/// Compacts finished sessions in the background, in every instance: each pass
+/// takes the sessions that ended at least `settle` ago, one transaction each
+/// (`Compactor`), then waits `interval`. Several instances can run it at once:
+/// a session's head row lock and its `outline_compacted_sessions` row make the
+/// second one skip it. A graceful shutdown ends it between sessions.
+public struct CompactionService: Service {
+    /// `OUTLINE_COMPACTION_INTERVAL_SECONDS` (0 turns it off),
+    /// `OUTLINE_COMPACTION_SETTLE_SECONDS`: how long a finished session stays hot
+    /// (its last readers are usually still on it).
+    public struct Settings: Sendable, Equatable {
+        public var interval: Duration? = .seconds(30)
+        public var settle: Duration = .seconds(300)
+        public var sessionsPerPass = 200
+        public init() {}
+    }
+
+    let compactor: Compactor
+    let settings: Settings
+    let logger: Logger
+
+    public func run() async throws {
+        guard let interval = settings.interval else { return }
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let summary = try await compactor.compactPending(settled: settings.settle, limit: settings.sessionsPerPass)
+                    if summary.sessions > 0 || !summary.broken.isEmpty {
+                        logger.info("compacted finished sessions", metadata: [
+                            "sessions": "\(summary.sessions)", "events": "\(summary.events)", "json_bytes": "\(summary.jsonSize)",
+                            "stored_bytes": "\(summary.storedSize)", "not_verifying": "\(summary.broken.count)",
+                        ])
+                    }
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.warning("a compaction pass failed; the next one retries", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+}
