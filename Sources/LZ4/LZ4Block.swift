@@ -34,6 +34,26 @@ public enum LZ4Block {
         }
     }
 
+    /// Compresses `input` with LZ4's high-compression search (`level` 3…12):
+    /// slower to write, the same block format and the same decoding speed.
+    /// For data written once and read many times (compacted segments).
+    public static func compressHigh(_ input: [UInt8], level: Int32 = 9) throws -> [UInt8] {
+        try input.withUnsafeBytes { source in
+            guard source.count <= Int(LZ4_MAX_INPUT_SIZE) else { throw Failure.inputTooLarge(source.count) }
+            let bound = Int(LZ4_compressBound(Int32(source.count)))
+            return [UInt8](unsafeUninitializedCapacity: max(bound, 1)) { destination, written in
+                let size = LZ4_compress_HC(
+                    source.baseAddress?.assumingMemoryBound(to: CChar.self),
+                    UnsafeMutableRawPointer(destination.baseAddress!).assumingMemoryBound(to: CChar.self),
+                    Int32(source.count),
+                    Int32(bound),
+                    level
+                )
+                written = Int(max(size, 0))
+            }
+        }
+    }
+
     /// Decompresses a block that must expand to exactly `originalSize` bytes;
     /// anything else (corruption, truncation, a wrong size) is `Failure.corrupt`.
     public static func decompress(_ block: [UInt8], originalSize: Int) throws -> [UInt8] {

@@ -174,7 +174,7 @@ public struct Compactor: Sendable {
                 bytes += events[end].json.count
                 end += 1
             }
-            stored.append(try EventSegment(events: Array(events[start..<end])).compressed())
+            stored.append(try EventSegment(events: Array(events[start..<end]), previousLink: start == 0 ? ChainLink.genesis : events[start - 1].chainLink).compressed())
             start = end
         }
         for segment in stored {

@@ -53,8 +53,16 @@ public struct SegmentEvent: Sendable, Equatable {
 ///     schema versions, type indexes, provider sequences (0 = none, else value+1),
 ///     codecs (1 byte each), stored sizes, flags (1 byte each, 0 = plain),
 ///     JSON lengths
-///     chain links: count × 32 bytes
+///     the chain link before the first event, and the last event's: 2 × 32 bytes
 ///     JSON: the payloads back to back
+///
+/// Every event's own chain link is derived, not stored: link(n) follows from
+/// link(n-1), its sequence, its type and its payload's digest (`ChainLink`),
+/// so unpacking recomputes each from the link before the first event and
+/// checks that the last one comes out as stored. A segment whose events were
+/// altered (its digest recomputed to match) does not unpack. Storing the links
+/// would add 32 random, incompressible bytes to every event, about as much as
+/// a compressed delta itself.
 ///
 /// The flags byte is where a later redaction marks an event without a new
 /// format version.
@@ -65,13 +73,28 @@ public struct EventSegment: Sendable, Equatable {
     public static let codecLZ4 = 1
 
     public var events: [SegmentEvent]
+    /// The chain link of the event before the first (`ChainLink.genesis` for event 1).
+    public var previousLink: [UInt8]
 
-    public init(events: [SegmentEvent]) throws {
+    /// Events must be consecutive and their links must follow from
+    /// `previousLink` and their contents (the compactor verified them).
+    public init(events: [SegmentEvent], previousLink: [UInt8]) throws {
         guard let first = events.first else { throw SegmentFormatError.empty }
-        for (index, event) in events.enumerated() where event.sequence != first.sequence + Int32(index) {
-            throw SegmentFormatError.notConsecutive(expected: first.sequence + Int32(index), found: event.sequence)
+        var link = previousLink
+        for (index, event) in events.enumerated() {
+            guard event.sequence == first.sequence + Int32(index) else {
+                throw SegmentFormatError.notConsecutive(expected: first.sequence + Int32(index), found: event.sequence)
+            }
+            link = ChainLink.next(previous: link, sequence: event.sequence, eventType: event.eventType, json: event.json)
+            guard link == event.chainLink else { throw SegmentFormatError.brokenChain(sequence: event.sequence) }
         }
         self.events = events
+        self.previousLink = previousLink
+    }
+
+    private init(verified events: [SegmentEvent], previousLink: [UInt8]) {
+        self.events = events
+        self.previousLink = previousLink
     }
 
     public var firstSequence: Int32 { events[0].sequence }
@@ -122,7 +145,8 @@ public struct EventSegment: Sendable, Equatable {
         for event in events { writer.varint(UInt64(event.storedSize)) }
         for _ in events { writer.raw([0]) }
         for event in events { writer.varint(UInt64(event.json.count)) }
-        for event in events { writer.raw(event.chainLink) }
+        writer.raw(previousLink)
+        writer.raw(events[events.count - 1].chainLink)
         for event in events { writer.raw(event.json) }
         return writer.bytes
     }
@@ -133,8 +157,8 @@ public struct EventSegment: Sendable, Equatable {
         guard Array(try reader.take(4)) == magic else { throw SegmentFormatError.badMagic }
         let version = try reader.byte()
         guard version == Self.version else { throw SegmentFormatError.unsupportedVersion(version) }
-        // Every event takes at least 32 bytes of link plus a byte per column.
-        let count = try reader.count(atMost: bytes.count / 40)
+        // Every event takes at least a byte in each of its nine columns.
+        let count = try reader.count(atMost: bytes.count / 9)
         guard count > 0 else { throw SegmentFormatError.empty }
         let firstValue = try reader.varint()
         guard firstValue >= 1, firstValue <= UInt64(Int32.max) - UInt64(count) + 1 else {
@@ -191,20 +215,24 @@ public struct EventSegment: Sendable, Equatable {
         }
         var lengths: [Int] = []
         for _ in 0..<count { lengths.append(try reader.count(atMost: bytes.count)) }
-        var links: [[UInt8]] = []
-        for _ in 0..<count { links.append(Array(try reader.take(32))) }
+        let previousLink = Array(try reader.take(32))
+        let lastLink = Array(try reader.take(32))
+        var link = previousLink
         var events: [SegmentEvent] = []
         events.reserveCapacity(count)
         for index in 0..<count {
+            let sequence = first + Int32(index), type = types[typeIndexes[index]]
+            let json = Array(try reader.take(lengths[index]))
+            link = ChainLink.next(previous: link, sequence: sequence, eventType: type, json: json)
             events.append(SegmentEvent(
-                position: positions[index], sequence: first + Int32(index), eventType: types[typeIndexes[index]],
+                position: positions[index], sequence: sequence, eventType: type,
                 schemaVersion: schemaVersions[index], codec: codecs[index], storedSize: storedSizes[index],
-                providerSequence: providerSequences[index], recordedAtMicroseconds: times[index], chainLink: links[index],
-                json: Array(try reader.take(lengths[index]))
+                providerSequence: providerSequences[index], recordedAtMicroseconds: times[index], chainLink: link, json: json
             ))
         }
         guard reader.isAtEnd else { throw SegmentFormatError.trailingBytes(bytes.count - reader.offset) }
-        return try EventSegment(events: events)
+        guard link == lastLink else { throw SegmentFormatError.brokenChain(sequence: first + Int32(count) - 1) }
+        return EventSegment(verified: events, previousLink: previousLink)
     }
 
     // MARK: Storing
@@ -214,7 +242,8 @@ public struct EventSegment: Sendable, Equatable {
     /// verifier and the partition-drop audit name.
     public func compressed() throws -> StoredSegment {
         let packed = packed()
-        let body = try LZ4Block.compress(packed)
+        // Written once, read many times: LZ4's slower, tighter search; the block decodes as fast.
+        let body = try LZ4Block.compressHigh(packed)
         return StoredSegment(firstSequence: firstSequence, lastSequence: lastSequence, firstPosition: firstPosition,
                              lastPosition: lastPosition, eventCount: events.count, packedSize: packed.count,
                              jsonSize: jsonSize, body: body, digest: Array(SHA256.hash(data: body)),

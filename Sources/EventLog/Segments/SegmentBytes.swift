@@ -78,6 +78,8 @@ public enum SegmentFormatError: Error, Equatable, CustomStringConvertible {
     case trailingBytes(Int)
     case notConsecutive(expected: Int32, found: Int32)
     case empty
+    /// The events' contents no longer lead to the last chain link stored with them.
+    case brokenChain(sequence: Int32)
 
     public var description: String {
         switch self {
@@ -88,6 +90,7 @@ public enum SegmentFormatError: Error, Equatable, CustomStringConvertible {
         case .trailingBytes(let count): "the segment has \(count) bytes after its last event"
         case .notConsecutive(let expected, let found): "a segment holds consecutive events: expected sequence \(expected), found \(found)"
         case .empty: "a segment holds at least one event"
+        case .brokenChain(let sequence): "the events no longer lead to the chain link stored for event \(sequence): their contents were altered"
         }
     }
 }
