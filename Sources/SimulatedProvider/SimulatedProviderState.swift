@@ -56,6 +56,13 @@ public actor SimulatedProviderState {
     /// released since, waits there).
     public func streamReachedHold(responseID id: String) -> Bool { streamsAtHold.contains(id) }
 
+    /// Whether every response of this outline session has a stream waiting at its hold
+    /// (false while none was created yet).
+    public func streamsReachedHold(session: String) -> Bool {
+        let ids = responsesBySession[session] ?? []
+        return !ids.isEmpty && ids.allSatisfy(streamsAtHold.contains)
+    }
+
     /// Lets held runs (`hold-at:K`) go on: one response, or every one.
     public func release(responseID id: String) { responses[id]?.release(at: .now) }
     /// Lets the held runs of one outline session go on; returns how many.

@@ -142,7 +142,13 @@ struct SimulatedProviderTests {
         let (provider, client) = try await Self.start(TranscriptSpec(outputLength: 400, pace: pace), faults: [.holdAt(events: 1)])
         defer { Task { await provider.stop() } }
         let reading = Task { await collectEvents(client.createStream(Self.request("s-hold"))) }
-        // Held well past the time its first 25 events were planned for.
+        // At its hold (however long a loaded machine takes to get there), then
+        // held well past the time its first 25 events were planned for.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while await !provider.state.streamsReachedHold(session: "s-hold") {
+            guard ContinuousClock.now < deadline else { Issue.record("the stream never reached its hold"); return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
         try await Task.sleep(for: .milliseconds(500))
         let released = ContinuousClock.now
         #expect(await provider.state.release(session: "s-hold") == 1)

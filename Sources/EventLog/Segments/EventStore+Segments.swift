@@ -44,23 +44,43 @@ extension EventStore {
 
     /// The events of `session`'s segments after `sequence` (at most `through`), at most `limit`.
     func segmentEvents(session: UUID, after sequence: Int32, through covered: Int32, limit: Int) async throws -> [SegmentEvent] {
-        try await Self.segmentEvents(pool: pool, session: session, after: sequence, through: covered, limit: limit)
+        try await Self.segmentEvents(pool: pool, session: session, after: sequence, through: covered, limit: limit, cache: segmentCache)
     }
 
-    static func segmentEvents(pool: PostgresPool, session: UUID, after sequence: Int32, through covered: Int32, limit: Int) async throws -> [SegmentEvent] {
+    static func segmentEvents(pool: PostgresPool, session: UUID, after sequence: Int32, through covered: Int32, limit: Int,
+                              cache: SegmentCache? = nil) async throws -> [SegmentEvent] {
         var events: [SegmentEvent] = []
         var cursor = sequence
         while events.count < limit, cursor < covered {
+            // The body only of segments not in the cache (NULL for those whose digest it holds).
+            let known = cache?.digests(of: session) ?? [:]
             let rows = try await pool.query(
                 """
-                SELECT \(Self.segmentColumns) FROM outline_event_segments
+                SELECT session_id, first_sequence, last_sequence, first_position, last_position, event_count, packed_size, json_size,
+                       CASE WHEN digest = ANY($3) THEN NULL ELSE body END, digest
+                  FROM outline_event_segments
                  WHERE session_id = $1 AND last_sequence > $2 ORDER BY first_sequence LIMIT 2
                 """,
-                session, cursor
+                session, cursor, PostgresArray(known.values.map { PostgresBytes($0) })
             )
             if rows.isEmpty { break }
             for row in rows {
-                let segment = try decodeSegment(row)
+                let key = SegmentCache.Key(session: session, firstSequence: try row.decode(Int32.self, at: 1))
+                let digest = try row.decode(PostgresBytes.self, at: 9).bytes
+                let segment: EventSegment
+                if let cached = cache?.segment(key, digest: digest) {
+                    segment = cached
+                } else if try row.decode(PostgresBytes?.self, at: 8) == nil {
+                    // Evicted meanwhile: read its body after all.
+                    let full = try await pool.query(
+                        "SELECT \(Self.segmentColumns) FROM outline_event_segments WHERE session_id = $1 AND first_sequence = $2", session, key.firstSequence)
+                    guard let fullRow = full.first else { break }
+                    segment = try decodeSegment(fullRow)
+                    cache?.insert(segment, key: key, digest: digest)
+                } else {
+                    segment = try decodeSegment(row)
+                    cache?.insert(segment, key: key, digest: digest)
+                }
                 guard segment.firstSequence <= cursor + 1 else { break }
                 for event in segment.events where event.sequence > cursor && event.sequence <= covered {
                     events.append(event)

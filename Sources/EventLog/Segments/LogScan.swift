@@ -40,10 +40,28 @@ public final class LogScan: @unchecked Sendable {
         var firstSequence: Int32
     }
 
-    private struct Cached {
-        var digest: [UInt8]
-        var lastPosition: Int64
-        var events: [SegmentEvent]
+    /// A decoded segment and where the scan stands in it: its events are in
+    /// position order, so each page starts where the last one stopped.
+    private final class Cached {
+        let session: UUID
+        let digest: [UInt8]
+        let lastPosition: Int64
+        let events: [SegmentEvent]
+        var next = 0
+
+        init(session: UUID, digest: [UInt8], lastPosition: Int64, events: [SegmentEvent]) {
+            self.session = session
+            self.digest = digest
+            self.lastPosition = lastPosition
+            self.events = events
+        }
+
+        /// The next event after `position` and at most `bound`, if any.
+        func peek(after position: Int64, bound: Int64) -> SegmentEvent? {
+            while next < events.count, events[next].position <= position { next += 1 }
+            guard next < events.count, events[next].position <= bound else { return nil }
+            return events[next]
+        }
     }
 
     public let filter: Filter
@@ -124,38 +142,37 @@ public final class LogScan: @unchecked Sendable {
         wanted = wanted.filter { seen.insert($0.0).inserted }
         try load(wanted.filter { cache[$0.0]?.digest != $0.1 }.map(\.0), on: connection)
 
-        var fromSegments: [(session: UUID, event: SegmentEvent)] = []
-        for (key, _, _) in wanted {
-            guard let cached = cache[key] else { continue }
-            for event in cached.events where event.position > position && event.position <= bound {
-                fromSegments.append((key.session, event))
-            }
-        }
-        fromSegments.sort { $0.event.position < $1.event.position }
-
+        // Merge the hot rows with every segment in range, smallest position first.
+        let segments = wanted.compactMap { cache[$0.0] }
         var merged: [(session: UUID, event: SegmentEvent)] = []
-        merged.reserveCapacity(min(limit, hot.count + fromSegments.count))
-        var hotIndex = 0, segmentIndex = 0
+        merged.reserveCapacity(min(limit, 8192))
+        var hotIndex = 0
         var nextHot = try hotEvent(hot, hotIndex, bound: bound)
+        var cursor = position
         while merged.count < limit {
-            let nextSegment = segmentIndex < fromSegments.count ? fromSegments[segmentIndex] : nil
-            switch (nextHot, nextSegment) {
-            case (let h?, let s?) where h.event.position == s.event.position:
-                // Compacted between the two queries: the same event, taken once.
-                merged.append(s); segmentIndex += 1; hotIndex += 1
+            var best: Cached?
+            var bestEvent: SegmentEvent?
+            for segment in segments {
+                if let event = segment.peek(after: cursor, bound: bound), event.position < (bestEvent?.position ?? .max) {
+                    best = segment
+                    bestEvent = event
+                }
+            }
+            if let h = nextHot, h.event.position <= (bestEvent?.position ?? .max) {
+                if let bestEvent, bestEvent.position == h.event.position {
+                    // Compacted between the two queries: the same event, taken once (from the segment).
+                    merged.append((best!.session, bestEvent))
+                } else {
+                    merged.append(h)
+                }
+                hotIndex += 1
                 nextHot = try hotEvent(hot, hotIndex, bound: bound)
-            case (let h?, let s?) where h.event.position < s.event.position:
-                merged.append(h); hotIndex += 1
-                nextHot = try hotEvent(hot, hotIndex, bound: bound)
-            case (_, let s?):
-                merged.append(s); segmentIndex += 1
-            case (let h?, nil):
-                merged.append(h); hotIndex += 1
-                nextHot = try hotEvent(hot, hotIndex, bound: bound)
-            case (nil, nil):
+            } else if let best, let bestEvent {
+                merged.append((best.session, bestEvent))
+            } else {
                 break
             }
-            if nextHot == nil && segmentIndex >= fromSegments.count { break }
+            cursor = merged[merged.count - 1].event.position
         }
         if let last = merged.last { position = last.event.position } else { position = bound }
         // Segments the scan has passed are not needed again.
@@ -185,7 +202,8 @@ public final class LogScan: @unchecked Sendable {
             for row in rows {
                 let segment = try EventStore.decodeSegment(row)
                 let key = SegmentKey(session: try row.decode(UUID.self, at: 0), firstSequence: segment.firstSequence)
-                cache[key] = Cached(digest: try row.decode(PostgresBytes.self, at: 9).bytes, lastPosition: segment.lastPosition, events: segment.events)
+                cache[key] = Cached(session: key.session, digest: try row.decode(PostgresBytes.self, at: 9).bytes,
+                                    lastPosition: segment.lastPosition, events: segment.events)
             }
         }
     }

@@ -17,6 +17,8 @@ public final class EventStore: Sendable {
     public let commits = CommitObservers()
     /// The torture pass's kill window inside a batch (`CommitPauseHook`); nil in production.
     public let commitPause: CommitPauseHook?
+    /// Decoded segments of compacted sessions, for replays that read them page by page.
+    let segmentCache = SegmentCache()
     private let logger: Logger
     private let appended = Counter(label: "outline_events_appended_total")
     private let appendLatency = Timer(label: "outline_append_batch_seconds")
