@@ -38,6 +38,7 @@ END;
 $$;
 COMMENT ON TABLE outline_events IS 'Append-only event log of outline sessions; see Schema/migrations.';
 
+DROP FUNCTION outline_events_set_partition_size(bigint);
 DROP FUNCTION outline_events_add_partition();
 DROP TABLE outline_event_partitions;
 ALTER TABLE outline_log_head DROP COLUMN partition_size;

@@ -109,6 +109,29 @@ BEGIN
 END;
 $$;
 
+-- Sets the size of new partitions. On an empty log it also replaces the
+-- (empty) partitions with ones of the new size, so a fresh install (or a test)
+-- starts with the size it chose.
+CREATE FUNCTION outline_events_set_partition_size(p_size bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_name text;
+BEGIN
+    IF p_size IS NULL OR p_size < 1 THEN
+        RAISE EXCEPTION 'a partition spans at least one position' USING ERRCODE = 'OS400';
+    END IF;
+    UPDATE outline_log_head SET partition_size = p_size;
+    IF (SELECT last_position FROM outline_log_head) = 0 THEN
+        FOR v_name IN SELECT name FROM outline_event_partitions WHERE dropped_at IS NULL LOOP
+            EXECUTE format('DROP TABLE %I', v_name);
+        END LOOP;
+        DELETE FROM outline_event_partitions;
+        PERFORM outline_events_add_partition();
+        PERFORM outline_events_add_partition();
+    END IF;
+END;
+$$;
+
 COMMENT ON TABLE outline_events IS 'Append-only event log of outline sessions: the parent of its position-range partitions (outline_event_partitions); see Schema/migrations.';
 
 -- The append function of 0004, writing each event into the partition that

@@ -121,7 +121,8 @@ public struct OutlineServerApplication: Sendable {
                 .init(service: try application(host: host, port: port, onListening: onListening)),
                 .init(service: hub),
                 .init(service: ProjectorService(projector: SessionActivityProjector(pool: pool, logger: logger))),
-                .init(service: CompactionService(compactor: Compactor(pool: pool, logger: logger), settings: configuration.compaction, logger: logger)),
+                .init(service: CompactionService(compactor: Compactor(pool: pool, logger: logger), partitions: LogPartitions(pool: pool, logger: logger),
+                                                 settings: configuration.compaction, logger: logger)),
             ],
             gracefulShutdownSignals: signals,
             logger: logger

@@ -15,6 +15,7 @@ public struct SchemaHealth: Sendable {
         ("outline_events", "outline_events_no_update_or_delete"), ("outline_events", "outline_events_no_truncate"),
         ("outline_event_segments", "outline_event_segments_no_update_or_delete"), ("outline_event_segments", "outline_event_segments_no_truncate"),
         ("outline_compacted_sessions", "outline_compacted_sessions_no_update_or_delete"), ("outline_compacted_sessions", "outline_compacted_sessions_no_truncate"),
+        ("outline_log_audit", "outline_log_audit_no_update_or_delete"), ("outline_log_audit", "outline_log_audit_no_truncate"),
     ]
     static let requiredIndexes = [
         "outline_events_pkey", "outline_events_session_sequence_key",
@@ -26,7 +27,7 @@ public struct SchemaHealth: Sendable {
     static let requiredFunctions = ["outline_append_events", "outline_sessions_define_view"]
     static let requiredRelations = ["outline_events", "outline_event_streams", "outline_log_head", "outline_sessions", "outline_session_rows", "outline_session_text",
                                      "outline_session_leases", "outline_workflows", "outline_projections", "outline_session_activity",
-                                     "outline_event_segments", "outline_compacted_sessions"]
+                                     "outline_event_segments", "outline_compacted_sessions", "outline_event_partitions", "outline_log_audit"]
 
     public static func check(_ migrator: Migrator) async throws -> SchemaHealth {
         var problems: [String] = []
@@ -63,6 +64,34 @@ public struct SchemaHealth: Sendable {
             let present = try await pool.query("SELECT to_regclass($1) IS NOT NULL", name)[0].decode(Bool.self, at: 0)
             if !present { problems.append("table or view \(name) is missing") }
         }
+        problems += try await partitionProblems(pool)
         return SchemaHealth(problems: problems, streamingReverted: reverted)
+    }
+
+    /// Every live partition exists, is part of the log, carries both guards
+    /// and its range; no row sits in the parent itself; one partition lies
+    /// ahead of the head or the appends will be creating it themselves.
+    static func partitionProblems(_ pool: PostgresPool) async throws -> [String] {
+        guard try await pool.query("SELECT to_regclass('outline_event_partitions') IS NOT NULL")[0].decode(Bool.self, at: 0) else { return [] }
+        var problems: [String] = []
+        for row in try await pool.query(
+            """
+            SELECT p.name, to_regclass(p.name) IS NOT NULL,
+                   EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = to_regclass(p.name) AND i.inhparent = 'outline_events'::regclass),
+                   (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = to_regclass(p.name) AND t.tgenabled <> 'D'
+                       AND t.tgname IN ('outline_events_no_update_or_delete', 'outline_events_no_truncate')),
+                   EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conrelid = to_regclass(p.name) AND c.conname = p.name || '_range')
+              FROM outline_event_partitions p WHERE p.dropped_at IS NULL ORDER BY p.first_position
+            """
+        ) {
+            let name = try row.decode(String.self, at: 0)
+            guard try row.decode(Bool.self, at: 1) else { problems.append("log partition \(name) is registered but missing: its rows are gone"); continue }
+            if !(try row.decode(Bool.self, at: 2)) { problems.append("log partition \(name) is not attached to outline_events: readers do not see its rows") }
+            if try row.decode(Int64.self, at: 3) < 2 { problems.append("log partition \(name) lacks its append-only triggers (or one is disabled)") }
+            if !(try row.decode(Bool.self, at: 4)) { problems.append("log partition \(name) lacks its position range constraint") }
+        }
+        let strays = try await pool.query("SELECT count(*) FROM ONLY outline_events")[0].decode(Int64.self, at: 0)
+        if strays > 0 { problems.append("\(strays) row(s) sit in outline_events itself, outside every partition: they were not written by the append function") }
+        return problems
     }
 }

@@ -4,7 +4,8 @@ import ServiceLifecycle
 
 /// Compacts finished sessions in the background, in every instance: each pass
 /// takes the sessions that ended at least `settle` ago, one transaction each
-/// (`Compactor`), then waits `interval`. Several instances can run it at once:
+/// (`Compactor`), keeps an empty log partition ready ahead of the appends
+/// (`LogPartitions.ensureAhead`), then waits `interval`. Several instances can run it at once:
 /// a session's head row lock and its `outline_compacted_sessions` row make the
 /// second one skip it. A graceful shutdown ends it between sessions.
 public struct CompactionService: Service {
@@ -19,6 +20,7 @@ public struct CompactionService: Service {
     }
 
     let compactor: Compactor
+    let partitions: LogPartitions
     let settings: Settings
     let logger: Logger
 
@@ -34,6 +36,8 @@ public struct CompactionService: Service {
                             "stored_bytes": "\(summary.storedSize)", "not_verifying": "\(summary.broken.count)",
                         ])
                     }
+                    let created = try await partitions.ensureAhead()
+                    if !created.isEmpty { logger.info("created log partitions ahead of the appends", metadata: ["partitions": "\(created)"]) }
                 } catch is CancellationError {
                     return
                 } catch {
