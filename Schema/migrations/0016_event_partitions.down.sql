@@ -3,6 +3,7 @@
 -- partitions dropped. Rows of partitions already dropped are not brought back
 -- (their sessions live in segments, which 0015 keeps readable). Takes the log's
 -- exclusive lock for the copy.
+LOCK TABLE outline_event_streams, outline_log_head IN EXCLUSIVE MODE;   -- the appenders' order (see the up migration)
 LOCK TABLE outline_events IN ACCESS EXCLUSIVE MODE;
 
 CREATE TABLE outline_events_merged (LIKE outline_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS);

@@ -22,6 +22,12 @@
 --   * a provider event once per session: a session's provider sequences must
 --     now rise (outline_event_streams.last_provider_sequence), which implies once.
 
+-- Appenders lock their sessions' heads first, then the log head, then the
+-- log: take the same, in the same order, so a running append waits here
+-- instead of closing a cycle with this migration.
+LOCK TABLE outline_event_streams, outline_log_head IN EXCLUSIVE MODE;
+LOCK TABLE outline_events IN ACCESS EXCLUSIVE MODE;
+
 CREATE TABLE outline_event_partitions (
     name           text        PRIMARY KEY,
     first_position bigint      NOT NULL CHECK (first_position >= 1),
@@ -78,8 +84,9 @@ DECLARE
     v_name text := 'outline_events_p000000000001';
 BEGIN
     SELECT partition_size, last_position INTO v_size, v_head FROM outline_log_head;
-    -- The rows there now, and room up to the next multiple of the partition size.
-    v_last := greatest(1, (v_head + v_size - 1) / v_size) * v_size;
+    -- The rows there now, closed at the head (droppable once compacted); on an
+    -- empty log a first partition of the usual size.
+    v_last := CASE WHEN v_head = 0 THEN v_size ELSE v_head END;
     EXECUTE format('ALTER TABLE outline_events RENAME TO %I', v_name);
     EXECUTE format('ALTER INDEX outline_events_pkey RENAME TO %I', v_name || '_pkey');
     EXECUTE format('ALTER INDEX outline_events_session_sequence_key RENAME TO %I', v_name || '_session_sequence_key');

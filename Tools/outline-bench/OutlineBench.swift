@@ -17,7 +17,7 @@ struct OutlineBench: AsyncParsableCommand {
         abstract: "Benchmark the event log against a scratch database on the server DATABASE_URL names."
     )
 
-    @Option(help: "what to measure: log (append, COPY ceiling, rebuild, storage), parser (SSE framing and event decoding), runner (sessions end to end against the simulated provider), or compaction (finished sessions hot and in segments)") var suite = "log"
+    @Option(help: "what to measure: log (append, COPY ceiling, rebuild, storage), parser (SSE framing and event decoding), runner (sessions end to end against the simulated provider), compaction (finished sessions hot and in segments), or lifecycle (a log of --events migrated to partitions live, compacted, its partition dropped, under a steady appender)") var suite = "log"
     @Option(help: "folder of the recorded provider streams (parser suite)") var fixtures = "Tests/Fixtures/openai-responses"
     @Option(help: "concurrent live sessions") var sessions = 100
     @Option(help: "runner suite: milliseconds between provider events") var paceMs = 0
@@ -36,7 +36,7 @@ struct OutlineBench: AsyncParsableCommand {
             throw ValidationError("sessions, batch and writers must be at least 1, and events at least sessions")
         }
         guard ["inline", "none"].contains(projection) else { throw ValidationError("--projection is inline or none") }
-        guard ["log", "parser", "runner", "compaction"].contains(suite) else { throw ValidationError("--suite is log, parser, runner or compaction") }
+        guard ["log", "parser", "runner", "compaction", "lifecycle"].contains(suite) else { throw ValidationError("--suite is log, parser, runner, compaction or lifecycle") }
     }
 
     func run() async throws {
@@ -60,8 +60,10 @@ struct OutlineBench: AsyncParsableCommand {
             try await Migrator(pool: pool, migrations: try Migration.load(from: SchemaFiles.directory()!), logger: logger).up()
             print("# outline-bench \(CommandLine.arguments.dropFirst().joined(separator: " "))")
             print("# \(ProcessInfo.processInfo.activeProcessorCount) cores; PostgreSQL \(try await pool.query("SHOW server_version")[0].decode(String.self, at: 0)); synchronous_commit=\(try await pool.query("SHOW synchronous_commit")[0].decode(String.self, at: 0)), fsync=\(try await pool.query("SHOW fsync")[0].decode(String.self, at: 0))")
-            if suite == "runner" || suite == "compaction" {
-                if suite == "runner" {
+            if suite == "runner" || suite == "compaction" || suite == "lifecycle" {
+                if suite == "lifecycle" {
+                    try await LifecycleBenchmark(events: events, sessions: sessions).run(pool: pool, logger: logger)
+                } else if suite == "runner" {
                     try await RunnerBenchmark(sessions: sessions, outputLength: outputLength, pace: .milliseconds(paceMs)).run(pool: pool, logger: logger)
                 } else {
                     try await CompactionBenchmark(sessions: sessions, outputLength: outputLength, fixtures: URL(fileURLWithPath: fixtures)).run(pool: pool, logger: logger)
