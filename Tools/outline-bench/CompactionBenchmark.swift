@@ -16,7 +16,7 @@ struct CompactionBenchmark {
     var sessions: Int
     var outputLength: Int
     var fixtures: URL
-    var recordedCopies = 20
+    var recordedCopies: Int
 
     func run(pool: PostgresPool, logger: Logger) async throws {
         try await RunnerBenchmark(sessions: sessions, outputLength: outputLength, pace: .zero).run(pool: pool, logger: logger)
@@ -28,7 +28,7 @@ struct CompactionBenchmark {
         }
         try await pool.query("VACUUM ANALYZE outline_events")
         let hot = try await pool.query("""
-            SELECT count(*), sum(raw_size)::int8, pg_table_size('outline_events') + pg_indexes_size('outline_events') FROM outline_events
+            SELECT count(*), sum(raw_size)::int8, (\(StorageReport.logRelations("pg_table_size(c.oid) + pg_indexes_size(c.oid)"))) FROM outline_events
             """)[0]
         let hotEvents = try hot.decode(Int64.self, at: 0), hotJSON = try hot.decode(Int64.self, at: 1), hotBytes = try hot.decode(Int64.self, at: 2)
         print(String(format: "hot: %lld events, JSON %.0f B/event, table + indexes %.0f B/event (%.2fx the JSON)",

@@ -27,6 +27,7 @@ struct OutlineBench: AsyncParsableCommand {
     @Option(help: "inline projection during appends: inline or none") var projection = "inline"
     @Option(help: "rows for the COPY ceiling") var copyRows = 300_000
     @Option(help: "connections the group commit writer may use at once") var writers = 2
+    @Option(help: "compaction suite: sessions appended from each recorded provider stream") var recordedCopies = 200
     @Flag(help: "keep the scratch database afterwards") var keep = false
     @Option(name: .customLong("database-url"), help: "server to use (default: $DATABASE_URL); a scratch database is created on it")
     var databaseURL: String?
@@ -66,7 +67,7 @@ struct OutlineBench: AsyncParsableCommand {
                 } else if suite == "runner" {
                     try await RunnerBenchmark(sessions: sessions, outputLength: outputLength, pace: .milliseconds(paceMs)).run(pool: pool, logger: logger)
                 } else {
-                    try await CompactionBenchmark(sessions: sessions, outputLength: outputLength, fixtures: URL(fileURLWithPath: fixtures)).run(pool: pool, logger: logger)
+                    try await CompactionBenchmark(sessions: sessions, outputLength: outputLength, fixtures: URL(fileURLWithPath: fixtures), recordedCopies: recordedCopies).run(pool: pool, logger: logger)
                 }
                 await pool.shutdown()
                 if !keep { try await admin.execute("DROP DATABASE \(name) WITH (FORCE)") }

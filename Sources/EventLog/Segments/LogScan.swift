@@ -101,12 +101,17 @@ public final class LogScan: @unchecked Sendable {
         guard position < through else { return [] }
         let binds = filter.binds
         let n = binds.count
+        // A page of hot rows in position order, each marked if a compaction covers
+        // it (those are skipped: their segment is read instead). Marking rather
+        // than filtering keeps this an index range scan of `limit` rows: an
+        // anti-join would walk every covered row of a compacted partition per page.
         let hot = try connection.query(
             """
-            SELECT \(EventStore.selectColumns) FROM outline_events e
-             WHERE e.position > $\(n + 1) AND e.position <= $\(n + 2) AND (\(filter.hotCondition))
-               AND NOT EXISTS (SELECT 1 FROM outline_compacted_sessions c WHERE c.session_id = e.session_id AND e.sequence <= c.covered_through)
-             ORDER BY e.position LIMIT $\(n + 3)
+            SELECT h.*, EXISTS (SELECT 1 FROM outline_compacted_sessions c WHERE c.session_id = h.session_id AND h.sequence <= c.covered_through)
+              FROM (SELECT \(EventStore.selectColumns) FROM outline_events e
+                     WHERE e.position > $\(n + 1) AND e.position <= $\(n + 2) AND (\(filter.hotCondition))
+                     ORDER BY e.position LIMIT $\(n + 3)) h
+             ORDER BY h.position
             """,
             binds: binds + [position, through, Int64(limit)]
         )
@@ -147,7 +152,7 @@ public final class LogScan: @unchecked Sendable {
         var merged: [(session: UUID, event: SegmentEvent)] = []
         merged.reserveCapacity(min(limit, 8192))
         var hotIndex = 0
-        var nextHot = try hotEvent(hot, hotIndex, bound: bound)
+        var nextHot = try hotEvent(hot, &hotIndex, bound: bound)
         var cursor = position
         while merged.count < limit {
             var best: Cached?
@@ -166,7 +171,7 @@ public final class LogScan: @unchecked Sendable {
                     merged.append(h)
                 }
                 hotIndex += 1
-                nextHot = try hotEvent(hot, hotIndex, bound: bound)
+                nextHot = try hotEvent(hot, &hotIndex, bound: bound)
             } else if let best, let bestEvent {
                 merged.append((best.session, bestEvent))
             } else {
@@ -181,7 +186,9 @@ public final class LogScan: @unchecked Sendable {
         return merged
     }
 
-    private func hotEvent(_ rows: PostgresRows, _ index: Int, bound: Int64) throws -> (session: UUID, event: SegmentEvent)? {
+    /// The next hot row from `index` on that no compaction covers, at most `bound`; `index` moves past covered ones.
+    private func hotEvent(_ rows: PostgresRows, _ index: inout Int, bound: Int64) throws -> (session: UUID, event: SegmentEvent)? {
+        while index < rows.count, try rows[index].decode(Bool.self, at: 11) { index += 1 }
         guard index < rows.count else { return nil }
         let event = try EventStore.decodeStored(rows[index])
         guard event.position <= bound else { return nil }
