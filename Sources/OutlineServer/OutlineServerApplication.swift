@@ -122,6 +122,7 @@ public struct OutlineServerApplication: Sendable {
                 .init(service: hub),
                 .init(service: ProjectorService(projector: SessionActivityProjector(pool: pool, logger: logger))),
                 .init(service: CompactionService(compactor: Compactor(pool: pool, logger: logger), partitions: LogPartitions(pool: pool, logger: logger),
+                                                 retention: SessionRetention(pool: pool, logger: logger),
                                                  settings: configuration.compaction, logger: logger)),
             ],
             gracefulShutdownSignals: signals,

@@ -32,6 +32,13 @@ struct ServiceParts: Sendable {
     /// A user reaches the sessions of their own namespace, an admin every one.
     func reachable(_ session: UUID, workflow: WorkflowScope?, identity: AccessToken) async throws -> SessionAccess {
         guard let access = try await sessions.access(session), workflow?.contains(access) ?? true else {
+            // Removed by retention: its owner (or an admin) learns when and why; anyone else gets the same 404.
+            if let removal = try await SessionRetention.removal(of: session, pool: store.pool),
+               identity.role == .admin || removal.workflowOwner == identity.subject {
+                throw APIError(.gone, code: "session_removed",
+                               message: "Session \(session.uuidString.lowercased()) was removed at \(TimestampText.format(removal.removedAt)): \(removal.reason).",
+                               fields: ["removedAt": TimestampText.format(removal.removedAt), "reason": removal.reason], numbers: ["auditSequence": Int(removal.audit)])
+            }
             throw Self.sessionNotFound(session)
         }
         if let scoped = identity.session, scoped.lowercased() != session.uuidString.lowercased() {

@@ -32,7 +32,9 @@ struct EventStoreTests {
     func commitPauseHook() async throws {
         try await TestDatabase.withDatabase { pool, _ in
             let arm = FileManager.default.temporaryDirectory.appendingPathComponent("arm-\(UUID().uuidString)").path
-            let store = EventStore(pool: pool, commitPause: CommitPauseHook(armFile: arm, minimumSessions: 2, pause: .seconds(2)))
+            // Paused until the test releases it (at most two minutes): no race with a clock.
+            let hook = CommitPauseHook(armFile: arm, minimumSessions: 2, pause: .seconds(120))
+            let store = EventStore(pool: pool, commitPause: hook)
             let (a, b) = (UUID(), UUID())
             let events = [NewEvent(SampleEvents.everyType()[0])]
             // A batch of one session does not take it.
@@ -43,6 +45,7 @@ struct EventStoreTests {
             try await Deadline.wait(for: "the batch to take the arming", within: .seconds(30)) { !FileManager.default.fileExists(atPath: arm) }
             // Inside its transaction: another reader sees nothing of it yet.
             #expect(try await EventStore(pool: pool).head(of: b).sequence == 0)
+            _ = FileManager.default.createFile(atPath: hook.releaseFile, contents: nil)
             _ = try await paused.value
             #expect(try await store.head(of: b).sequence == 1)
             #expect(try await store.head(of: a).sequence == 2)

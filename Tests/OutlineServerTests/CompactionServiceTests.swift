@@ -1,4 +1,5 @@
 import EventLog
+import OutlineProjections
 import Foundation
 import PostgresClient
 import Testing
@@ -48,6 +49,33 @@ struct CompactionServiceTests {
             #expect(after == before)
             #expect(before[0].split(separator: "\n").count == log.count)
             #expect(before[7] == "1 \(log.count)")
+        }
+    }
+
+    @Test("a session removed by retention answers 410 session_removed (when and why) to its owner on every route, 404 to anyone else")
+    func removedSessionOverHTTP() async throws {
+        try await ServiceHarness.with(spec: .init(outputLength: 300, pace: .milliseconds(1)), configure: { $0.compaction.interval = nil }) { h in
+            let alice = try await h.token("alice")
+            let (session, streamToken) = try await h.startStreaming("wf-expiring", token: alice)
+            _ = try await h.waitUntilEnded("wf-expiring", session: session, token: alice)
+            let retention = SessionRetention(pool: h.app.pool)
+            try await retention.setPolicy(keepDays: 1, by: "ops")
+            let outcomes = try await retention.apply(asOf: Date().addingTimeInterval(2 * 86_400), actor: "test")
+            #expect(outcomes.count == 1)
+            let base = ServiceHarness.base("wf-expiring")
+            for path in ["\(base)/status?sessionId=\(session)", "/api/sessions/\(session)/events", "/api/sessions/\(session)/verify",
+                         "/api/sessions/\(session)/replay?speed=0"] {
+                let reply = try await h.call("GET", path, token: alice)
+                #expect(reply.status == 410, "\(path)")
+                #expect(reply.errorCode == "session_removed", "\(path)")
+                let fields = (reply.json?["error"] as? [String: Any])
+                #expect((fields?["reason"] as? String)?.contains("1 day(s)") == true || reply.json.map { "\($0)" }?.contains("1 day(s)") == true, "\(path)")
+                #expect(try await h.call("GET", path, token: try await h.token("mallory")).status == 404, "\(path)")
+            }
+            let stream = try await h.call("GET", base + "/stream?sessionId=\(session)&token=\(streamToken)")
+            #expect(stream.status == 410)
+            // The workflow's latest session is gone with it.
+            #expect(try await h.call("GET", base + "/latest", token: alice).status == 404)
         }
     }
 }

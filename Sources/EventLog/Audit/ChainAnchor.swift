@@ -61,8 +61,13 @@ public struct ChainAnchor: Sendable, Equatable, Codable {
                 var position = try row.decode(Int64?.self, at: 1)
                 if try row.decode(Bool.self, at: 3) {
                     // Compacted: the segment's copy is the one readers see.
-                    let event = try await EventStore.segmentEvents(pool: pool, session: anchor.sessionId, after: anchor.sequence - 1,
+                    let event: SegmentEvent?
+                    do {
+                        event = try await EventStore.segmentEvents(pool: pool, session: anchor.sessionId, after: anchor.sequence - 1,
                                                                    through: anchor.sequence, limit: 1).first
+                    } catch EventLogError.sessionRemoved {
+                        continue   // removed by retention, on the record: not a rewrite
+                    }
                     stored = event?.chainLink
                     position = event?.position
                 }

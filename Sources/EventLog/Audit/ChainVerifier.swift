@@ -40,6 +40,8 @@ public struct ChainVerifier: Sendable {
         public var storedBytes: Int64 = 0
         public var rawBytes: Int64 = 0
         public var breaks: [Break] = []
+        /// Sessions removed by retention: their history left by the audited path, not a break.
+        public var removed: [UUID] = []
         /// How many anchors were checked, when any were (`ChainAnchor.check`).
         public var anchorsChecked: Int?
         public var isIntact: Bool { breaks.isEmpty }
@@ -81,6 +83,10 @@ public struct ChainVerifier: Sendable {
     private func walk(session: UUID, report: inout Report) async throws -> Break? {
         var link = ChainLink.genesis
         var expected: Int32 = 1
+        if try await pool.query("SELECT 1 FROM outline_removed_sessions WHERE session_id = $1", session).count > 0 {
+            report.removed.append(session)
+            return nil
+        }
         if let failure = try await walkSegments(session: session, link: &link, expected: &expected, report: &report) { return failure }
         while true {
             let rows = try await pool.query(

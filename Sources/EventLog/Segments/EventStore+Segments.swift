@@ -90,6 +90,9 @@ extension EventStore {
             }
         }
         if cursor < covered {
+            if let removed = try await pool.query("SELECT removed_at, reason FROM outline_removed_sessions WHERE session_id = $1", session).first {
+                throw EventLogError.sessionRemoved(sessionID: session, removedAt: try removed.decode(Date.self, at: 0), reason: try removed.decode(String.self, at: 1))
+            }
             throw EventLogError.corruptSegment(sessionID: session, firstSequence: cursor + 1,
                                                reason: "compaction covered events through \(covered), but no segment holds event \(cursor + 1)")
         }

@@ -11,6 +11,9 @@ public enum EventLogError: Error, Equatable, CustomStringConvertible {
     /// A compacted segment cannot be read back (its digest, its LZ4 block or
     /// its packed layout is wrong), named by session and first sequence.
     case corruptSegment(sessionID: UUID, firstSequence: Int32, reason: String)
+    /// The session was removed by retention (`outline_removed_sessions`): its
+    /// history is gone on purpose, recorded in the log audit stream.
+    case sessionRemoved(sessionID: UUID, removedAt: Date, reason: String)
     /// An append with no events, or one that breaks the API's rules.
     case invalidAppend(String)
 
@@ -24,6 +27,8 @@ public enum EventLogError: Error, Equatable, CustomStringConvertible {
             "the payload of event \(sequence) of session \(session.uuidString.lowercased()) (position \(position)) is damaged: \(reason)"
         case .corruptSegment(let session, let first, let reason):
             "the segment of session \(session.uuidString.lowercased()) from event \(first) is damaged: \(reason)"
+        case .sessionRemoved(let session, let at, let reason):
+            "session \(session.uuidString.lowercased()) was removed at \(TimestampText.format(at)): \(reason)"
         case .invalidAppend(let why):
             "invalid append: \(why)"
         }

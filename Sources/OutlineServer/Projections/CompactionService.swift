@@ -1,11 +1,13 @@
 import EventLog
+import OutlineProjections
 import Logging
 import ServiceLifecycle
 
 /// Compacts finished sessions in the background, in every instance: each pass
 /// takes the sessions that ended at least `settle` ago, one transaction each
-/// (`Compactor`), keeps an empty log partition ready ahead of the appends
-/// (`LogPartitions.ensureAhead`), then waits `interval`. Several instances can run it at once:
+/// (`Compactor`), removes the sessions past their retention policy
+/// (`SessionRetention`), keeps an empty log partition ready ahead of the
+/// appends (`LogPartitions.ensureAhead`), then waits `interval`. Several instances can run it at once:
 /// a session's head row lock and its `outline_compacted_sessions` row make the
 /// second one skip it. A graceful shutdown ends it between sessions.
 public struct CompactionService: Service {
@@ -21,11 +23,16 @@ public struct CompactionService: Service {
 
     let compactor: Compactor
     let partitions: LogPartitions
+    let retention: SessionRetention
     let settings: Settings
     let logger: Logger
 
     public func run() async throws {
-        guard let interval = settings.interval else { return }
+        guard let interval = settings.interval else {
+            // Turned off: stay until shutdown (a service that returns ends the whole group).
+            try? await gracefulShutdown()
+            return
+        }
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
@@ -36,6 +43,10 @@ public struct CompactionService: Service {
                             "stored_bytes": "\(summary.storedSize)", "not_verifying": "\(summary.broken.count)",
                         ])
                     }
+                    let removed = try await retention.apply(actor: "outline-server background pass").filter {
+                        if case .removed = $0.1 { return true } else { return false }
+                    }
+                    if !removed.isEmpty { logger.info("removed sessions past their retention", metadata: ["sessions": "\(removed.count)"]) }
                     let created = try await partitions.ensureAhead()
                     if !created.isEmpty { logger.info("created log partitions ahead of the appends", metadata: ["partitions": "\(created)"]) }
                 } catch is CancellationError {

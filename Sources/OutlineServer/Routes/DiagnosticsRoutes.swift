@@ -142,6 +142,7 @@ struct DiagnosticsRoutes: Sendable {
             """
             SELECT c.session_id, p.sequence FROM outline_compacted_sessions c, unnest(c.problem_sequences) AS p(sequence)
              WHERE c.problem_sequences <> '{}' AND c.compacted_at > now() - interval '24 hours'
+               AND NOT EXISTS (SELECT 1 FROM outline_removed_sessions x WHERE x.session_id = c.session_id)
              LIMIT 10000
             """
         )
