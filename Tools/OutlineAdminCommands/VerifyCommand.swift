@@ -42,7 +42,14 @@ struct VerifyCommand: AsyncParsableCommand {
                      report.sessions, report.events, report.storedBytes, report.rawBytes, seconds,
                      seconds > 0 ? Double(report.events) / seconds : 0, seconds > 0 ? Double(report.rawBytes) / seconds / 1e6 : 0))
         if let checked = report.anchorsChecked { print("checked \(checked) anchor(s) from \(anchors ?? "")") }
-        if report.isIntact {
+        for redacted in report.redactions {
+            let r = redacted.redaction
+            print("REDACTED: session \(redacted.sessionID.uuidString.lowercased()) event \(redacted.sequence) (\(redacted.eventType)): audit record \(r.map { String($0.audit) } ?? "?"), \(r?.at ?? "?") by \(r?.by ?? "?"): \(r?.reason ?? "?")")
+        }
+        for removed in report.removed { print("REMOVED: session \(removed.uuidString.lowercased()) left by retention (outline-admin partitions audit)") }
+        if report.isIntact && !report.redactions.isEmpty {
+            print("intact with \(report.redactions.count) redaction(s): every hash chain verifies, the redacted payloads' digests included")
+        } else if report.isIntact {
             print("intact: every hash chain verifies\(report.anchorsChecked != nil ? " and every anchored link is unchanged" : "")")
         } else {
             print("\(Set(report.breaks.map(\.sessionID)).count) of \(report.sessions) session(s) broken; each line names a first broken link and what differs")

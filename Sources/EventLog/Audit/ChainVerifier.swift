@@ -34,6 +34,14 @@ public struct ChainVerifier: Sendable {
         }
     }
 
+    public struct Redacted: Sendable, Equatable {
+        public var sessionID: UUID
+        public var sequence: Int32
+        public var eventType: String
+        /// From the tombstone: the audit record, when, by whom, why.
+        public var redaction: Tombstone.Redaction?
+    }
+
     public struct Report: Sendable {
         public var sessions = 0
         public var events: Int64 = 0
@@ -42,6 +50,8 @@ public struct ChainVerifier: Sendable {
         public var breaks: [Break] = []
         /// Sessions removed by retention: their history left by the audited path, not a break.
         public var removed: [UUID] = []
+        /// Redacted events: content removed on the record, chain intact (what, when, why, by whom).
+        public var redactions: [Redacted] = []
         /// How many anchors were checked, when any were (`ChainAnchor.check`).
         public var anchorsChecked: Int?
         public var isIntact: Bool { breaks.isEmpty }
@@ -179,7 +189,11 @@ public struct ChainVerifier: Sendable {
                     report.events += 1
                     report.storedBytes += Int64(event.storedSize)
                     report.rawBytes += Int64(event.json.count)
-                    let recomputed = ChainLink.next(previous: link, sequence: event.sequence, eventType: event.eventType, json: event.json)
+                    let recomputed = ChainLink.next(previous: link, sequence: event.sequence, eventType: event.eventType, payloadDigest: event.payloadDigest)
+                    if event.redactedDigest != nil {
+                        report.redactions.append(Redacted(sessionID: session, sequence: event.sequence, eventType: event.eventType,
+                                                          redaction: Tombstone.redaction(in: event.json)))
+                    }
                     guard recomputed == event.chainLink else {
                         return Break(sessionID: session, sequence: event.sequence, position: event.position, differs: .chainLink,
                                      reason: "the compacted event's link does not follow from its contents and its predecessor",

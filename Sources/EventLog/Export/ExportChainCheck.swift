@@ -12,6 +12,8 @@ public struct ExportChainCheck: Sendable {
         /// Sessions the export starts after their first event (a time range):
         /// checked from their first exported link on.
         public var partialSessions = 0
+        /// Events exported as tombstones (redacted), whose links were checked against their kept digests.
+        public var redacted = 0
         public var isIntact: Bool { breaks.isEmpty }
     }
 
@@ -66,7 +68,18 @@ public struct ExportChainCheck: Sendable {
             return
         }
         let payload = Array(line[(start + Self.payloadKey.count)..<(line.count - 1)])
-        let expected = ChainLink.next(previous: progress.link, sequence: sequence, eventType: type, json: payload)
+        var digest = ChainLink.payloadDigest(payload)
+        if let kept = Self.field(line, "payload_digest").flatMap({ Hex.decode(String(decoding: $0, as: UTF8.self)) }) {
+            // Redacted: the payload must be a tombstone naming this digest, which the link covers.
+            guard kept.count == 32, Tombstone.redaction(in: payload)?.digest == Hex.encode(kept) else {
+                progress.broken = true
+                report.breaks.append("session \(session) sequence \(sequence): a payload digest without the tombstone that names it")
+                return
+            }
+            digest = kept
+            report.redacted += 1
+        }
+        let expected = ChainLink.next(previous: progress.link, sequence: sequence, eventType: type, payloadDigest: digest)
         guard expected == link else {
             progress.broken = true
             report.breaks.append("session \(session) sequence \(sequence): the chain link does not match its payload and type (altered or damaged)")

@@ -55,7 +55,8 @@ public struct LogExport: Sendable {
                 // The payload is forwarded as stored JSON: only the codec is undone, not the catalog decode.
                 buffer += Self.line(session: session, sequence: event.sequence, position: event.position, type: event.eventType,
                                     schemaVersion: event.schemaVersion, recordedAt: event.recordedAt,
-                                    providerSequence: event.providerSequence, chainLink: event.chainLink, json: event.json)
+                                    providerSequence: event.providerSequence, chainLink: event.chainLink, json: event.json,
+                                    redactedDigest: event.redactedDigest)
                 buffer.append(0x0A)
             }
             exported += Int64(page.count)
@@ -84,16 +85,20 @@ public struct LogExport: Sendable {
     /// One event as an NDJSON line (without the newline).
     public static func line(_ event: RecordedEvent) -> [UInt8] {
         line(session: event.sessionID, sequence: event.sequence, position: event.position, type: event.eventType, schemaVersion: event.schemaVersion,
-             recordedAt: event.recordedAt, providerSequence: event.providerSequence, chainLink: event.chainLink, json: event.json)
+             recordedAt: event.recordedAt, providerSequence: event.providerSequence, chainLink: event.chainLink, json: event.json,
+             redactedDigest: event.redactedDigest)
     }
 
     static func line(session: UUID, sequence: Int32, position: Int64, type: String, schemaVersion: Int16, recordedAt: Date,
-                     providerSequence: Int32?, chainLink: [UInt8], json: [UInt8]) -> [UInt8] {
+                     providerSequence: Int32?, chainLink: [UInt8], json: [UInt8], redactedDigest: [UInt8]? = nil) -> [UInt8] {
         var text = "{\"session_id\":\"\(session.uuidString.lowercased())\",\"sequence\":\(sequence),\"position\":\(position)"
         text += ",\"type\":\"\(type)\",\"schema_version\":\(schemaVersion)"
         text += ",\"recorded_at\":\"\(TimestampText.format(recordedAt))\""
         text += ",\"provider_sequence\":\(providerSequence.map(String.init) ?? "null")"
-        text += ",\"chain_link\":\"\(Hex.encode(chainLink))\",\"payload\":"
+        text += ",\"chain_link\":\"\(Hex.encode(chainLink))\""
+        // A redacted event: the payload is its tombstone, the link covers this digest of the original.
+        if let redactedDigest { text += ",\"payload_digest\":\"\(Hex.encode(redactedDigest))\"" }
+        text += ",\"payload\":"
         return Array(text.utf8) + (json.isEmpty ? Array("null".utf8) : json) + [UInt8(ascii: "}")]
     }
 }

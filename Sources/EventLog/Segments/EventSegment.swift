@@ -20,9 +20,16 @@ public struct SegmentEvent: Sendable, Equatable {
     public var recordedAtMicroseconds: Int64
     public var chainLink: [UInt8]
     public var json: [UInt8]
+    /// Set when the payload was redacted: `json` is then the tombstone, and this
+    /// the SHA-256 of the JSON that was appended, which the chain link covers.
+    public var redactedDigest: [UInt8]?
+
+    /// The digest the chain link covers: the original payload's, redacted or not.
+    public var payloadDigest: [UInt8] { redactedDigest ?? ChainLink.payloadDigest(json) }
 
     public init(position: Int64, sequence: Int32, eventType: String, schemaVersion: Int16, codec: PayloadCodec, storedSize: Int,
-                providerSequence: Int32?, recordedAtMicroseconds: Int64, chainLink: [UInt8], json: [UInt8]) {
+                providerSequence: Int32?, recordedAtMicroseconds: Int64, chainLink: [UInt8], json: [UInt8], redactedDigest: [UInt8]? = nil) {
+        self.redactedDigest = redactedDigest
         self.position = position
         self.sequence = sequence
         self.eventType = eventType
@@ -51,10 +58,11 @@ public struct SegmentEvent: Sendable, Equatable {
 ///     positions: first, then count-1 increasing deltas
 ///     recorded-at: first as zig-zag, then count-1 zig-zag deltas (µs since 2000)
 ///     schema versions, type indexes, provider sequences (0 = none, else value+1),
-///     codecs (1 byte each), stored sizes, flags (1 byte each, 0 = plain),
+///     codecs (1 byte each), stored sizes, flags (1 byte each: 0 plain, 1 redacted),
 ///     JSON lengths
 ///     the chain link before the first event, and the last event's: 2 × 32 bytes
-///     JSON: the payloads back to back
+///     for each redacted event, in order: the SHA-256 of its original JSON (32 bytes)
+///     JSON: the payloads back to back (a redacted event's: its tombstone)
 ///
 /// Every event's own chain link is derived, not stored: link(n) follows from
 /// link(n-1), its sequence, its type and its payload's digest (`ChainLink`),
@@ -64,8 +72,8 @@ public struct SegmentEvent: Sendable, Equatable {
 /// would add 32 random, incompressible bytes to every event, about as much as
 /// a compressed delta itself.
 ///
-/// The flags byte is where a later redaction marks an event without a new
-/// format version.
+/// A redacted event keeps its chain: its link is computed from the digest kept
+/// for it, and its JSON is the tombstone that names the redaction.
 public struct EventSegment: Sendable, Equatable {
     public static let magic: [UInt8] = Array("OSEG".utf8)
     public static let version: UInt8 = 1
@@ -85,7 +93,7 @@ public struct EventSegment: Sendable, Equatable {
             guard event.sequence == first.sequence + Int32(index) else {
                 throw SegmentFormatError.notConsecutive(expected: first.sequence + Int32(index), found: event.sequence)
             }
-            link = ChainLink.next(previous: link, sequence: event.sequence, eventType: event.eventType, json: event.json)
+            link = ChainLink.next(previous: link, sequence: event.sequence, eventType: event.eventType, payloadDigest: event.payloadDigest)
             guard link == event.chainLink else { throw SegmentFormatError.brokenChain(sequence: event.sequence) }
         }
         self.events = events
@@ -143,10 +151,11 @@ public struct EventSegment: Sendable, Equatable {
         for event in events { writer.varint(event.providerSequence.map { UInt64(UInt32(bitPattern: $0)) + 1 } ?? 0) }
         for event in events { writer.raw([UInt8(truncatingIfNeeded: event.codec.rawValue)]) }
         for event in events { writer.varint(UInt64(event.storedSize)) }
-        for _ in events { writer.raw([0]) }
+        for event in events { writer.raw([event.redactedDigest == nil ? 0 : 1]) }
         for event in events { writer.varint(UInt64(event.json.count)) }
         writer.raw(previousLink)
         writer.raw(events[events.count - 1].chainLink)
+        for event in events { if let digest = event.redactedDigest { writer.raw(digest) } }
         for event in events { writer.raw(event.json) }
         return writer.bytes
     }
@@ -209,25 +218,31 @@ public struct EventSegment: Sendable, Equatable {
         }
         var storedSizes: [Int] = []
         for _ in 0..<count { storedSizes.append(try reader.count(atMost: Int(Int32.max))) }
+        var redacted: [Bool] = []
         for _ in 0..<count {
             let flags = try reader.byte()
-            guard flags == 0 else { throw SegmentFormatError.outOfRange(what: "flags \(flags)", at: reader.offset) }
+            guard flags <= 1 else { throw SegmentFormatError.outOfRange(what: "flags \(flags)", at: reader.offset) }
+            redacted.append(flags == 1)
         }
         var lengths: [Int] = []
         for _ in 0..<count { lengths.append(try reader.count(atMost: bytes.count)) }
         let previousLink = Array(try reader.take(32))
         let lastLink = Array(try reader.take(32))
+        var digests: [Int: [UInt8]] = [:]
+        for index in 0..<count where redacted[index] { digests[index] = Array(try reader.take(32)) }
         var link = previousLink
         var events: [SegmentEvent] = []
         events.reserveCapacity(count)
         for index in 0..<count {
             let sequence = first + Int32(index), type = types[typeIndexes[index]]
             let json = Array(try reader.take(lengths[index]))
-            link = ChainLink.next(previous: link, sequence: sequence, eventType: type, json: json)
+            let redactedDigest = digests[index]
+            link = ChainLink.next(previous: link, sequence: sequence, eventType: type, payloadDigest: redactedDigest ?? ChainLink.payloadDigest(json))
             events.append(SegmentEvent(
                 position: positions[index], sequence: sequence, eventType: type,
                 schemaVersion: schemaVersions[index], codec: codecs[index], storedSize: storedSizes[index],
-                providerSequence: providerSequences[index], recordedAtMicroseconds: times[index], chainLink: link, json: json
+                providerSequence: providerSequences[index], recordedAtMicroseconds: times[index], chainLink: link, json: json,
+                redactedDigest: redactedDigest
             ))
         }
         guard reader.isAtEnd else { throw SegmentFormatError.trailingBytes(bytes.count - reader.offset) }

@@ -159,7 +159,7 @@ extension EventStore {
             position: event.position, sessionID: session, sequence: event.sequence, eventType: event.eventType,
             schemaVersion: event.schemaVersion, codec: event.codec, storedSize: event.storedSize, rawSize: event.json.count,
             providerSequence: event.providerSequence, recordedAt: event.recordedAt, chainLink: event.chainLink,
-            json: event.json, event: decoded
+            json: event.json, event: decoded, redactedDigest: event.redactedDigest
         )
     }
 }

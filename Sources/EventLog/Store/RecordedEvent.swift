@@ -16,4 +16,7 @@ public struct RecordedEvent: Sendable, Equatable {
     /// The payload's JSON as it was appended.
     public var json: [UInt8]
     public var event: OutlineEvent
+    /// Set when the payload was redacted (`json` is then the tombstone): the
+    /// SHA-256 of the JSON that was appended, which the chain link covers.
+    public var redactedDigest: [UInt8]? = nil
 }

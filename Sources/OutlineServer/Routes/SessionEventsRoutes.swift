@@ -40,8 +40,18 @@ struct SessionEventsRoutes: Sendable {
         var storedBytes: Int64
         var rawBytes: Int64
         var brokenLink: BrokenLink?
+        /// Events whose content was redacted on the record (the chain verifies through their kept digests).
+        var redactions: [Redaction]
+
+        struct Redaction: Encodable {
+            var sequence: Int32, type: String, auditSequence: Int64?, at: String?, by: String?, reason: String?
+        }
 
         init(session: UUID, report: ChainVerifier.Report) {
+            redactions = report.redactions.map {
+                Redaction(sequence: $0.sequence, type: $0.eventType, auditSequence: $0.redaction?.audit, at: $0.redaction?.at,
+                          by: $0.redaction?.by, reason: $0.redaction?.reason)
+            }
             sessionId = session.uuidString.lowercased()
             intact = report.isIntact
             events = report.events
