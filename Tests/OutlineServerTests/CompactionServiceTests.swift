@@ -78,4 +78,67 @@ struct CompactionServiceTests {
             #expect(try await h.call("GET", base + "/latest", token: alice).status == 404)
         }
     }
+
+    /// The real `outline-admin` beside this test bundle (built with the tests).
+    static func admin(_ arguments: [String], database: String) async throws -> (status: Int32, output: String) {
+        let path = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("outline-admin").path
+        let (status, data) = try await runCollecting(path, arguments + ["--database-url", database], includeErrors: true)
+        return (status, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("the life cycle by the documented commands: a streamed session compacted, its partition dropped, partly redacted; it still replays over HTTP, exports, re-hashes and verifies")
+    func lifeCycleByTheDocumentedCommands() async throws {
+        try await ServiceHarness.with(spec: .init(outputLength: 900, pace: .milliseconds(1)), configure: { $0.compaction.interval = nil },
+                                      prepare: { try await LogPartitions(pool: $0).setSize(60) }) { h in
+            let alice = try await h.token("alice")
+            let (session, streamToken) = try await h.startStreaming("wf-lifecycle", token: alice)
+            _ = try await h.waitUntilEnded("wf-lifecycle", session: session, token: alice)
+            let log = try await h.log(session)
+            #expect(log.count > 60)
+            let database = h.pool.settings.conninfo
+            let text = log.filter { $0.eventType == "output_text.delta" }.map { String(decoding: $0.json, as: UTF8.self) }
+            let sample = try #require(text.first)
+
+            let compact = try await Self.admin(["compact"], database: database)
+            #expect(compact.status == 0, "\(compact.output)")
+            #expect(compact.output.contains("compacted 1 session(s)"), "\(compact.output)")
+            let drop = try await Self.admin(["partitions", "drop", "--all-droppable", "--reason", "compacted", "--by", "ops"], database: database)
+            #expect(drop.status == 0, "\(drop.output)")
+            #expect(drop.output.contains("dropped outline_events_p"), "\(drop.output)")
+            let redact = try await Self.admin(["redact", "--session", session, "--type", "output_text.delta", "--reason", "deletion request #7", "--by", "dpo"], database: database)
+            #expect(redact.status == 0, "\(redact.output)")
+            #expect(redact.output.contains("redacted \(text.count) event(s)"), "\(redact.output)")
+
+            let verify = try await Self.admin(["verify", "--session", session], database: database)
+            #expect(verify.status == 0, "\(verify.output)")
+            #expect(verify.output.contains("intact with \(text.count) redaction(s)"), "\(verify.output)")
+            #expect(verify.output.contains("by dpo: deletion request #7"), "\(verify.output)")
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("export-\(UUID().uuidString).ndjson").path
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let export = try await Self.admin(["export", "--session", session, "--output", file], database: database)
+            #expect(export.status == 0, "\(export.output)")
+            let exported = try String(contentsOfFile: file, encoding: .utf8)
+            #expect(exported.split(separator: "\n").count == log.count)
+            #expect(!exported.contains(sample))
+            let check = try await runCollecting(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("outline-admin").path,
+                                                ["export-check", file], includeErrors: true)
+            let checkOutput = String(decoding: check.output, as: UTF8.self)
+            #expect(check.status == 0, "\(checkOutput)")
+            #expect(checkOutput.contains("\(text.count) redacted"), "\(checkOutput)")
+            let audit = try await Self.admin(["partitions", "audit"], database: database)
+            #expect(audit.status == 0 && audit.output.contains("partition_dropped") && audit.output.contains("redacted"), "\(audit.output)")
+
+            // Over HTTP: the replay and a stream from a Last-Event-ID show the tombstones, every id once, in order.
+            let replay = try await SSEClient().connect(h.url + "/api/sessions/\(session)/replay?speed=0", headers: [("Authorization", "Bearer \(alice)")])
+            #expect(replay.events.map { Int32($0.id ?? "") } == log.map(\.sequence))
+            #expect(!replay.events.contains { $0.data == sample })
+            #expect(replay.events.filter { $0.event == "output_text.delta" }.allSatisfy { $0.data.contains("\"redacted\":{") })
+            let streamURL = h.url + ServiceHarness.base("wf-lifecycle") + "/stream?sessionId=\(session)&token=\(streamToken)"
+            let resumed = try await SSEClient().connect(streamURL, headers: [("Last-Event-ID", "5")])
+            #expect(resumed.events.map { Int32($0.id ?? "") } == log.dropFirst(5).map(\.sequence))
+            let verified = try await h.call("GET", "/api/sessions/\(session)/verify", token: alice)
+            #expect(verified.json?["intact"] as? Bool == true)
+            #expect((verified.json?["redactions"] as? [Any])?.count == text.count)
+        }
+    }
 }

@@ -119,7 +119,7 @@ struct ExportCheckCommand: ParsableCommand {
         }
         if !pending.isEmpty { check.check(bytes: pending) }
         let report = check.result
-        print("checked \(report.sessions) session(s), \(report.events) events\(report.partialSessions > 0 ? " (\(report.partialSessions) starting mid-session)" : "")")
+        print("checked \(report.sessions) session(s), \(report.events) events\(report.partialSessions > 0 ? " (\(report.partialSessions) starting mid-session)" : "")\(report.redacted > 0 ? ", \(report.redacted) redacted (re-hashed through their kept digests)" : "")")
         if report.isIntact {
             print("intact: every exported chain re-hashes to its links")
         } else {
