@@ -37,14 +37,25 @@ struct ReplayScenario {
         try await pool.query("ANALYZE outline_events")
         let admin = try await signer.sign(AccessToken(subject: "analyst", role: .admin, expiresAt: Date().addingTimeInterval(3600)))
         let url = stack.url + "/api/workflows/\(workflow)/outline-generation/stream?sessionId=\(session.uuidString.lowercased())&from=0"
+        print("replay: one SSE connection, \(events) events from the start of a finished session")
+        try await replay(url: url, authorization: "Bearer \(admin)", label: "hot rows")
+        // The same session once compacted into LZ4 segments (what every finished session becomes).
         let started = ContinuousClock.now
-        let result = await StreamClient(http: CurlHTTPClient(), url: url, disconnectProbability: 0).readOnce(authorization: "Bearer \(admin)")
+        guard case .compacted(let done) = try await Compactor(pool: pool).compact(session: session) else { throw LoadError("the replayed session was not compacted") }
+        print(String(format: "  compacted into %d segments in %.2f s (%.1f%% of its JSON)", done.segments, seconds(since: started),
+                     100 * Double(done.storedSize) / Double(max(done.jsonSize, 1))))
+        try await replay(url: url, authorization: "Bearer \(admin)", label: "segments")
+    }
+
+    private func replay(url: String, authorization: String, label: String) async throws {
+        let started = ContinuousClock.now
+        let result = await StreamClient(http: CurlHTTPClient(), url: url, disconnectProbability: 0).readOnce(authorization: authorization)
         let elapsed = seconds(since: started)
         guard result.ids.count == events, result.ids == Array(1...Int32(events)) else {
-            throw LoadError("replay delivered \(result.ids.count) of \(events) events (\(result.failure ?? "no error"))")
+            throw LoadError("replay (\(label)) delivered \(result.ids.count) of \(events) events (\(result.failure ?? "no error"))")
         }
-        print("replay: one SSE connection, \(events) events from the start of a finished session")
-        print(String(format: "  %.0f events/s, %.1f MB/s (%.2f s); every id 1…%d once, in order", Double(events) / elapsed, Double(result.bytes) / elapsed / 1e6, elapsed, events))
+        print(String(format: "  from %@: %.0f events/s, %.1f MB/s (%.2f s); every id 1…%d once, in order",
+                     label as NSString, Double(events) / elapsed, Double(result.bytes) / elapsed / 1e6, elapsed, events))
     }
 }
 

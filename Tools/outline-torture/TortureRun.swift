@@ -98,6 +98,11 @@ final class TortureRun: Sendable {
         environment["OUTLINE_ADOPTION_INTERVAL_MS"] = "500"
         environment["OUTLINE_PROVIDER_STALL_SECONDS"] = "2"
         environment["OUTLINE_DB_CONNECT_TIMEOUT_SECONDS"] = "2"
+        // Both instances compact finished sessions every second, as soon as they end:
+        // compaction races the kills and the PostgreSQL crash, and the readers and
+        // the proofs below read those sessions from segments.
+        environment["OUTLINE_COMPACTION_INTERVAL_SECONDS"] = "1"
+        environment["OUTLINE_COMPACTION_SETTLE_SECONDS"] = "0"
         for (name, value) in [("OUTLINE_LIMIT_ACTIVE_SESSIONS", "1000"), ("OUTLINE_LIMIT_STARTS_PER_HOUR", "10000"), ("OUTLINE_LIMIT_STARTS_PER_DAY", "10000"),
                               ("OUTLINE_LIMIT_NEW_WORKFLOWS_PER_HOUR", "10000"), ("OUTLINE_LIMIT_STREAMS", "1000")] {
             environment[name] = value
@@ -437,6 +442,8 @@ final class TortureRun: Sendable {
             results.append((session, events, connections))
         }
         note("every reader finished")
+        let compacted = await query { pool in try await pool.query("SELECT count(*) FROM outline_compacted_sessions")[0].decode(Int64.self, at: 0) } ?? 0
+        note("\(compacted) of \(sessions.count) sessions were compacted by the instances during the run (their readers and the proofs below read segments)")
         let verdict = await TortureVerdict.check(run: self, results: results, faults: schedule.count)
         return verdict.with(figures: figures.withLock { $0 })
     }
