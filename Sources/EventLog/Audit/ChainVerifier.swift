@@ -102,9 +102,9 @@ public struct ChainVerifier: Sendable {
             let rows = try await pool.query(
                 """
                 SELECT position, sequence, event_type, codec, payload, raw_size, chain_link FROM outline_events
-                 WHERE session_id = $1 AND sequence >= $2 ORDER BY sequence LIMIT $3
+                 WHERE session_id = $1 AND sequence >= $2 AND sequence < $2 + $3 ORDER BY sequence
                 """,
-                session, expected, Int64(pageSize)
+                session, expected, Int32(clamping: pageSize)
             )
             for row in rows {
                 let event = try StoredRow(row)
@@ -133,7 +133,15 @@ public struct ChainVerifier: Sendable {
                 link = recomputed
                 expected += 1
             }
-            if rows.count < pageSize { break }
+            if rows.count < pageSize {
+                // The window was short: the session ends here, or has a gap before later events.
+                if let next = try await pool.query("SELECT min(sequence) FROM outline_events WHERE session_id = $1 AND sequence >= $2", session, expected)
+                    .first.flatMap({ try $0.decode(Int32?.self, at: 0) }) {
+                    return Break(sessionID: session, sequence: expected, position: nil, differs: .missingEvent,
+                                 reason: "event \(expected) is not in the log; the next stored event is \(next)")
+                }
+                break
+            }
         }
         let head = try await pool.query("SELECT head_sequence, head_link FROM outline_event_streams WHERE session_id = $1", session)
         if head.isEmpty && expected > 1 {

@@ -10,6 +10,9 @@ extension EventStore {
     /// payloads' JSON decompressed but not decoded into catalog types.
     public func storedEvents(session: UUID, after sequence: Int32, limit: Int) async throws -> [SegmentEvent] {
         let limit = max(0, limit)
+        // Sequences are dense, so the next `limit` events are exactly the next
+        // `limit` sequences: a bounded range, never a scan and sort of the rest of
+        // the session (which the planner chooses over the partitions otherwise).
         // The hot rows first, then how far compaction covers: a compaction that
         // commits between the two only makes the second larger, and hot rows it
         // now covers are dropped below, so nothing is missed or doubled.
@@ -18,11 +21,12 @@ extension EventStore {
                 let results = try connection.pipeline([
                     .init(
                         """
-                        SELECT \(Self.selectColumns) FROM outline_events
-                         WHERE session_id = $1 AND sequence > greatest($2, coalesce((SELECT covered_through FROM outline_compacted_sessions WHERE session_id = $1), 0))
-                         ORDER BY sequence LIMIT $3
+                        SELECT \(Self.selectColumns) FROM outline_events,
+                               (SELECT greatest($2, coalesce((SELECT covered_through FROM outline_compacted_sessions c WHERE c.session_id = $1), 0)) AS after_sequence) bound
+                         WHERE session_id = $1 AND sequence > bound.after_sequence AND sequence <= bound.after_sequence + $3
+                         ORDER BY sequence
                         """,
-                        [session, sequence, Int64(limit)]),
+                        [session, sequence, Int32(clamping: limit)]),
                     .init("SELECT coalesce((SELECT covered_through FROM outline_compacted_sessions WHERE session_id = $1), 0)", [session]),
                 ])
                 return (results[0], try results[1][0].decode(Int32.self, at: 0))
