@@ -21,8 +21,51 @@ extension EventCatalog {
 extension EventStore {
     /// A session's events after `sequence` for streaming: decompressed, not
     /// decoded. A damaged payload is an error naming the event, as in `read`.
+    ///
+    /// The hot path reads only the columns a stream sends (sequence, type,
+    /// payload, recorded-at), as one bounded range of sequences; a session that
+    /// compaction covers past `sequence` is read from its segments first
+    /// (`storedEvents`' rules: hot rows first, then how far compaction covers).
     public func readFeed(session: UUID, after sequence: Int32, limit: Int = 1000) async throws -> [FeedEvent] {
-        try await storedEvents(session: session, after: sequence, limit: limit).map(FeedEvent.init)
+        let limit = max(0, limit)
+        let (hot, covered) = try await pool.withConnection { connection in
+            try await connection.run { connection -> (PostgresRows, Int32) in
+                let results = try connection.pipeline([
+                    .init(
+                        """
+                        SELECT sequence, event_type, codec, payload, raw_size, recorded_at, position FROM outline_events,
+                               (SELECT greatest($2, coalesce((SELECT covered_through FROM outline_compacted_sessions c WHERE c.session_id = $1), 0)) AS after_sequence) bound
+                         WHERE session_id = $1 AND sequence > bound.after_sequence AND sequence <= bound.after_sequence + $3
+                         ORDER BY sequence
+                        """,
+                        [session, sequence, Int32(clamping: limit)]),
+                    .init("SELECT coalesce((SELECT covered_through FROM outline_compacted_sessions WHERE session_id = $1), 0)", [session]),
+                ])
+                return (results[0], try results[1][0].decode(Int32.self, at: 0))
+            }
+        }
+        var events: [FeedEvent] = []
+        if covered > sequence {
+            events = try await segmentEvents(session: session, after: sequence, through: covered, limit: limit).map(FeedEvent.init)
+        }
+        events.reserveCapacity(events.count + hot.count)
+        for row in hot where events.count < limit {
+            let eventSequence = try row.decode(Int32.self, at: 0)
+            guard eventSequence > covered else { continue }
+            let codecValue = try row.decode(Int16.self, at: 2)
+            let damaged = { (reason: String) in
+                EventLogError.corruptPayload(sessionID: session, sequence: eventSequence, position: (try? row.decode(Int64.self, at: 6)) ?? 0, reason: reason)
+            }
+            guard let codec = PayloadCodec(rawValue: codecValue) else { throw damaged(PayloadCodecError.unknownCodec(codecValue).description) }
+            let json: [UInt8]
+            do {
+                json = try codec.decode(try row.decode(PostgresBytes.self, at: 3).bytes, rawSize: try row.decode(Int.self, at: 4))
+            } catch {
+                throw damaged(String(describing: error))
+            }
+            events.append(FeedEvent(sequence: eventSequence, eventType: try row.decode(String.self, at: 1), json: json, recordedAt: try row.decode(Date.self, at: 5)))
+        }
+        return events
     }
 
     /// The heads of many sessions at once (sessions without events are absent).
