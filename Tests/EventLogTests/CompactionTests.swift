@@ -186,4 +186,20 @@ struct CompactionTests {
             await #expect(throws: PostgresError.self) { try await pool.query("UPDATE outline_compacted_sessions SET covered_through = 1") }
         }
     }
+
+    @Test("a cursor at the largest sequence reads nothing, hot or compacted (the bounded range never overflows)")
+    func cursorAtTheTop() async throws {
+        try await TestDatabase.withDatabase { pool, _ in
+            let store = EventStore(pool: pool)
+            let ids = try await Self.appendInterleaved(store)
+            for _ in 0..<2 {
+                for id in ids {
+                    #expect(try await store.readFeed(session: id, after: .max, limit: 1000).isEmpty)
+                    #expect(try await store.read(session: id, after: .max - 1, limit: .max).isEmpty)
+                    #expect(try await store.storedEvents(session: id, after: 0, limit: .max).count > 50)
+                }
+                _ = try await Compactor(pool: pool).compactPending()
+            }
+        }
+    }
 }

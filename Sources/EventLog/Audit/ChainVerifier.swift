@@ -102,7 +102,7 @@ public struct ChainVerifier: Sendable {
             let rows = try await pool.query(
                 """
                 SELECT position, sequence, event_type, codec, payload, raw_size, chain_link FROM outline_events
-                 WHERE session_id = $1 AND sequence >= $2 AND sequence < $2 + $3 ORDER BY sequence
+                 WHERE session_id = $1 AND sequence >= $2 AND sequence < $2::int8 + $3 ORDER BY sequence
                 """,
                 session, expected, Int32(clamping: pageSize)
             )

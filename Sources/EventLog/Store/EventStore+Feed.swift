@@ -35,7 +35,7 @@ extension EventStore {
                         """
                         SELECT sequence, event_type, codec, payload, raw_size, recorded_at, position FROM outline_events,
                                (SELECT greatest($2, coalesce((SELECT covered_through FROM outline_compacted_sessions c WHERE c.session_id = $1), 0)) AS after_sequence) bound
-                         WHERE session_id = $1 AND sequence > bound.after_sequence AND sequence <= bound.after_sequence + $3
+                         WHERE session_id = $1 AND sequence > bound.after_sequence AND sequence <= bound.after_sequence::int8 + $3
                          ORDER BY sequence
                         """,
                         [session, sequence, Int32(clamping: limit)]),
