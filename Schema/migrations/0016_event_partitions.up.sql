@@ -184,9 +184,38 @@ BEGIN
             v_total, (SELECT sum(c) FROM unnest(p_counts) AS c) USING ERRCODE = 'OS400';
     END IF;
 
-    WITH moved AS (
+    -- A provider event once per session: its provider sequences rise, across
+    -- appends (the head row, locked by the caller's heads query, keeps the last)
+    -- and within this one. Checked before the heads move (the head update below
+    -- records the new last one in the same row version, instead of a second update).
+    IF EXISTS (SELECT 1 FROM unnest(p_event_provider_seq) AS p WHERE p IS NOT NULL) THEN
+        SELECT n.session_id, n.provider_sequence INTO v_session, v_provider
+          FROM (SELECT e.session_id, e.provider_sequence,
+                       lag(e.provider_sequence) OVER (PARTITION BY e.session_id ORDER BY e.sequence) AS previous
+                  FROM unnest(p_event_sessions, p_event_sequences, p_event_provider_seq) AS e(session_id, sequence, provider_sequence)
+                 WHERE e.provider_sequence IS NOT NULL) n
+          JOIN unnest(p_sessions, p_expected) AS x(session_id, expected) ON x.session_id = n.session_id
+          LEFT JOIN outline_event_streams s ON s.session_id = n.session_id
+         -- Only where the head is where the writer expects it: a stale writer
+         -- gets its sequence conflict below, as before, not this.
+         WHERE coalesce(s.head_sequence, 0) = x.expected
+           AND n.provider_sequence <= coalesce(n.previous, s.last_provider_sequence, -1)
+         LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'session % already holds provider event %', v_session, v_provider
+                USING ERRCODE = '23505', CONSTRAINT = 'outline_events_provider_sequence_once',
+                      DETAIL = format('Key (session_id, provider_sequence)=(%s, %s) already exists.', v_session, v_provider);
+        END IF;
+    END IF;
+
+    WITH provider AS (
+        SELECT e.session_id, max(e.provider_sequence) AS last
+          FROM unnest(p_event_sessions, p_event_provider_seq) AS e(session_id, provider_sequence)
+         WHERE e.provider_sequence IS NOT NULL GROUP BY e.session_id
+    ), moved AS (
         UPDATE outline_event_streams AS s
-           SET head_sequence = u.expected + u.n, head_link = u.new_link, updated_at = now()
+           SET head_sequence = u.expected + u.n, head_link = u.new_link, updated_at = now(),
+               last_provider_sequence = coalesce((SELECT p.last FROM provider p WHERE p.session_id = u.session_id), s.last_provider_sequence)
           FROM unnest(p_sessions, p_expected, p_counts, p_prev_links, p_new_links)
                AS u(session_id, expected, n, prev_link, new_link)
          WHERE u.expected > 0
@@ -196,8 +225,9 @@ BEGIN
         RETURNING 1
     )
     SELECT count(*) INTO v_moved FROM moved;
-    INSERT INTO outline_event_streams (session_id, head_sequence, head_link)
-    SELECT u.session_id, u.n, u.new_link
+    INSERT INTO outline_event_streams (session_id, head_sequence, head_link, last_provider_sequence)
+    SELECT u.session_id, u.n, u.new_link,
+           (SELECT max(e.provider_sequence) FROM unnest(p_event_sessions, p_event_provider_seq) AS e(session_id, provider_sequence) WHERE e.session_id = u.session_id)
       FROM unnest(p_sessions, p_expected, p_counts, p_new_links) AS u(session_id, expected, n, new_link)
      WHERE u.expected = 0
     ON CONFLICT (session_id) DO NOTHING;
@@ -221,29 +251,6 @@ BEGIN
     ) THEN
         RAISE EXCEPTION 'outline_append_events: an event sequence lies outside its stream''s new range'
             USING ERRCODE = 'OS400';
-    END IF;
-
-    -- A provider event once per session: its provider sequences rise, across
-    -- appends (the head row, locked above, keeps the last) and within this one.
-    IF EXISTS (SELECT 1 FROM unnest(p_event_provider_seq) AS p WHERE p IS NOT NULL) THEN
-        SELECT n.session_id, n.provider_sequence INTO v_session, v_provider
-          FROM (SELECT e.session_id, e.provider_sequence,
-                       lag(e.provider_sequence) OVER (PARTITION BY e.session_id ORDER BY e.sequence) AS previous
-                  FROM unnest(p_event_sessions, p_event_sequences, p_event_provider_seq) AS e(session_id, sequence, provider_sequence)
-                 WHERE e.provider_sequence IS NOT NULL) n
-          JOIN outline_event_streams s ON s.session_id = n.session_id
-         WHERE n.provider_sequence <= coalesce(n.previous, s.last_provider_sequence, -1)
-         LIMIT 1;
-        IF FOUND THEN
-            RAISE EXCEPTION 'session % already holds provider event %', v_session, v_provider
-                USING ERRCODE = '23505', CONSTRAINT = 'outline_events_provider_sequence_once',
-                      DETAIL = format('Key (session_id, provider_sequence)=(%s, %s) already exists.', v_session, v_provider);
-        END IF;
-        UPDATE outline_event_streams s SET last_provider_sequence = m.last
-          FROM (SELECT e.session_id, max(e.provider_sequence) AS last
-                  FROM unnest(p_event_sessions, p_event_provider_seq) AS e(session_id, provider_sequence)
-                 WHERE e.provider_sequence IS NOT NULL GROUP BY e.session_id) m
-         WHERE s.session_id = m.session_id;
     END IF;
 
     UPDATE outline_log_head SET last_position = last_position + v_total
