@@ -10,28 +10,7 @@ extension EventStore {
     /// payloads' JSON decompressed but not decoded into catalog types.
     public func storedEvents(session: UUID, after sequence: Int32, limit: Int) async throws -> [SegmentEvent] {
         let limit = max(0, limit)
-        // Sequences are dense, so the next `limit` events are exactly the next
-        // `limit` sequences: a bounded range, never a scan and sort of the rest of
-        // the session (which the planner chooses over the partitions otherwise).
-        // The hot rows first, then how far compaction covers: a compaction that
-        // commits between the two only makes the second larger, and hot rows it
-        // now covers are dropped below, so nothing is missed or doubled.
-        let (hot, covered) = try await pool.withConnection { connection in
-            try await connection.run { connection -> (PostgresRows, Int32) in
-                let results = try connection.pipeline([
-                    .init(
-                        """
-                        SELECT \(Self.selectColumns) FROM outline_events,
-                               (SELECT greatest($2, coalesce((SELECT covered_through FROM outline_compacted_sessions c WHERE c.session_id = $1), 0)) AS after_sequence) bound
-                         WHERE session_id = $1 AND sequence > bound.after_sequence AND sequence <= bound.after_sequence::int8 + $3
-                         ORDER BY sequence
-                        """,
-                        [session, sequence, Int32(clamping: limit)]),
-                    .init("SELECT coalesce((SELECT covered_through FROM outline_compacted_sessions WHERE session_id = $1), 0)", [session]),
-                ])
-                return (results[0], try results[1][0].decode(Int32.self, at: 0))
-            }
-        }
+        let (hot, covered) = try await hotPage(session: session, after: sequence, limit: limit, columns: Self.selectColumns)
         var events: [SegmentEvent] = []
         if covered > sequence {
             events = try await segmentEvents(session: session, after: sequence, through: covered, limit: limit)
@@ -44,6 +23,35 @@ extension EventStore {
         events.reserveCapacity(hot.count)
         for row in hot { events.append(try Self.decodeStored(row)) }
         return events
+    }
+
+    /// The next hot rows of a session after `sequence` (`columns` of them), and
+    /// how far compaction covers it: one round trip, shared by every session reader.
+    ///
+    /// Sequences are dense, so the next `limit` events are exactly the next
+    /// `limit` sequences: a bounded range, never a scan and sort of the rest of
+    /// the session (which the planner chooses over the partitions otherwise;
+    /// added in int8, so a cursor at the top cannot overflow it). The hot rows
+    /// first, then how far compaction covers: a compaction that commits between
+    /// the two only makes the second larger, and the caller drops the hot rows
+    /// it now covers, so nothing is missed or doubled.
+    func hotPage(session: UUID, after sequence: Int32, limit: Int, columns: String) async throws -> (rows: PostgresRows, covered: Int32) {
+        try await pool.withConnection { connection in
+            try await connection.run { connection -> (PostgresRows, Int32) in
+                let results = try connection.pipeline([
+                    .init(
+                        """
+                        SELECT \(columns) FROM outline_events,
+                               (SELECT greatest($2, coalesce((SELECT covered_through FROM outline_compacted_sessions c WHERE c.session_id = $1), 0)) AS after_sequence) bound
+                         WHERE session_id = $1 AND sequence > bound.after_sequence AND sequence <= bound.after_sequence::int8 + $3
+                         ORDER BY sequence
+                        """,
+                        [session, sequence, Int32(clamping: limit)]),
+                    .init("SELECT coalesce((SELECT covered_through FROM outline_compacted_sessions WHERE session_id = $1), 0)", [session]),
+                ])
+                return (results[0], try results[1][0].decode(Int32.self, at: 0))
+            }
+        }
     }
 
     /// The events of `session`'s segments after `sequence` (at most `through`), at most `limit`.

@@ -28,22 +28,8 @@ extension EventStore {
     /// (`storedEvents`' rules: hot rows first, then how far compaction covers).
     public func readFeed(session: UUID, after sequence: Int32, limit: Int = 1000) async throws -> [FeedEvent] {
         let limit = max(0, limit)
-        let (hot, covered) = try await pool.withConnection { connection in
-            try await connection.run { connection -> (PostgresRows, Int32) in
-                let results = try connection.pipeline([
-                    .init(
-                        """
-                        SELECT sequence, event_type, codec, payload, raw_size, recorded_at, position FROM outline_events,
-                               (SELECT greatest($2, coalesce((SELECT covered_through FROM outline_compacted_sessions c WHERE c.session_id = $1), 0)) AS after_sequence) bound
-                         WHERE session_id = $1 AND sequence > bound.after_sequence AND sequence <= bound.after_sequence::int8 + $3
-                         ORDER BY sequence
-                        """,
-                        [session, sequence, Int32(clamping: limit)]),
-                    .init("SELECT coalesce((SELECT covered_through FROM outline_compacted_sessions WHERE session_id = $1), 0)", [session]),
-                ])
-                return (results[0], try results[1][0].decode(Int32.self, at: 0))
-            }
-        }
+        let (hot, covered) = try await hotPage(session: session, after: sequence, limit: limit,
+                                               columns: "sequence, event_type, codec, payload, raw_size, recorded_at, position")
         var events: [FeedEvent] = []
         if covered > sequence {
             events = try await segmentEvents(session: session, after: sequence, through: covered, limit: limit).map(FeedEvent.init)
