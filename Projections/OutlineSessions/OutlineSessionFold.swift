@@ -58,6 +58,14 @@ public enum OutlineSessionFold {
     }
 
     private static func apply(_ event: OutlineEvent, sequence: Int32, recordedAt: Date, to row: inout OutlineSessionRow) {
+        // A charge counts while the session runs: an event after its end (which
+        // the append path does not allow) could not add to what it cost.
+        if let cost = event.cost, row.isActive {
+            var totals = row.cost ?? SessionCostTotals()
+            totals.add(cost)
+            row.cost = totals
+            row.costMicrodollars = totals.microdollars
+        }
         switch event {
         case .sessionStarted:
             break // a second start of the same session id changes nothing

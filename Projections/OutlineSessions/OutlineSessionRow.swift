@@ -46,6 +46,12 @@ public struct OutlineSessionRow: Codable, Sendable, Equatable {
     public var lastEventAt: Date
     /// Whose namespace `workflowId` is in (`WorkflowKey`).
     public var workflowOwner: String
+    /// What the session cost so far, in micro-dollars (USD × 10⁶): the sum of
+    /// the priced provider calls its events record. What budgets add up.
+    public var costMicrodollars: Int64 = 0
+    /// The tokens, searches and models behind `costMicrodollars`; nil until a
+    /// priced call is recorded.
+    public var cost: SessionCostTotals? = nil
 
     /// The old table's status values, plus `pending` for a session that has only started.
     public enum Status: String, Codable, Sendable {
@@ -108,6 +114,8 @@ public struct OutlineSessionRow: Codable, Sendable, Equatable {
         case elapsedMs = "elapsed_ms"
         case lastEventAt = "last_event_at"
         case workflowOwner = "workflow_owner"
+        case costMicrodollars = "cost_microdollars"
+        case cost
     }
 
     /// The row with both texts empty: its other columns, cheap to copy and compare.

@@ -35,15 +35,16 @@ public struct OutlineServerApplication: Sendable {
         self.metricsRegistry = metricsRegistry
         store = EventStore(pool: pool, projections: [OutlineSessionsProjection()], commitPause: configuration.faultCommitPauseFile.map { CommitPauseHook(armFile: $0, minimumSessions: 1) },
                            logger: logger)
+        let spending = SpendingLedger(pool: pool, budgets: configuration.budgets, logger: logger)
         let runner = SessionRunner(store: store, writer: GroupCommitWriter(store: store), client: ResponsesClient(configuration: configuration.provider, logger: logger),
-                                   settings: configuration.runner, logger: logger)
+                                   settings: configuration.runner, spendingWatch: spending, logger: logger)
         let supervisor = SessionSupervisor(runner: runner, leases: SessionLeases(pool: pool, owner: configuration.instanceName, timeToLive: configuration.leaseTimeToLive), logger: logger)
         launcher = SessionLauncher(supervisor: supervisor, adoptionInterval: configuration.adoptionInterval, logger: logger)
         hub = LiveEventHub(store: store, listenerSettings: pool.settings, settings: configuration.hub, logger: logger)
         flags = FeatureFlags(pool: pool, defaults: .init(useStreaming: configuration.useStreaming, rolloutPercent: configuration.rolloutPercent),
                              refreshInterval: configuration.flagRefreshInterval)
         let limits = UsageLimitGuard(limits: configuration.limits)
-        parts = ServiceParts(store: store, sessions: OutlineSessions(store: store), directory: WorkflowDirectory(pool: pool, limits: limits), limits: limits,
+        parts = ServiceParts(store: store, sessions: OutlineSessions(store: store), directory: WorkflowDirectory(pool: pool, limits: limits), limits: limits, spending: spending,
                              streamGate: StreamGate(maximumPerUser: configuration.limits.openStreamsPerUser), flags: flags,
                              launcher: launcher, hub: hub, signer: TokenSigner(secret: configuration.tokenSecret),
                              streamTokenLifetime: configuration.streamTokenLifetime, logger: logger)

@@ -11,6 +11,7 @@ struct ServiceParts: Sendable {
     let sessions: OutlineSessions
     let directory: WorkflowDirectory
     let limits: UsageLimitGuard
+    let spending: SpendingLedger
     let streamGate: StreamGate
     let flags: FeatureFlags
     let launcher: SessionLauncher

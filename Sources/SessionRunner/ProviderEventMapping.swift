@@ -11,7 +11,9 @@ import OutlineJSON
 /// that repeat the whole text, function call arguments) map to nothing; a stream
 /// resumed after them simply skips them again.
 public enum ProviderEventMapping {
-    public static func domainEvents(for event: ResponseStreamEvent) -> [OutlineEvent] {
+    /// `prices` (with the requested `model` for a response that names none)
+    /// prices the usage a terminal response reports.
+    public static func domainEvents(for event: ResponseStreamEvent, prices: PriceTable? = nil, model: String = "") -> [OutlineEvent] {
         let sequence = Int32(clamping: event.sequenceNumber)
         switch event.kind {
         case .lifecycle(let response):
@@ -21,7 +23,7 @@ public enum ProviderEventMapping {
             case "response.queued", "response.in_progress":
                 return [.providerStatusChanged(ProviderStatusChanged(status: response.status.rawValue, providerSequence: sequence))]
             default:
-                return terminalEvents(for: response, providerSequence: sequence)
+                return terminalEvents(for: response, providerSequence: sequence, prices: prices, model: model)
             }
         case .webSearchCall(let status, let itemID, _):
             let step: WebSearchStep.Step = switch status {
@@ -49,19 +51,20 @@ public enum ProviderEventMapping {
 
     /// The events that end a session, from the provider's final response (the
     /// stream's last event, or a retrieved response when polling).
-    public static func terminalEvents(for response: ResponseObject, providerSequence: Int32?) -> [OutlineEvent] {
+    public static func terminalEvents(for response: ResponseObject, providerSequence: Int32?, prices: PriceTable? = nil, model: String = "") -> [OutlineEvent] {
+        let cost = prices?.cost(of: response, model: model)
         switch response.status {
         case .completed:
-            return [.completed(SessionCompleted(finalOutline: response.outputText, citations: response.citations.safeCitations, usage: response.usage))]
+            return [.completed(SessionCompleted(finalOutline: response.outputText, citations: response.citations.safeCitations, usage: response.usage, cost: cost))]
         case .failed:
             return [.failed(SessionFailed(code: response.error?.code ?? "provider_failed",
                                           message: response.error?.message ?? "The research model failed without saying why.", retryable: false,
-                                          providerSettled: true))]
+                                          providerSettled: true, cost: cost))]
         case .incomplete:
             return [.failed(SessionFailed(code: "incomplete", message: "The research stopped before finishing (\(response.incompleteDetails?.reason ?? "no reason given")).",
-                                          retryable: false, providerSettled: true))]
+                                          retryable: false, providerSettled: true, cost: cost))]
         case .cancelled:
-            return [.cancelled(SessionCancelled(cancelledBy: "provider", reason: "the provider reports the response cancelled"))]
+            return [.cancelled(SessionCancelled(cancelledBy: "provider", reason: "the provider reports the response cancelled", cost: cost))]
         case .queued, .inProgress, .other:
             return [.providerStatusChanged(ProviderStatusChanged(status: response.status.rawValue, providerSequence: providerSequence))]
         }

@@ -12,6 +12,8 @@ enum RunnerMetrics {
     static let providerToRunner = Timer(label: "outline_live_stage_seconds", dimensions: [("stage", "provider_to_runner")])
     /// Provider responses the runner cancelled because their session ended or failed.
     static let upstreamCancels = Counter(label: "outline_provider_cancels_total")
+    /// Running sessions stopped because they crossed a hard spending cap.
+    static let hardCapStops = Counter(label: "outline_budget_hard_cap_stops_total")
 
     static func providerError(_ error: ResponsesError) {
         let kind = switch error {

@@ -18,7 +18,7 @@ extension SessionRunner {
             throw ResponsesError.malformedEvent("the clarification model wrote no questions")
         }
         try await writer.append(StreamAppend(sessionID: session, expectedSequence: head, events: [
-            NewEvent(.clarificationRequested(ClarificationRequested(questions: questions))),
+            NewEvent(.clarificationRequested(ClarificationRequested(questions: questions, cost: settings.prices.cost(of: response, model: settings.fastModel)))),
         ]))
         return questions
     }
@@ -57,7 +57,8 @@ extension SessionRunner {
             retryingAfterSend: true)
         let instructions = response.outputText.trimmingCharacters(in: .whitespacesAndNewlines)
         try await writer.append(StreamAppend(sessionID: session, expectedSequence: expectedSequence, events: [
-            NewEvent(.researchInstructionsWritten(ResearchInstructionsWritten(instructions: instructions.isEmpty ? input : instructions))),
+            NewEvent(.researchInstructionsWritten(ResearchInstructionsWritten(instructions: instructions.isEmpty ? input : instructions,
+                                                                              cost: settings.prices.cost(of: response, model: settings.fastModel)))),
         ]))
         return instructions.isEmpty ? input : instructions
     }
@@ -79,12 +80,17 @@ extension SessionRunner {
     /// running stream stops at its next append, which finds the head moved) and
     /// cancels the provider's response, which is safe to repeat. Cancelling an
     /// ended session changes nothing.
+    /// The cancelled event carries what the run had cost, estimated from the log
+    /// (the provider reports no usage for a response cut short).
     public func cancel(session: UUID, by user: String, reason: String? = nil) async throws {
+        let progress = try await progress(of: session)
         let appended = try await store.appendAtHeadUnlessEnded(session: session, events: [
-            NewEvent(.cancelled(SessionCancelled(cancelledBy: user, reason: reason))),
+            NewEvent(.cancelled(SessionCancelled(cancelledBy: user, reason: reason, cost: estimatedCost(progress)))),
         ])
         guard appended != nil else { return }
-        if let responseID = try await progress(of: session).responseID {
+        var responseID = progress.responseID
+        if responseID == nil { responseID = try await self.progress(of: session).responseID }   // accepted meanwhile
+        if let responseID {
             _ = try await client.cancel(responseID: responseID)
         }
     }

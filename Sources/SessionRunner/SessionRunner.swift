@@ -32,15 +32,22 @@ public struct SessionRunner: Sendable {
         /// A response still queued after this long is cancelled and the session
         /// fails with a clear message, instead of waiting forever.
         public var maxQueuedTime: Duration
+        /// How usage becomes money on the terminal event (`OUTLINE_PRICES`).
+        public var prices: PriceTable
+        /// How often a running session asks its `SpendingWatch` whether it crossed a hard cap.
+        public var spendingCheckInterval: Duration
 
         public init(model: String = "o3-deep-research", fastModel: String = "gpt-4.1-mini", pollInterval: Duration = .seconds(5), maxResumesWithoutProgress: Int = 5,
-                    resumeBackoff: Duration = .milliseconds(200), maxQueuedTime: Duration = .seconds(1800)) {
+                    resumeBackoff: Duration = .milliseconds(200), maxQueuedTime: Duration = .seconds(1800), prices: PriceTable = .defaults,
+                    spendingCheckInterval: Duration = .seconds(5)) {
             self.model = model
             self.fastModel = fastModel
             self.pollInterval = pollInterval
             self.maxResumesWithoutProgress = maxResumesWithoutProgress
             self.resumeBackoff = resumeBackoff
             self.maxQueuedTime = maxQueuedTime
+            self.prices = prices
+            self.spendingCheckInterval = spendingCheckInterval
         }
     }
 
@@ -48,14 +55,17 @@ public struct SessionRunner: Sendable {
     public let writer: GroupCommitWriter
     public let client: ResponsesClient
     public let settings: Settings
+    /// Asked while a session runs whether it crossed a hard cap (nil: no caps).
+    public let spendingWatch: (any SpendingWatch)?
     private let logger: Logger
 
     public init(store: EventStore, writer: GroupCommitWriter, client: ResponsesClient, settings: Settings = Settings(),
-                logger: Logger = Logger(label: "outlinestream.runner")) {
+                spendingWatch: (any SpendingWatch)? = nil, logger: Logger = Logger(label: "outlinestream.runner")) {
         self.store = store
         self.writer = writer
         self.client = client
         self.settings = settings
+        self.spendingWatch = spendingWatch
         self.logger = logger
     }
 
@@ -71,6 +81,16 @@ public struct SessionRunner: Sendable {
         var searchesCompleted = Set<String>()
         var terminal = false
         var polls: Int32 = 0
+        /// The research model the request named.
+        var model: String?
+        var instructionsCharacters = 0
+        var reasoningCharacters = 0
+
+        /// What the log shows of the run, for pricing it when the provider reports no usage.
+        var run: RunEstimate {
+            RunEstimate(instructionsCharacters: instructionsCharacters, outputCharacters: text.unicodeScalars.count,
+                        reasoningCharacters: reasoningCharacters, webSearches: searchesCompleted.count)
+        }
     }
 
     func progress(of session: UUID) async throws -> Progress {
@@ -83,7 +103,11 @@ public struct SessionRunner: Sendable {
                 progress.head = recorded.sequence
                 if let sequence = recorded.providerSequence { progress.lastProviderSequence = max(progress.lastProviderSequence ?? sequence, sequence) }
                 switch recorded.event {
-                case .providerRequestStarted: progress.requestStarted = true
+                case .providerRequestStarted(let started):
+                    progress.requestStarted = true
+                    progress.model = started.model
+                case .researchInstructionsWritten(let written): progress.instructionsCharacters = written.instructions.unicodeScalars.count
+                case .reasoningSummaryDelta(let delta): progress.reasoningCharacters += delta.delta.unicodeScalars.count
                 case .providerResponseAccepted(let accepted): progress.responseID = accepted.responseId
                 case .outputTextDelta(let delta): progress.text += delta.delta
                 case .citationAdded(let added): progress.citations.append(added.citation)
@@ -177,7 +201,8 @@ public struct SessionRunner: Sendable {
         logger.error("a session failed", metadata: ["session": "\(session)", "error": "\(error)"])
         _ = try await store.appendAtHeadUnlessEnded(session: session, events: [
             NewEvent(.failed(SessionFailed(code: code, message: "The research stopped: \(error).\(note)", retryable: true,
-                                           providerSettled: progress.requestStarted && progress.responseID == nil ? false : settled))),
+                                           providerSettled: progress.requestStarted && progress.responseID == nil ? false : settled,
+                                           cost: estimatedCost(progress)))),
         ])
         return true
     }
@@ -185,6 +210,8 @@ public struct SessionRunner: Sendable {
     private func researchUnchecked(session: UUID, instructions: String, mode: SessionMode) async throws {
         var progress = try await progress(of: session)
         if progress.terminal { return }
+        progress.instructionsCharacters = instructions.unicodeScalars.count
+        progress.model = progress.model ?? settings.model
         let events = SessionEventWriter(sessionID: session, writer: writer, expectedSequence: progress.head)
         if progress.responseID != nil {
             // Continuing a run another runner (or an earlier life of this one) started.
@@ -229,6 +256,7 @@ public struct SessionRunner: Sendable {
         // Time to first content is measured from this runner's create call only.
         var waitingForContent: ContinuousClock.Instant? = progress.responseID == nil ? .now : nil
         var action = run.start()
+        var spending = SpendingCheck(interval: settings.spendingCheckInterval)
         while true {
             try Task.checkCancellation()
             let stream: AsyncThrowingStream<ResponseStreamEvent, any Error>
@@ -251,7 +279,8 @@ public struct SessionRunner: Sendable {
                 action = run.upstreamCancelled(await cancelUpstream(responseID: responseID))
                 continue
             case .fail(let code, let message, let retryable, let providerSettled):
-                try await events.append([.failed(SessionFailed(code: code, message: message, retryable: retryable, providerSettled: providerSettled))],
+                try await events.append([.failed(SessionFailed(code: code, message: message, retryable: retryable, providerSettled: providerSettled,
+                                                               cost: estimatedCost(progress)))],
                                         immediately: true)
                 return
             case .leaveToAdopter(let why):
@@ -264,7 +293,7 @@ public struct SessionRunner: Sendable {
             do {
                 action = .none
                 for try await event in stream {
-                    let mapped = ProviderEventMapping.domainEvents(for: event)
+                    var mapped = ProviderEventMapping.domainEvents(for: event, prices: settings.prices, model: progress.model ?? settings.model)
                     var accepted: String?
                     for case .providerResponseAccepted(let a) in mapped { accepted = a.responseId }
                     let ends = mapped.contains { $0.isTerminal }
@@ -275,6 +304,8 @@ public struct SessionRunner: Sendable {
                     for case .outputTextDelta(let delta) in mapped { progress.text += delta.delta }
                     for case .citationAdded(let added) in mapped { progress.citations.append(added.citation) }
                     for case .webSearchStep(let step) in mapped where step.step == .completed { progress.searchesCompleted.insert(step.itemId) }
+                    for case .reasoningSummaryDelta(let delta) in mapped { progress.reasoningCharacters += delta.delta.unicodeScalars.count }
+                    if ends { mapped = costed(mapped, progress) }
                     if let started = waitingForContent, mapped.contains(where: \.isContent) {
                         RunnerMetrics.timeToFirstContent.record(duration: ContinuousClock.now - started)
                         waitingForContent = nil
@@ -286,6 +317,7 @@ public struct SessionRunner: Sendable {
                     }
                     if let arrived = event.receivedAt { RunnerMetrics.providerToRunner.recordNanoseconds((ContinuousClock.now - arrived).saturatingNanoseconds) }
                     if ends { return }
+                    if spending.due(), try await stopIfOverHardCap(session: session, progress: progress, events: events) { return }
                 }
                 // A cancelled runner stops here, as a crashed one would.
                 try Task.checkCancellation()
@@ -333,6 +365,7 @@ public struct SessionRunner: Sendable {
         guard let responseID = progress.responseID else { return }
         var lastStatus: String?
         let started = ContinuousClock.now
+        var spending = SpendingCheck(interval: settings.spendingCheckInterval)
         while true {
             let response = try await client.retrieve(responseID: responseID)
             if response.status == .queued, ContinuousClock.now - started > settings.maxQueuedTime {
@@ -351,17 +384,22 @@ public struct SessionRunner: Sendable {
             }
             lastStatus = response.status.rawValue
             if response.status.isTerminal {
-                try await events.append(Self.reconciliation(streamedText: progress.text, streamedCitations: progress.citations,
-                                                             searchesCompleted: progress.searchesCompleted, final: response), immediately: true)
+                let closing = Self.reconciliation(streamedText: progress.text, streamedCitations: progress.citations,
+                                                  searchesCompleted: progress.searchesCompleted, final: response,
+                                                  prices: settings.prices, model: progress.model ?? settings.model)
+                try await events.append(costed(closing, progress), immediately: true)
                 return
             }
+            // What the log shows of a polled run is little (no deltas): its searches, once known.
+            if spending.due(), try await stopIfOverHardCap(session: events.sessionID, progress: progress, events: events) { return }
             try await Task.sleep(for: settings.pollInterval)
         }
     }
 
     /// The events that complete a log from the final response: the searches,
     /// text and citations the stream did not deliver, then the end.
-    static func reconciliation(streamedText: String, streamedCitations: [Citation], searchesCompleted: Set<String>, final: ResponseObject) -> [OutlineEvent] {
+    static func reconciliation(streamedText: String, streamedCitations: [Citation], searchesCompleted: Set<String>, final: ResponseObject,
+                               prices: PriceTable? = nil, model: String = "") -> [OutlineEvent] {
         var events: [OutlineEvent] = []
         for item in final.output where item.type == "web_search_call" {
             guard let id = item.id, !searchesCompleted.contains(id) else { continue }
@@ -381,6 +419,43 @@ public struct SessionRunner: Sendable {
                 events.append(.citationAdded(CitationAdded(citation: citation, providerSequence: nil)))
             }
         }
-        return events + ProviderEventMapping.terminalEvents(for: final, providerSequence: nil)
+        return events + ProviderEventMapping.terminalEvents(for: final, providerSequence: nil, prices: prices, model: model)
+    }
+
+    // MARK: Cost
+
+    /// The run's cost so far, estimated from its log; nil when no response was
+    /// created (nothing was charged).
+    func estimatedCost(_ progress: Progress) -> ProviderCost? {
+        guard progress.responseID != nil else { return nil }
+        return settings.prices.estimate(model: progress.model ?? settings.model, progress.run)
+    }
+
+    /// `events` with an estimated cost on a terminal event the provider reported no usage for.
+    func costed(_ events: [OutlineEvent], _ progress: Progress) -> [OutlineEvent] {
+        events.map { event in
+            guard event.isTerminal, event.cost == nil, let estimate = estimatedCost(progress) else { return event }
+            switch event {
+            case .completed(var completed): completed.cost = estimate; return .completed(completed)
+            case .failed(var failed): failed.cost = estimate; return .failed(failed)
+            case .cancelled(var cancelled): cancelled.cost = estimate; return .cancelled(cancelled)
+            default: return event
+            }
+        }
+    }
+
+    /// Asks the spending watch about the run's cost so far; past a hard cap,
+    /// cancels the response upstream and ends the session saying why. True when
+    /// it ended the session. A cancel the provider does not answer leaves the
+    /// session to an adopter (which asks again), never billing unwatched.
+    private func stopIfOverHardCap(session: UUID, progress: Progress, events: SessionEventWriter) async throws -> Bool {
+        guard let watch = spendingWatch, let responseID = progress.responseID, let estimate = estimatedCost(progress),
+              let reason = await watch.hardCapReached(session: session, runningCost: estimate) else { return false }
+        logger.warning("a session crossed a hard spending cap; cancelling it", metadata: ["session": "\(session)", "reason": "\(reason)"])
+        try await events.flush()
+        if case .unreachable(let why) = await cancelUpstream(responseID: responseID) { throw ResponsesError.transport(why) }
+        RunnerMetrics.hardCapStops.increment()
+        try await events.append([.cancelled(SessionCancelled(cancelledBy: "budget", reason: reason, cost: estimate))], immediately: true)
+        return true
     }
 }

@@ -230,7 +230,8 @@ public struct SimulatedProviderServer: Sendable {
         let part: [String: Any] = ["type": "output_text", "text": text, "annotations": [Any]()]
         return ["id": id, "object": "response", "status": "completed", "model": model, "background": false, "error": NSNull(),
                 "output": [["id": "msg_" + id.dropFirst(5), "type": "message", "status": "completed", "role": "assistant", "content": [part]]],
-                "usage": ["input_tokens": input.count / 4, "output_tokens": text.count / 4, "total_tokens": (input.count + text.count) / 4]]
+                "usage": ["input_tokens": 150 + input.count / 4, "input_tokens_details": ["cached_tokens": 0],
+                          "output_tokens": text.count / 4, "output_tokens_details": ["reasoning_tokens": 0], "total_tokens": 150 + (input.count + text.count) / 4]]
     }
 
     static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {

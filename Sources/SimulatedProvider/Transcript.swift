@@ -122,7 +122,7 @@ public struct Transcript: Sendable {
         let message: [String: Any] = ["id": messageID, "type": "message", "status": "completed", "content": [part], "role": "assistant"]
         events.append(["type": "response.output_item.done", "output_index": messageIndex, "item": message])
         output.append(message)
-        let usage: [String: Any] = ["input_tokens": 1200, "output_tokens": text.utf8.count / 4, "total_tokens": 1200 + text.utf8.count / 4]
+        let usage = Self.usage(spec: spec, textBytes: text.utf8.count, jitter: Int(random.next() % 500))
         let completed = response(status: "completed", output: output, usage: usage)
         events.append(["type": "response.completed", "response": completed])
 
@@ -135,6 +135,18 @@ public struct Transcript: Sendable {
         self.outputText = text
         self.citations = citations
         self.completedResponse = Self.json(completed)
+    }
+
+    /// Usage in the real API's shape, at the scale of a deep-research run: the
+    /// pages each search brings into the context dominate the input (part of it
+    /// served from the prompt cache), and reasoning dominates the output.
+    static func usage(spec: TranscriptSpec, textBytes: Int, jitter: Int, fraction: Double = 1) -> [String: Any] {
+        let input = Int(Double(2_400 + jitter + spec.webSearches * 9_000) * fraction)
+        let cached = spec.webSearches > 0 ? input * 3 / 10 : 0
+        let reasoning = Int(Double(spec.reasoningSummaries * 1_200 + spec.webSearches * 1_500) * fraction)
+        let output = Int(Double(textBytes / 4) * fraction) + reasoning
+        return ["input_tokens": input, "input_tokens_details": ["cached_tokens": cached],
+                "output_tokens": output, "output_tokens_details": ["reasoning_tokens": reasoning], "total_tokens": input + output]
     }
 
     /// A stream recorded from the real API, replayed as this response: the same

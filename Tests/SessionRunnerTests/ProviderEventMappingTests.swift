@@ -7,7 +7,7 @@ import TestSupport
 @Suite("Provider stream events to log events, on the recorded streams")
 struct ProviderEventMappingTests {
     static func mapped(_ name: String) throws -> [OutlineEvent] {
-        try RecordedStreams.payloads(name).map(ResponseStreamEvent.decode).flatMap(ProviderEventMapping.domainEvents)
+        try RecordedStreams.payloads(name).map(ResponseStreamEvent.decode).flatMap { ProviderEventMapping.domainEvents(for: $0) }
     }
 
     @Test("the web-search stream becomes accepted, searches, deltas, citations and a completed outline equal to the deltas")

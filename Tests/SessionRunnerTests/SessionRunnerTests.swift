@@ -58,6 +58,19 @@ struct SessionRunnerTests {
             let providerSequences = log.compactMap(\.providerSequence)
             #expect(providerSequences == providerSequences.sorted() && Set(providerSequences).count == providerSequences.count)
             #expect(log.map(\.sequence) == Array(1...Int32(log.count)))
+            // The terminal event carries what the run cost, and the read model shows it.
+            let cost = try #require(log.last?.event.cost, "the terminal event is priced")
+            #expect(row.costMicrodollars == cost.microdollars && cost.microdollars > 0)
+            #expect(row.cost?.models == [cost.model] && row.cost?.webSearchCalls == cost.webSearchCalls)
+            if scenario.faults.contains(.fail) || scenario.faults.contains(.incomplete) {
+                #expect(cost.estimated, "the provider reports no usage for a failed run: estimated from the log")
+            } else {
+                // The simulated provider reports usage in the real API's shape; priced as the table says.
+                let usage = ResponseUsage(inputTokens: cost.inputTokens, cachedInputTokens: cost.cachedInputTokens, outputTokens: cost.outputTokens,
+                                          reasoningTokens: cost.reasoningTokens)
+                #expect(!cost.estimated && cost.webSearchCalls == 3 && cost.cachedInputTokens > 0 && cost.reasoningTokens > 0)
+                #expect(cost == PriceTable.defaults.cost(model: "o3-deep-research", usage: usage, webSearchCalls: 3))
+            }
             if scenario.faults.contains(.fail) || scenario.faults.contains(.incomplete) {
                 #expect(row.status == .failed)
                 #expect(row.errorMessage != nil)

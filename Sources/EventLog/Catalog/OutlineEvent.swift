@@ -62,6 +62,18 @@ public enum OutlineEvent: Sendable, Equatable {
         return payload!.providerSequence
     }
 
+    /// The provider charge this event records, when it records one.
+    public var cost: ProviderCost? {
+        switch self {
+        case .clarificationRequested(let p): p.cost
+        case .researchInstructionsWritten(let p): p.cost
+        case .completed(let p): p.cost
+        case .failed(let p): p.cost
+        case .cancelled(let p): p.cost
+        default: nil
+        }
+    }
+
     /// True for the events that end a session: nothing follows them.
     public var isTerminal: Bool {
         switch self {

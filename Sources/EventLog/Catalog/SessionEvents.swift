@@ -48,7 +48,12 @@ public struct ClarificationRequested: OutlineEventPayload {
     public static let eventType = "clarification.requested"
     public static let schemaVersion: Int16 = 1
     public var questions: [String]
-    public init(questions: [String]) { self.questions = questions }
+    /// The fast model's call that wrote them.
+    public var cost: ProviderCost?
+    public init(questions: [String], cost: ProviderCost? = nil) {
+        self.questions = questions
+        self.cost = cost
+    }
 }
 
 /// The user answered the clarification questions (in the same order).
@@ -64,7 +69,12 @@ public struct ResearchInstructionsWritten: OutlineEventPayload {
     public static let eventType = "research.instructions_written"
     public static let schemaVersion: Int16 = 1
     public var instructions: String
-    public init(instructions: String) { self.instructions = instructions }
+    /// The fast model's call that wrote them.
+    public var cost: ProviderCost?
+    public init(instructions: String, cost: ProviderCost? = nil) {
+        self.instructions = instructions
+        self.cost = cost
+    }
 }
 
 /// The session finished with an outline. Terminal.
@@ -73,11 +83,15 @@ public struct SessionCompleted: OutlineEventPayload {
     public static let schemaVersion: Int16 = 1
     public var finalOutline: String
     public var citations: [Citation]
+    /// The provider's usage object, as it reported it.
     public var usage: JSONValue?
-    public init(finalOutline: String, citations: [Citation], usage: JSONValue? = nil) {
+    /// The research run's usage, priced.
+    public var cost: ProviderCost?
+    public init(finalOutline: String, citations: [Citation], usage: JSONValue? = nil, cost: ProviderCost? = nil) {
         self.finalOutline = finalOutline
         self.citations = citations
         self.usage = usage
+        self.cost = cost
     }
 }
 
@@ -93,11 +107,14 @@ public struct SessionFailed: OutlineEventPayload {
     /// when that is unknown (a create whose answer was lost). Nil in events
     /// recorded before this field existed.
     public var providerSettled: Bool?
-    public init(code: String, message: String, retryable: Bool, providerSettled: Bool? = nil) {
+    /// What the run had used when it failed (reported by the provider, or estimated).
+    public var cost: ProviderCost?
+    public init(code: String, message: String, retryable: Bool, providerSettled: Bool? = nil, cost: ProviderCost? = nil) {
         self.code = code
         self.message = message
         self.retryable = retryable
         self.providerSettled = providerSettled
+        self.cost = cost
     }
 }
 
@@ -107,9 +124,12 @@ public struct SessionCancelled: OutlineEventPayload {
     public static let schemaVersion: Int16 = 1
     public var cancelledBy: String
     public var reason: String?
-    public init(cancelledBy: String, reason: String? = nil) {
+    /// What the run had used when it was cancelled (estimated from the log).
+    public var cost: ProviderCost?
+    public init(cancelledBy: String, reason: String? = nil, cost: ProviderCost? = nil) {
         self.cancelledBy = cancelledBy
         self.reason = reason
+        self.cost = cost
     }
 }
 

@@ -31,4 +31,24 @@ struct EnvironmentReader {
         default: throw ServiceConfiguration.Problem.invalid(name, "must be true or false, not \(String(text.prefix(40)).debugDescription)")
         }
     }
+
+    /// An amount of dollars as micro-dollars, `none` for no amount (`.some(nil)`), or nil when unset.
+    func dollars(_ name: String, allowNone: Bool) throws -> Int64?? {
+        guard let text = environment[name] else { return nil }
+        if allowNone, text.trimmingCharacters(in: .whitespaces).lowercased() == "none" { return .some(nil) }
+        guard let value = SpendingBudgets.microdollars(text) else {
+            throw ServiceConfiguration.Problem.invalid(name, "must be an amount of dollars from 0 to 1000000 (like 25 or 2.50)\(allowNone ? ", or none" : ""), not \(String(text.prefix(40)).debugDescription)")
+        }
+        return .some(value)
+    }
+
+    /// One of `values`, or nil when unset.
+    func choice(_ name: String, from values: [String]) throws -> String? {
+        guard let text = environment[name] else { return nil }
+        let value = text.trimmingCharacters(in: .whitespaces).lowercased()
+        guard values.contains(value) else {
+            throw ServiceConfiguration.Problem.invalid(name, "must be one of \(values.joined(separator: ", ")), not \(String(text.prefix(40)).debugDescription)")
+        }
+        return value
+    }
 }

@@ -27,6 +27,8 @@ public struct ServiceConfiguration: Sendable {
     public var instanceName: String
     /// What one user may spend and hold (enforced by the database across instances).
     public var limits: UsageLimits = UsageLimits()
+    /// What a user and a workflow may spend per period (`OUTLINE_BUDGET_*`).
+    public var budgets: SpendingBudgets = SpendingBudgets()
     /// How long an HTTP connection may sit with no request in flight before it
     /// is closed (`OUTLINE_HTTP_IDLE_TIMEOUT_SECONDS`); streams in progress are not idle.
     public var httpIdleTimeout: Duration = .seconds(60)
@@ -114,6 +116,23 @@ public struct ServiceConfiguration: Sendable {
         if let value = try reader.integer("OUTLINE_LIMIT_STARTS_PER_DAY", in: 1...1_000_000) { configuration.limits.startsPerUserPerDay = value }
         if let value = try reader.integer("OUTLINE_LIMIT_NEW_WORKFLOWS_PER_HOUR", in: 1...100_000) { configuration.limits.newWorkflowsPerUserPerHour = value }
         if let value = try reader.integer("OUTLINE_LIMIT_STREAMS", in: 1...10_000) { configuration.limits.openStreamsPerUser = value }
+        if let value = try reader.dollars("OUTLINE_BUDGET_USER_USD", allowNone: true) { configuration.budgets.perUser = value }
+        if let value = try reader.dollars("OUTLINE_BUDGET_WORKFLOW_USD", allowNone: true) { configuration.budgets.perWorkflow = value }
+        if let value = try reader.choice("OUTLINE_BUDGET_PERIOD", from: SpendingBudgets.Period.allCases.map(\.rawValue)) {
+            configuration.budgets.period = SpendingBudgets.Period(rawValue: value)!
+        }
+        if let value = try reader.dollars("OUTLINE_BUDGET_START_RESERVE_USD", allowNone: false) { configuration.budgets.startReserve = value ?? 0 }
+        if let value = try reader.integer("OUTLINE_BUDGET_HARD_CAP_PERCENT", in: 100...1000, unit: "percent") { configuration.budgets.hardCapPercent = value }
+        if let json = environment["OUTLINE_PRICES"] {
+            do {
+                configuration.runner.prices = try PriceTable.parse(json)
+            } catch {
+                throw Problem.invalid("OUTLINE_PRICES", "\(error)")
+            }
+        }
+        if let value = try reader.integer("OUTLINE_SPENDING_CHECK_MS", in: 0...3_600_000, unit: "milliseconds") {
+            configuration.runner.spendingCheckInterval = .milliseconds(value)
+        }
         return configuration
     }
 }

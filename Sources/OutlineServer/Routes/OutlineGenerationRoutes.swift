@@ -112,6 +112,8 @@ struct OutlineGenerationRoutes: Sendable {
             throw Self.sessionActive(workflowID, active: active)
         } catch let exceeded as UsageLimitExceeded {
             throw exceeded.apiError
+        } catch let exceeded as BudgetExceeded {
+            throw exceeded.apiError
         } catch OutlineSessionStartError.idempotencyKeyUsed(_, let existing) {
             guard let row = try await parts.sessions.row(existing) else { throw ServiceParts.sessionNotFound(existing) }
             return try JSONResponse.make(await startedBody(row.id, workflowID: workflowID, mode: row.mode, status: row.status.rawValue, existing: true, identity: identity), status: .ok)
@@ -132,9 +134,10 @@ struct OutlineGenerationRoutes: Sendable {
     private func startOnce(sessionID: UUID, _ started: SessionStarted) async throws {
         for attempt in 1...3 {
             do {
-                let limits = parts.limits, user = started.requestedBy, workflow = started.workflow
+                let limits = parts.limits, spending = parts.spending, user = started.requestedBy, workflow = started.workflow
                 try await parts.sessions.start(sessionID: sessionID, started) { connection in
                     try limits.checkStart(user: user, workflow: workflow, on: connection)
+                    try spending.checkStart(user: user, workflow: workflow, on: connection)
                 }
                 return
             } catch let error as OutlineSessionStartError {

@@ -17,16 +17,19 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public var fields: [String: String]
     /// Facts that are numbers (a limit's count and maximum, seconds to wait).
     public var numbers: [String: Int]
+    /// Facts that are amounts of money, in dollars (a budget, what was spent).
+    public var amounts: [String: Double]
     public var extraHeaders: HTTPFields
 
     public init(_ status: HTTPResponse.Status, code: String, message: String, details: [String] = [], fields: [String: String] = [:],
-                numbers: [String: Int] = [:], headers: HTTPFields = [:]) {
+                numbers: [String: Int] = [:], amounts: [String: Double] = [:], headers: HTTPFields = [:]) {
         self.status = status
         self.code = code
         self.message = message
         self.details = details
         self.fields = fields
         self.numbers = numbers
+        self.amounts = amounts
         self.extraHeaders = headers
     }
 
@@ -46,6 +49,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         if !details.isEmpty { error["details"] = details }
         for (key, value) in fields { error[key] = value }
         for (key, value) in numbers { error[key] = value }
+        for (key, value) in amounts { error[key] = value }
         let data = try JSONSerialization.data(withJSONObject: ["error": error], options: [.sortedKeys, .withoutEscapingSlashes])
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }

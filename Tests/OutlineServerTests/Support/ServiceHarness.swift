@@ -49,6 +49,7 @@ struct ServiceHarness: Sendable {
             // Tests start many sessions as one user; the limit tests set their own.
             $0.limits = UsageLimits(activeSessionsPerUser: 1000, startsPerUserPerHour: 10_000, startsPerUserPerDay: 10_000,
                                     newWorkflowsPerUserPerHour: 10_000, openStreamsPerUser: 1000)
+            $0.budgets = SpendingBudgets(perUser: nil, perWorkflow: nil)
         }
     }
 
