@@ -69,7 +69,7 @@ public struct OutlineServerApplication: Sendable {
         router.add(middleware: MetricsMiddleware())
         HealthRoutes(pool: pool, migrator: Migrator(pool: pool, migrations: migrations, logger: logger), signer: parts.signer).register(on: router)
         let gate = parts.streamGate
-        MetricsRoutes(registry: metricsRegistry, pool: pool, limits: configuration.limits, openStreams: { gate.openByUser }).register(on: router)
+        MetricsRoutes(registry: metricsRegistry, pool: pool, limits: configuration.limits, budgets: configuration.budgets, openStreams: { gate.openByUser }).register(on: router)
         OpenAPIRoutes().register(on: router)
         let auth = AuthMiddleware(signer: parts.signer)
         let api = router.group("/api").add(middleware: auth)

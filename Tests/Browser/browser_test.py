@@ -151,7 +151,7 @@ try:
     shot("page-done")
     final_links = len(driver.find_elements(By.CSS_SELECTOR, "#final a, #citations a"))
     results.append({"scenario": "full", "session": session_id(), "text": text("outline-text"), "links": final_links,
-                    "questions": len(inputs), "phase": phase()})
+                    "questions": len(inputs), "phase": phase(), "cost": text("cost")})
 
     # 1b. The finished session played back from its log, as fast as possible, through the same page.
     wait.until(lambda d: d.find_element(By.ID, "replay-form").is_displayed())
@@ -190,7 +190,7 @@ try:
     driver.refresh()
     wait.until(lambda d: d.find_element(By.ID, "session").is_displayed())
     wait.until(lambda d: phase() == "done")
-    results.append({"scenario": "reload-done", "session": session_id(), "text": text("outline-text"),
+    results.append({"scenario": "reload-done", "session": session_id(), "text": text("outline-text"), "cost": text("cost"),
                     "final": text("final")[:200], "error": text("error"), "note": text("mode-note")})
 
     # 3. Streaming off: the page starts V2 and polls, and says so.
@@ -201,7 +201,7 @@ try:
     note = text("mode-note")
     release()
     wait.until(lambda d: phase() == "done")
-    results.append({"scenario": "v2", "session": session_id(), "text": text("outline-text"), "note": note})
+    results.append({"scenario": "v2", "session": session_id(), "text": text("outline-text"), "note": note, "cost": text("cost")})
     api("PUT", "/admin/flags", args.admin_token, {"useStreaming": True, "reason": "browser test: back on"})
 
     # 4. The admin page shows a running session and flips the flag.

@@ -96,6 +96,14 @@ struct BrowserTests {
                 #expect(log.last?.event.isTerminal == true)
             }
             #expect((byScenario["full"]?["links"] as? Int ?? 0) > 0)
+            // The page shows what each session cost: live from its events, and from the row after a reload or on V2.
+            for scenario in ["full", "reload-done", "v2"] {
+                let session = try #require(byScenario[scenario]?["session"] as? String)
+                let cost = try await h.log(session).compactMap(\.event.cost).reduce(0) { $0 + $1.microdollars }
+                #expect(cost > 0)
+                #expect(byScenario[scenario]?["cost"] as? String == String(format: "$%.2f", Double(cost) / 1_000_000),
+                        "\(scenario): the page showed \(byScenario[scenario]?["cost"] ?? "nothing") for a log that cost \(cost) µ$")
+            }
             let reload = try #require(byScenario["reload"])
             #expect((reload["charsBeforeReload"] as? Int ?? 0) > 0)
             // The reloaded page showed the held session from its snapshot, still writing.

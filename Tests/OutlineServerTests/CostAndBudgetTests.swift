@@ -35,6 +35,22 @@ struct CostAndBudgetTests {
             let totals = try #require(row["cost"] as? [String: Any])
             #expect(totals["models"] as? [String] == ["gpt-4.1-mini", "o3-deep-research"])
             #expect(totals["webSearchCalls"] as? Int == 4)
+            let dollars = Double(row["cost_microdollars"] as? Int ?? 0) / 1_000_000
+
+            // The admin page: this period's spending by user and by workflow, against the budgets.
+            let report = try await h.call("GET", "/admin/outline-generation-diagnostics", token: try await h.token("ops", role: .admin))
+            let spending = try #require(report.json?["spending"] as? [String: Any])
+            #expect(spending["spentUsd"] as? Double == dollars && spending["period"] as? String == "day")
+            let users = try #require(spending["users"] as? [[String: Any]])
+            #expect(users.first?["user"] as? String == "alice" && users.first?["spentUsd"] as? Double == dollars)
+            let workflows = try #require(spending["workflows"] as? [[String: Any]])
+            #expect(workflows.first?["workflowId"] as? String == "wf-cost" && workflows.first?["sessions"] as? Int == 1)
+            #expect((spending["lastDay"] as? [String: Any])?["maxUsd"] as? Double == dollars)
+            // /metrics: the same figures as gauges.
+            let metrics = try await h.call("GET", "/metrics").text
+            #expect(metrics.contains("outline_user_spend_usd{user=\"alice\"} \(dollars)"), "\(metrics.split(separator: "\n").filter { $0.contains("spend") })")
+            #expect(metrics.contains("outline_workflow_spend_usd{owner=\"alice\",workflow=\"wf-cost\"} \(dollars)"))
+            #expect(metrics.contains("outline_session_cost_usd{stat=\"max\"} \(dollars)"))
         }
     }
 

@@ -66,6 +66,8 @@ struct DiagnosticsRoutes: Sendable {
         var sseClients: Int
         /// Usage limits and the users closest to them.
         var usage: UsageReport
+        /// What was spent this budget period, by whom, against the budgets.
+        var spending: SpendingReport
     }
 
     func report() async throws -> Report {
@@ -121,7 +123,8 @@ struct DiagnosticsRoutes: Sendable {
                           Report.Projection(name: $0.state.name, version: $0.state.version, table: $0.state.tableName, checkpoint: $0.state.checkpoint, lag: $0.lag)
                       },
                       logPosition: try await parts.store.lastPosition(), sseClients: parts.hub.clientCount,
-                      usage: try await UsageReport.read(pool, limits: parts.limits.limits, openStreams: parts.streamGate.openByUser))
+                      usage: try await UsageReport.read(pool, limits: parts.limits.limits, openStreams: parts.streamGate.openByUser),
+                      spending: try await SpendingReport.read(pool, budgets: parts.spending.budgets))
     }
 
     /// Provider and runner problems of the last 24 hours from the log itself

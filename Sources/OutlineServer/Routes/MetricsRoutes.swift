@@ -12,13 +12,15 @@ struct MetricsRoutes: Sendable {
     let registry: PrometheusCollectorRegistry
     let pool: PostgresPool
     let limits: UsageLimits
+    let budgets: SpendingBudgets
     let openStreams: @Sendable () -> [String: Int]
     private let activeSessions = Gauge(label: "outline_active_sessions")
 
-    init(registry: PrometheusCollectorRegistry, pool: PostgresPool, limits: UsageLimits, openStreams: @escaping @Sendable () -> [String: Int]) {
+    init(registry: PrometheusCollectorRegistry, pool: PostgresPool, limits: UsageLimits, budgets: SpendingBudgets, openStreams: @escaping @Sendable () -> [String: Int]) {
         self.registry = registry
         self.pool = pool
         self.limits = limits
+        self.budgets = budgets
         self.openStreams = openStreams
     }
 
@@ -28,6 +30,7 @@ struct MetricsRoutes: Sendable {
                 activeSessions.record(count)
             }
             (try? await UsageReport.read(pool, limits: limits, openStreams: openStreams()))?.record()
+            (try? await SpendingReport.read(pool, budgets: budgets))?.record()
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
             return JSONResponse.bytes(buffer, contentType: "text/plain; version=0.0.4; charset=utf-8")

@@ -52,6 +52,15 @@ function render(data) {
     $("usage").tBodies[0].replaceChildren(...data.usage.users.map((u) => cells(document.createElement("tr"),
       [u.user, u.activeSessions, u.startsLastHour, u.startsLastDay, u.newWorkflowsLastHour, u.openStreams])));
   }
+  if (data.spending) {
+    const sp = data.spending, usd = (v) => v == null ? "no budget" : "$" + v.toFixed(2);
+    $("spending-summary").textContent = usd(sp.spentUsd) + " spent this " + sp.period + " (resets " + new Date(sp.resetsAt).toLocaleString() + "). Budgets: "
+      + usd(sp.userBudgetUsd) + " per user, " + usd(sp.workflowBudgetUsd) + " per workflow; running sessions stop at " + sp.hardCapPercent + "% of a budget. "
+      + "Last 24 h: " + sp.lastDay.sessions + " sessions, median " + usd(sp.lastDay.medianUsd) + ", p95 " + usd(sp.lastDay.p95Usd) + ", max " + usd(sp.lastDay.maxUsd)
+      + (sp.lastDay.estimated ? " (" + sp.lastDay.estimated + " estimated)" : "") + ".";
+    $("spend-users").tBodies[0].replaceChildren(...sp.users.map((u) => cells(document.createElement("tr"), [u.user, usd(u.spentUsd), usd(u.remainingUsd), u.sessions, u.activeSessions])));
+    $("spend-workflows").tBodies[0].replaceChildren(...sp.workflows.map((w) => cells(document.createElement("tr"), [w.owner + "/" + w.workflowId, usd(w.spentUsd), usd(w.remainingUsd), w.sessions])));
+  }
   $("modes").tBodies[0].replaceChildren(...data.modes.map((m) => cells(document.createElement("tr"), [m.mode, m.sessions, m.failed, percent(m.errorRate)])));
   $("rollback").textContent = data.rollbackAdvised ? "Streaming fails more than 5 points above polling: consider turning it off." : "Streaming's error rate is within 5 points of polling.";
   $("rollback").className = data.rollbackAdvised ? "alert small" : "muted small";

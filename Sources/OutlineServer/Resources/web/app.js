@@ -157,7 +157,9 @@ async function showLatest(workflow) {
 
 // ---------- following a session ----------
 function reset() {
-  Object.assign(state, { lastId: 0, text: "", searches: new Map(), citations: [], done: false, replaying: false, startedAt: null });
+  Object.assign(state, { lastId: 0, text: "", searches: new Map(), citations: [], done: false, replaying: false, startedAt: null,
+                         cost: null, costEstimated: false });
+  showCost();
   $("outline-text").textContent = "";
   $("outline-text").hidden = false;
   // A new session must not show the previous one's "Done" until its first event.
@@ -219,9 +221,9 @@ function attach(source) {
   });
   on("snapshot", applyRow);
   on("session.started", (e) => { state.startedAt = state.startedAt || Date.now(); setPhase("starting"); });
-  on("clarification.requested", (e) => showQuestions(e.questions));
+  on("clarification.requested", (e) => { addCost(e.cost); showQuestions(e.questions); });
   on("clarification.answered", () => { $("clarify-form").hidden = true; setPhase("preparing"); });
-  on("research.instructions_written", () => setPhase("preparing"));
+  on("research.instructions_written", (e) => { addCost(e.cost); setPhase("preparing"); });
   on("provider.request_started", () => setPhase("researching"));
   on("provider.response_accepted", () => setPhase("researching"));
   on("provider.status_changed", () => {});
@@ -231,9 +233,9 @@ function attach(source) {
   on("web_search.step", (e) => addSearch(e.itemId, e.step, e.query));
   on("output_text.delta", (e) => { setPhase("writing"); appendText(e.delta); });
   on("citation.added", (e) => addCitation(e.citation));
-  on("session.completed", (e) => { finish("done"); renderFinal(e.finalOutline, e.citations); });
-  on("session.failed", (e) => { finish("failed"); showError(new UserError(failureText(e.code, e.message, e.retryable, e.providerSettled))); });
-  on("session.cancelled", (e) => finish("cancelled", e.cancelledBy));
+  on("session.completed", (e) => { addCost(e.cost); finish("done"); renderFinal(e.finalOutline, e.citations); });
+  on("session.failed", (e) => { addCost(e.cost); finish("failed"); showError(new UserError(failureText(e.code, e.message, e.retryable, e.providerSettled))); });
+  on("session.cancelled", (e) => { addCost(e.cost); finish("cancelled", e.cancelledBy); if (e.cancelledBy === "budget" && e.reason) showError(new UserError(e.reason)); });
   source.onerror = () => {
     if (state.done) { source.close(); return; }
     // EventSource retries by itself with Last-Event-ID; when it gave up (an expired
@@ -273,6 +275,9 @@ function applyRow(row) {
   state.searches = new Map();
   (row.web_search_queries || []).forEach((query, index) => addSearch("q" + index, "described", query));
   $("searches-done").textContent = row.web_searches_done;
+  state.cost = row.cost ? row.cost_microdollars : null;
+  state.costEstimated = Boolean(row.cost && row.cost.estimated);
+  showCost();
   $("citations").replaceChildren();
   state.citations = [];
   (row.citations || []).forEach(addCitation);
@@ -372,6 +377,19 @@ async function sendAnswers(event) {
     $("clarify-form").hidden = true;
     setPhase("preparing");
   } catch (error) { showError(error); }
+}
+
+// What the session cost: the priced provider calls its events carry (micro-dollars).
+function addCost(cost) {
+  if (!cost || typeof cost.microdollars !== "number") return;
+  state.cost = (state.cost || 0) + cost.microdollars;
+  state.costEstimated = state.costEstimated || Boolean(cost.estimated);
+  showCost();
+}
+
+function showCost() {
+  $("cost").textContent = state.cost == null ? "–" : (state.costEstimated ? "≈ " : "") + "$" + (state.cost / 1e6).toFixed(2);
+  $("cost").title = state.costEstimated ? "Estimated from what the log shows: the provider reported no usage for part of it." : "";
 }
 
 function finish(phase, by) {
