@@ -70,7 +70,7 @@ let package = Package(
         ),
         .target(
             name: "OpenAIResponses",
-            dependencies: ["OutlineJSON", "OutlineBasics", "ProviderHTTP", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["OutlineJSON", "OutlineBasics", "ProviderHTTP", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: upcoming
         ),
         .target(
@@ -92,7 +92,7 @@ let package = Package(
         .target(
             name: "SimulatedProvider",
             dependencies: [
-                "OpenAIResponses", "OutlineJSON", "OutlineBasics",
+                "OpenAIResponses", "OutlineJSON", "OutlineBasics", "ProviderHTTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

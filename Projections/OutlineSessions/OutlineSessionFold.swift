@@ -112,6 +112,8 @@ public enum OutlineSessionFold {
             finish(&row, status: .failed, phase: .failed, at: recordedAt)
         case .cancelled:
             finish(&row, status: .cancelled, phase: .cancelled, at: recordedAt)
+        case .webhookReceived(let received):
+            row.agentState = .object(["provider_status": .string(String(received.webhookType.dropFirst("response.".count)))])
         case .completed, .failed, .resumed, .unknown:
             break
         }

@@ -37,7 +37,7 @@ public struct OutlineServerApplication: Sendable {
                            logger: logger)
         let spending = SpendingLedger(pool: pool, budgets: configuration.budgets, logger: logger)
         let runner = SessionRunner(store: store, writer: GroupCommitWriter(store: store), client: ResponsesClient(configuration: configuration.provider, logger: logger),
-                                   settings: configuration.runner, spendingWatch: spending, logger: logger)
+                                   settings: configuration.runner, spendingWatch: spending, webhookInbox: WebhookDeliveries(pool: pool), logger: logger)
         let supervisor = SessionSupervisor(runner: runner, leases: SessionLeases(pool: pool, owner: configuration.instanceName, timeToLive: configuration.leaseTimeToLive), logger: logger)
         launcher = SessionLauncher(supervisor: supervisor, adoptionInterval: configuration.adoptionInterval, logger: logger)
         hub = LiveEventHub(store: store, listenerSettings: pool.settings, settings: configuration.hub, logger: logger)
@@ -71,6 +71,8 @@ public struct OutlineServerApplication: Sendable {
         let gate = parts.streamGate
         MetricsRoutes(registry: metricsRegistry, pool: pool, limits: configuration.limits, budgets: configuration.budgets, openStreams: { gate.openByUser }).register(on: router)
         OpenAPIRoutes().register(on: router)
+        WebhookRoutes(verifier: configuration.webhookSecrets.isEmpty ? nil : StandardWebhook(secrets: configuration.webhookSecrets, toleranceSeconds: configuration.webhookToleranceSeconds),
+                      deliveries: WebhookDeliveries(pool: pool)).register(on: router)
         let auth = AuthMiddleware(signer: parts.signer)
         let api = router.group("/api").add(middleware: auth)
         WorkflowRoutes(parts: parts).register(on: api)

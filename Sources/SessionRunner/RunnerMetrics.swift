@@ -14,6 +14,8 @@ enum RunnerMetrics {
     static let upstreamCancels = Counter(label: "outline_provider_cancels_total")
     /// Running sessions stopped because they crossed a hard spending cap.
     static let hardCapStops = Counter(label: "outline_budget_hard_cap_stops_total")
+    /// Followed responses fetched because their webhook arrived (not polled).
+    static let webhookWakeups = Counter(label: "outline_webhook_wakeups_total")
 
     static func providerError(_ error: ResponsesError) {
         let kind = switch error {

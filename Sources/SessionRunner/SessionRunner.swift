@@ -36,6 +36,12 @@ public struct SessionRunner: Sendable {
         public var prices: PriceTable
         /// How often a running session asks its `SpendingWatch` whether it crossed a hard cap.
         public var spendingCheckInterval: Duration
+        /// With webhooks (a secret configured): how often a followed response is
+        /// polled at the provider anyway, in case its webhook never comes. Nil: no
+        /// webhooks, poll every `pollInterval`.
+        public var webhookFallbackPollInterval: Duration?
+        /// With webhooks: how often the runner looks in its `WebhookInbox` (the database, not the provider).
+        public var webhookCheckInterval: Duration
 
         public init(model: String = "o3-deep-research", fastModel: String = "gpt-4.1-mini", pollInterval: Duration = .seconds(5), maxResumesWithoutProgress: Int = 5,
                     resumeBackoff: Duration = .milliseconds(200), maxQueuedTime: Duration = .seconds(1800), prices: PriceTable = .defaults,
@@ -48,6 +54,8 @@ public struct SessionRunner: Sendable {
             self.maxQueuedTime = maxQueuedTime
             self.prices = prices
             self.spendingCheckInterval = spendingCheckInterval
+            self.webhookFallbackPollInterval = nil
+            self.webhookCheckInterval = .seconds(1)
         }
     }
 
@@ -57,15 +65,18 @@ public struct SessionRunner: Sendable {
     public let settings: Settings
     /// Asked while a session runs whether it crossed a hard cap (nil: no caps).
     public let spendingWatch: (any SpendingWatch)?
+    /// Where verified provider webhooks are found (nil, or no fallback interval set: poll).
+    public let webhookInbox: (any WebhookInbox)?
     private let logger: Logger
 
     public init(store: EventStore, writer: GroupCommitWriter, client: ResponsesClient, settings: Settings = Settings(),
-                spendingWatch: (any SpendingWatch)? = nil, logger: Logger = Logger(label: "outlinestream.runner")) {
+                spendingWatch: (any SpendingWatch)? = nil, webhookInbox: (any WebhookInbox)? = nil, logger: Logger = Logger(label: "outlinestream.runner")) {
         self.store = store
         self.writer = writer
         self.client = client
         self.settings = settings
         self.spendingWatch = spendingWatch
+        self.webhookInbox = webhookInbox
         self.logger = logger
     }
 
@@ -360,39 +371,64 @@ public struct SessionRunner: Sendable {
         }
     }
 
-    /// Polls the response until it ends, then appends what the stream missed and the end.
+    /// Follows the response until it ends, then appends what the stream missed and the end.
+    ///
+    /// Without webhooks it polls every `pollInterval`. With them, the provider
+    /// says when the response ends: the runner looks in its inbox (the database)
+    /// every `webhookCheckInterval`, fetches the response once its webhook is
+    /// there, and polls the provider only every `webhookFallbackPollInterval`, in
+    /// case the webhook never comes. A V2 session whose webhook arrives ends
+    /// with no `session.polled` at all. A streaming run that fell back here asks
+    /// the provider at once first: its response may have ended already.
     private func pollToEnd(progress: inout Progress, events: SessionEventWriter, recordPolls: Bool) async throws {
         guard let responseID = progress.responseID else { return }
         var lastStatus: String?
         let started = ContinuousClock.now
         var spending = SpendingCheck(interval: settings.spendingCheckInterval)
+        let fallback = settings.webhookFallbackPollInterval
+        let inbox = fallback == nil ? nil : webhookInbox
+        let pollEvery = inbox == nil ? settings.pollInterval : fallback!
+        var nextPoll = inbox != nil && recordPolls ? ContinuousClock.now + pollEvery : ContinuousClock.now
+        var announced = false
         while true {
-            let response = try await client.retrieve(responseID: responseID)
-            if response.status == .queued, ContinuousClock.now - started > settings.maxQueuedTime {
-                let cancelled = await cancelUpstream(responseID: responseID)
-                if case .unreachable(let why) = cancelled { throw ResponsesError.transport(why) }   // left to an adopter
-                try await events.append([.failed(SessionFailed(
-                    code: "stuck_queued", message: "The research model never started: the provider kept the request queued too long. Start it again later.",
-                    retryable: true, providerSettled: cancelled == .settled))], immediately: true)
-                return
+            var fetch = ContinuousClock.now >= nextPoll
+            var byWebhook = false
+            if let inbox, !announced, let delivery = try await inbox.delivery(forResponse: responseID) {
+                announced = true
+                fetch = true
+                byWebhook = true
+                RunnerMetrics.webhookWakeups.increment()
+                try await events.append([.webhookReceived(ProviderWebhookReceived(webhookId: delivery.webhookID, webhookType: delivery.type))])
             }
-            if recordPolls {
-                progress.polls += 1
-                try await events.append([.polled(SessionPolled(attempt: progress.polls, providerStatus: response.status.rawValue))])
-            } else if response.status.rawValue != lastStatus, !response.status.isTerminal {
-                try await events.append([.providerStatusChanged(ProviderStatusChanged(status: response.status.rawValue, providerSequence: nil))])
-            }
-            lastStatus = response.status.rawValue
-            if response.status.isTerminal {
-                let closing = Self.reconciliation(streamedText: progress.text, streamedCitations: progress.citations,
-                                                  searchesCompleted: progress.searchesCompleted, final: response,
-                                                  prices: settings.prices, model: progress.model ?? settings.model)
-                try await events.append(costed(closing, progress), immediately: true)
-                return
+            if fetch {
+                let response = try await client.retrieve(responseID: responseID)
+                if response.status == .queued, ContinuousClock.now - started > settings.maxQueuedTime {
+                    let cancelled = await cancelUpstream(responseID: responseID)
+                    if case .unreachable(let why) = cancelled { throw ResponsesError.transport(why) }   // left to an adopter
+                    try await events.append([.failed(SessionFailed(
+                        code: "stuck_queued", message: "The research model never started: the provider kept the request queued too long. Start it again later.",
+                        retryable: true, providerSettled: cancelled == .settled))], immediately: true)
+                    return
+                }
+                if recordPolls && !byWebhook {
+                    progress.polls += 1
+                    try await events.append([.polled(SessionPolled(attempt: progress.polls, providerStatus: response.status.rawValue))])
+                } else if response.status.rawValue != lastStatus, !response.status.isTerminal {
+                    try await events.append([.providerStatusChanged(ProviderStatusChanged(status: response.status.rawValue, providerSequence: nil))])
+                }
+                lastStatus = response.status.rawValue
+                if response.status.isTerminal {
+                    let closing = Self.reconciliation(streamedText: progress.text, streamedCitations: progress.citations,
+                                                      searchesCompleted: progress.searchesCompleted, final: response,
+                                                      prices: settings.prices, model: progress.model ?? settings.model)
+                    try await events.append(costed(closing, progress), immediately: true)
+                    return
+                }
+                nextPoll = ContinuousClock.now + pollEvery
             }
             // What the log shows of a polled run is little (no deltas): its searches, once known.
             if spending.due(), try await stopIfOverHardCap(session: events.sessionID, progress: progress, events: events) { return }
-            try await Task.sleep(for: settings.pollInterval)
+            try await Task.sleep(for: inbox == nil ? pollEvery : min(settings.webhookCheckInterval, max(nextPoll - .now, .zero)))
         }
     }
 

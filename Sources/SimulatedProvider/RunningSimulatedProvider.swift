@@ -18,7 +18,14 @@ public struct RunningSimulatedProvider: Sendable {
             onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? port) },
             logger: logger
         )
-        let task = Task { try await application.run() }
+        let sender = SimulatedWebhookSender(state: server.state)
+        let task = Task {
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { await sender.run() }
+                try await application.run()
+                group.cancelAll()
+            }
+        }
         var iterator = ports.makeAsyncIterator()
         guard let bound = await iterator.next() else { throw CancellationError() }
         return RunningSimulatedProvider(url: "http://\(host):\(bound)", state: server.state, task: task)

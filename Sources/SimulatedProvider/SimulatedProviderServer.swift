@@ -113,7 +113,10 @@ public struct SimulatedProviderServer: Sendable {
         if let refusal = await refusal(faults + extraFaults) { return refusal }
         let resuming = request.uri.queryParameters.get("stream") == "true"
         if let refused = Self.refused(resuming ? "resume" : "retrieve", response.faults + extraFaults) { return refused }
-        guard resuming else { return Self.json(.ok, response.retrieved(at: .now)) }
+        guard resuming else {
+            await state.countRetrieve(id)
+            return Self.json(.ok, response.retrieved(at: .now))
+        }
         let after: Int
         if let text = request.uri.queryParameters.get("starting_after") {
             guard let value = Int(text), value >= -1 else {

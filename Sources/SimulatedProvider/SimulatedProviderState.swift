@@ -103,6 +103,39 @@ public actor SimulatedProviderState {
 
     public func creates(forSession session: String) -> Int { createCountBySession[session] ?? 0 }
 
+    // MARK: Retrieves and webhooks
+
+    /// Retrieve calls per response (a poll; resumed streams are not counted).
+    public private(set) var retrievesByResponse: [String: Int] = [:]
+    func countRetrieve(_ id: String) { retrievesByResponse[id, default: 0] += 1 }
+    public func retrieves(forResponse id: String) -> Int { retrievesByResponse[id] ?? 0 }
+
+    /// Where webhooks go, and their faults; nil: none are sent.
+    public private(set) var webhooks: SimulatedWebhooks?
+    public func configureWebhooks(_ webhooks: SimulatedWebhooks?) { self.webhooks = webhooks }
+    /// Every delivery attempt, in order (status -1: dropped by the fault).
+    public private(set) var webhookAttempts: [SimulatedWebhookAttempt] = []
+    func noteWebhook(_ attempt: SimulatedWebhookAttempt) { webhookAttempts.append(attempt) }
+    private var announced: Set<String> = []
+
+    /// The deep-research responses that ended (or were cancelled) since the
+    /// last call, each once, with their webhook type.
+    func takeEnded(now: ContinuousClock.Instant = .now) -> [(responseID: String, type: String)] {
+        var ended: [(responseID: String, type: String)] = []
+        for id in responsesBySession.values.joined() where !announced.contains(id) {
+            guard let response = responses[id] else { continue }
+            if response.cancelled {
+                ended.append((id, "response.cancelled"))
+            } else if !response.faults.contains(.stuckQueued), response.lastEventIndex(at: now) >= response.transcript.events.count - 1 {
+                ended.append((id, "response." + response.terminalStatus))
+            } else {
+                continue
+            }
+            announced.insert(id)
+        }
+        return ended
+    }
+
     /// The full outline text of a response's transcript, and its citation URLs.
     public func transcript(ofResponse id: String) -> (text: String, citationURLs: [String])? {
         responses[id].map { ($0.transcript.outputText, $0.transcript.citations.map(\.url)) }

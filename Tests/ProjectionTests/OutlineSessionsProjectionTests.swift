@@ -206,7 +206,9 @@ struct OutlineSessionsProjectionTests {
         #expect(final.lastEventSequence == sequence)
         #expect(final.lastProviderSequence == 6)
         #expect(final.elapsedMs == Int64(sequence - 1) * 1000)
-        #expect(final.completedAt == start.addingTimeInterval(15))
+        #expect(final.completedAt == start.addingTimeInterval(16))
+        // The completed event's priced usage is the session's cost; the terminals after it add nothing.
+        #expect(final.costMicrodollars == 19_860 && final.cost?.models == ["o3-deep-research"] && final.cost?.webSearchCalls == 1)
         #expect(OutlineSessionFold.apply(SampleEvents.otherTerminals[0], sessionID: UUID(), sequence: 1, recordedAt: start, to: nil) == nil)
     }
 }

@@ -22,9 +22,12 @@ public enum SampleEvents {
             .outputTextDelta(OutputTextDelta(itemId: "msg_1", outputIndex: 2, contentIndex: 0, delta: "# Tidal power\n", providerSequence: 5)),
             .citationAdded(CitationAdded(citation: Citation(url: "https://example.org/tides", title: "Tides’ costs", startIndex: 2, endIndex: 13), providerSequence: 6)),
             .polled(SessionPolled(attempt: 1, providerStatus: "in_progress")),
+            .webhookReceived(ProviderWebhookReceived(webhookId: "wh_1", webhookType: "response.completed")),
             .resumed(SessionResumed(fromProviderSequence: 6, reason: "stream dropped", runner: "runner-a")),
             .completed(SessionCompleted(finalOutline: "# Tidal power\n", citations: [Citation(url: "https://example.org/tides", title: nil, startIndex: 2, endIndex: 13)],
-                                        usage: .object(["total_tokens": .number(1234)]))),
+                                        usage: .object(["total_tokens": .number(1234)]),
+                                        cost: ProviderCost(model: "o3-deep-research", inputTokens: 1000, cachedInputTokens: 200, outputTokens: 234,
+                                                           reasoningTokens: 100, webSearchCalls: 1, microdollars: 19_860, pricedWith: "2025-06-26", estimated: false))),
         ]
     }
 

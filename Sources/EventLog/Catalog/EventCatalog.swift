@@ -28,6 +28,7 @@ public enum EventCatalog {
         register(OutputTextDelta.self, OutlineEvent.outputTextDelta, fast: DeltaJSON.decodeOutputTextDelta)
         register(CitationAdded.self, OutlineEvent.citationAdded)
         register(SessionPolled.self, OutlineEvent.polled)
+        register(ProviderWebhookReceived.self, OutlineEvent.webhookReceived)
         register(SessionCompleted.self, OutlineEvent.completed)
         register(SessionFailed.self, OutlineEvent.failed)
         register(SessionCancelled.self, OutlineEvent.cancelled)

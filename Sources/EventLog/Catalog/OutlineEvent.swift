@@ -18,6 +18,7 @@ public enum OutlineEvent: Sendable, Equatable {
     case outputTextDelta(OutputTextDelta)
     case citationAdded(CitationAdded)
     case polled(SessionPolled)
+    case webhookReceived(ProviderWebhookReceived)
     case completed(SessionCompleted)
     case failed(SessionFailed)
     case cancelled(SessionCancelled)
@@ -39,6 +40,7 @@ public enum OutlineEvent: Sendable, Equatable {
         case .outputTextDelta(let p): p
         case .citationAdded(let p): p
         case .polled(let p): p
+        case .webhookReceived(let p): p
         case .completed(let p): p
         case .failed(let p): p
         case .cancelled(let p): p

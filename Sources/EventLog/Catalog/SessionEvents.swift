@@ -148,6 +148,20 @@ public struct SessionResumed: OutlineEventPayload {
     }
 }
 
+/// The provider said by webhook that the response ended (`response.completed`,
+/// `.failed`, `.cancelled`, `.incomplete`): the runner fetches it now instead of
+/// polling. `webhookId` is the delivery's id, processed once however often it arrives.
+public struct ProviderWebhookReceived: OutlineEventPayload {
+    public static let eventType = "provider.webhook_received"
+    public static let schemaVersion: Int16 = 1
+    public var webhookId: String
+    public var webhookType: String
+    public init(webhookId: String, webhookType: String) {
+        self.webhookId = webhookId
+        self.webhookType = webhookType
+    }
+}
+
 /// A V2 poll of the provider's background response.
 public struct SessionPolled: OutlineEventPayload {
     public static let eventType = "session.polled"

@@ -29,6 +29,11 @@ public struct ServiceConfiguration: Sendable {
     public var limits: UsageLimits = UsageLimits()
     /// What a user and a workflow may spend per period (`OUTLINE_BUDGET_*`).
     public var budgets: SpendingBudgets = SpendingBudgets()
+    /// The provider's webhook secrets (`OPENAI_WEBHOOK_SECRET`, several separated
+    /// by spaces or commas while rotating). Empty: no webhooks, the runner polls.
+    public var webhookSecrets: [StandardWebhook.Secret] = []
+    /// How far a webhook's timestamp may be from now (`OUTLINE_WEBHOOK_TOLERANCE_SECONDS`).
+    public var webhookToleranceSeconds: Int64 = 300
     /// How long an HTTP connection may sit with no request in flight before it
     /// is closed (`OUTLINE_HTTP_IDLE_TIMEOUT_SECONDS`); streams in progress are not idle.
     public var httpIdleTimeout: Duration = .seconds(60)
@@ -130,6 +135,18 @@ public struct ServiceConfiguration: Sendable {
                 throw Problem.invalid("OUTLINE_PRICES", "\(error)")
             }
         }
+        if let text = environment["OPENAI_WEBHOOK_SECRET"], !text.trimmingCharacters(in: .whitespaces).isEmpty {
+            do {
+                configuration.webhookSecrets = try text.split(whereSeparator: { $0 == " " || $0 == "," }).map { try StandardWebhook.Secret(String($0)) }
+            } catch {
+                throw Problem.invalid("OPENAI_WEBHOOK_SECRET", "\(error)")
+            }
+            configuration.runner.webhookFallbackPollInterval = .seconds(300)
+        }
+        if let value = try reader.seconds("OUTLINE_WEBHOOK_FALLBACK_POLL_SECONDS", in: 1...86_400), !configuration.webhookSecrets.isEmpty {
+            configuration.runner.webhookFallbackPollInterval = value
+        }
+        if let value = try reader.integer("OUTLINE_WEBHOOK_TOLERANCE_SECONDS", in: 1...3600, unit: "seconds") { configuration.webhookToleranceSeconds = Int64(value) }
         if let value = try reader.integer("OUTLINE_SPENDING_CHECK_MS", in: 0...3_600_000, unit: "milliseconds") {
             configuration.runner.spendingCheckInterval = .milliseconds(value)
         }
