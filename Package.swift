@@ -102,7 +102,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "simulated-provider",
-            dependencies: ["SimulatedProvider", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Hummingbird", package: "hummingbird")],
+            dependencies: ["SimulatedProvider", "OpenAIResponses", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Hummingbird", package: "hummingbird")],
             path: "Tools/simulated-provider",
             swiftSettings: upcoming
         ),

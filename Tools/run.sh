@@ -40,7 +40,11 @@ if [ -n "${OPENAI_API_KEY:-}" ]; then
     provider="the real OpenAI API at $OPENAI_BASE_URL"
 else
     sim_port="${OUTLINE_SIM_PORT:-8089}"
-    "$bin/simulated-provider" --port "$sim_port" --pace-ms "${SIM_PACE_MS:-20}" --output-length "${SIM_OUTPUT_LENGTH:-4000}" &
+    # Webhooks as the real provider sends them: signed with a secret kept across runs.
+    [ -s .local/webhook-secret ] || printf 'whsec_%s' "$(head -c 24 /dev/urandom | base64 | tr -d '\n')" > .local/webhook-secret
+    export OPENAI_WEBHOOK_SECRET="${OPENAI_WEBHOOK_SECRET:-$(cat .local/webhook-secret)}"
+    SIM_WEBHOOK_SECRET="$OPENAI_WEBHOOK_SECRET" "$bin/simulated-provider" --port "$sim_port" --pace-ms "${SIM_PACE_MS:-20}" --output-length "${SIM_OUTPUT_LENGTH:-4000}" \
+        --webhook-url "http://127.0.0.1:${OUTLINE_PORT:-8080}/webhooks/openai" &
     pids+=($!)
     export OPENAI_BASE_URL="http://127.0.0.1:$sim_port"
     provider="the simulated provider at $OPENAI_BASE_URL"
