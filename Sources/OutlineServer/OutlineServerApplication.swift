@@ -47,10 +47,14 @@ public struct OutlineServerApplication: Sendable {
         parts = ServiceParts(store: store, sessions: OutlineSessions(store: store), directory: WorkflowDirectory(pool: pool, limits: limits), limits: limits, spending: spending,
                              streamGate: StreamGate(maximumPerUser: configuration.limits.openStreamsPerUser), flags: flags,
                              launcher: launcher, hub: hub, signer: TokenSigner(secret: configuration.tokenSecret),
+                             rollback: AutomaticRollback(pool: pool, flags: flags, settings: configuration.rollback, logger: logger),
                              streamTokenLifetime: configuration.streamTokenLifetime, logger: logger)
     }
 
     public var signer: TokenSigner { parts.signer }
+
+    /// The rollback that triggers itself (`configuration.rollback`).
+    public var rollback: AutomaticRollback { parts.rollback }
 
     /// The service's pool: `configuration.database`'s bounds on checkout,
     /// statements and connects, and TCP keepalives.
@@ -127,6 +131,8 @@ public struct OutlineServerApplication: Sendable {
                 .init(service: CompactionService(compactor: Compactor(pool: pool, logger: logger), partitions: LogPartitions(pool: pool, logger: logger),
                                                  retention: SessionRetention(pool: pool, logger: logger),
                                                  settings: configuration.compaction, logger: logger)),
+                // Disabled, it returns at once: that must not end the instance.
+                .init(service: rollback, successTerminationBehavior: .ignore),
             ],
             gracefulShutdownSignals: signals,
             logger: logger

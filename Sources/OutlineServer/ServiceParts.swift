@@ -17,6 +17,7 @@ struct ServiceParts: Sendable {
     let launcher: SessionLauncher
     let hub: LiveEventHub
     let signer: TokenSigner
+    let rollback: AutomaticRollback
     let streamTokenLifetime: TimeInterval
     let logger: Logger
 

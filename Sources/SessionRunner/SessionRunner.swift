@@ -319,6 +319,7 @@ public struct SessionRunner: Sendable {
                     if ends { mapped = costed(mapped, progress) }
                     if let started = waitingForContent, mapped.contains(where: \.isContent) {
                         RunnerMetrics.timeToFirstContent.record(duration: ContinuousClock.now - started)
+                        LiveSignals.shared.record(.timeToFirstContent, seconds: (ContinuousClock.now - started).secondsValue)
                         waitingForContent = nil
                     }
                     if chargePoint {
@@ -421,6 +422,10 @@ public struct SessionRunner: Sendable {
                     let closing = Self.reconciliation(streamedText: progress.text, streamedCitations: progress.citations,
                                                       searchesCompleted: progress.searchesCompleted, final: response,
                                                       prices: settings.prices, model: progress.model ?? settings.model)
+                    if !recordPolls, closing.contains(where: { if case .outputTextDelta = $0 { true } else if case .citationAdded = $0 { true } else { false } }) {
+                        // The stream missed content the final response has: recovered, but a trigger to watch.
+                        LiveSignals.shared.count(.missingContent)
+                    }
                     try await events.append(costed(closing, progress), immediately: true)
                     return
                 }

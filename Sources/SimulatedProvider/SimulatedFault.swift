@@ -14,6 +14,10 @@ public enum SimulatedFault: Sendable, Equatable {
     case fail
     /// The response ends `incomplete`.
     case incomplete
+    /// A response created with `stream: true` ends `failed`; a background
+    /// (polled) one does not: streaming failing where polling works, the case
+    /// the automatic rollback watches for.
+    case failStreamed
     /// A stream of a response older than `seconds` can no longer be resumed.
     case resumeRefused(afterSeconds: Double)
     /// The response never leaves `queued`.
@@ -27,7 +31,7 @@ public enum SimulatedFault: Sendable, Equatable {
     case refuse(operation: String, status: Int)
 
     /// Parses `429`, `429:2` (Retry-After), `429:2:3` (3 times), `500`, `500:3`,
-    /// `cut-after:K`, `stall:K:S`, `fail`, `incomplete`, `resume-refused-after:S`, `stuck-queued`,
+    /// `cut-after:K`, `stall:K:S`, `fail`, `fail-streamed`, `incomplete`, `resume-refused-after:S`, `stuck-queued`,
     /// `refuse:resume|retrieve|cancel:STATUS`, `hold-at:K`.
     public static func parse(_ text: String) throws -> [SimulatedFault] {
         try text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map { item in
@@ -45,6 +49,7 @@ public enum SimulatedFault: Sendable, Equatable {
             case "stall": return .stall(afterEvents: Int(try number(1)), seconds: try number(2))
             case "fail": return .fail
             case "incomplete": return .incomplete
+            case "fail-streamed": return .failStreamed
             case "resume-refused-after": return .resumeRefused(afterSeconds: try number(1))
             case "stuck-queued": return .stuckQueued
             case "hold-at": return .holdAt(events: Int(try number(1)))
@@ -62,6 +67,6 @@ public enum SimulatedFault: Sendable, Equatable {
 public struct SimulatedFaultError: Error, CustomStringConvertible {
     public var text: String
     public var description: String {
-        "unknown fault '\(text)': use 429[:retry-after[:times]], 500[:times], cut-after:K, stall:K:S, fail, incomplete, resume-refused-after:S, stuck-queued, refuse:resume|retrieve|cancel:STATUS, hold-at:K"
+        "unknown fault '\(text)': use 429[:retry-after[:times]], 500[:times], cut-after:K, stall:K:S, fail, fail-streamed, incomplete, resume-refused-after:S, stuck-queued, refuse:resume|retrieve|cancel:STATUS, hold-at:K"
     }
 }

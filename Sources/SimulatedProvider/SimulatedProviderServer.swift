@@ -101,7 +101,8 @@ public struct SimulatedProviderServer: Sendable {
             transcript = Transcript(spec: spec, responseID: id, model: model, createdAt: Int(Date().timeIntervalSince1970))
         }
         if let total = spec.totalDuration { spec.pace = total / max(1, transcript.events.count - 1) }
-        let response = SimulatedResponse(id: id, transcript: transcript, createdAt: .now, pace: spec.pace, faults: faults)
+        let response = SimulatedResponse(id: id, transcript: transcript, createdAt: .now, pace: spec.pace,
+                                         faults: stream && faults.contains(.failStreamed) ? faults + [.fail] : faults)
         await state.register(response, session: metadata["outline_session"], deepResearch: true)
         if stream { return streamResponse(id: id, after: -1, faults: faults) }
         return Self.json(.ok, response.retrieved(at: .now))

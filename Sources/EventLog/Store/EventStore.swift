@@ -123,6 +123,7 @@ public final class EventStore: Sendable {
         let committedAt = ContinuousClock.now
         afterCommit.forEach { $0() }
         appendLatency.record(duration: ContinuousClock.now - started)
+        LiveSignals.shared.record(.append, seconds: (ContinuousClock.now - started).secondsValue)
         if let oldest = appends.lazy.compactMap({ $0.events.first?.source.recordedAt }).min() {
             let waited = Date().timeIntervalSince(oldest).clampedNanoseconds
             recordToCommit.recordNanoseconds(waited)

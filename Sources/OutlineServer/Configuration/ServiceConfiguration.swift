@@ -32,6 +32,8 @@ public struct ServiceConfiguration: Sendable {
     /// The provider's webhook secrets (`OPENAI_WEBHOOK_SECRET`, several separated
     /// by spaces or commas while rotating). Empty: no webhooks, the runner polls.
     public var webhookSecrets: [StandardWebhook.Secret] = []
+    /// When streaming turns itself off (`OUTLINE_ROLLBACK_*`).
+    public var rollback = AutomaticRollback.Settings()
     /// How far a webhook's timestamp may be from now (`OUTLINE_WEBHOOK_TOLERANCE_SECONDS`).
     public var webhookToleranceSeconds: Int64 = 300
     /// How long an HTTP connection may sit with no request in flight before it
@@ -147,6 +149,11 @@ public struct ServiceConfiguration: Sendable {
             configuration.runner.webhookFallbackPollInterval = value
         }
         if let value = try reader.integer("OUTLINE_WEBHOOK_TOLERANCE_SECONDS", in: 1...3600, unit: "seconds") { configuration.webhookToleranceSeconds = Int64(value) }
+        if let value = try reader.boolean("OUTLINE_ROLLBACK_ENABLED") { configuration.rollback.enabled = value }
+        if let value = try reader.integer("OUTLINE_ROLLBACK_WINDOW_MINUTES", in: 1...10_080, unit: "minutes") { configuration.rollback.window = .seconds(value * 60) }
+        if let value = try reader.integer("OUTLINE_ROLLBACK_MIN_SESSIONS", in: 1...100_000) { configuration.rollback.minimumSessions = value }
+        if let value = try reader.integer("OUTLINE_ROLLBACK_THRESHOLD_POINTS", in: 0...100, unit: "percentage points") { configuration.rollback.thresholdPoints = Double(value) }
+        if let value = try reader.seconds("OUTLINE_ROLLBACK_INTERVAL_SECONDS", in: 1...3600) { configuration.rollback.interval = value }
         if let value = try reader.integer("OUTLINE_SPENDING_CHECK_MS", in: 0...3_600_000, unit: "milliseconds") {
             configuration.runner.spendingCheckInterval = .milliseconds(value)
         }

@@ -101,14 +101,22 @@ public final class FeatureFlags: Sendable {
     /// who made it, in one transaction. Returns the new state.
     @discardableResult
     public func set(useStreaming: Bool?, rolloutPercent: Int?, by user: String, reason: String?) async throws -> State {
+        try await apply(useStreaming: useStreaming, rolloutPercent: rolloutPercent, by: user, reason: reason).state
+    }
+
+    /// Sets flags as `set` does; also says how many actually changed (0 when
+    /// another instance, or a person, had already set them so).
+    func apply(useStreaming: Bool?, rolloutPercent: Int?, by user: String, reason: String?) async throws -> (state: State, changed: Int) {
         var updates: [(String, String)] = []
         if let useStreaming { updates.append(("use_streaming", useStreaming ? "true" : "false")) }
         if let rolloutPercent { updates.append(("streaming_rollout_percent", String(rolloutPercent))) }
         let defaults = self.defaults
         let changes = updates
+        let changed: Int
         do {
-            try await pool.withConnection { connection in
-                try await connection.transaction { connection in
+            changed = try await pool.withConnection { connection in
+                try await connection.transaction { connection -> Int in
+                    var changed = 0
                     // One writer at a time, so the recorded old values are true.
                     _ = try connection.query("LOCK TABLE outline_feature_flags IN SHARE ROW EXCLUSIVE MODE")
                     for (name, value) in changes {
@@ -126,7 +134,9 @@ public final class FeatureFlags: Sendable {
                             "INSERT INTO outline_feature_flag_changes (name, old_value, new_value, changed_by, reason) VALUES ($1, $2::jsonb, $3::jsonb, $4, $5)",
                             name, old, value, user, reason
                         )
+                        changed += 1
                     }
+                    return changed
                 }
             }
         } catch where Self.isReverted(error) {
@@ -134,7 +144,16 @@ public final class FeatureFlags: Sendable {
         }
         let state = try await load()
         cache.withLock { $0 = (state, ContinuousClock.now) }
-        return state
+        return (state, changed)
+    }
+
+    /// When `use_streaming` last changed (by anyone), if ever.
+    func lastStreamingChange() async throws -> Date? {
+        do {
+            return try await pool.query("SELECT max(changed_at) FROM outline_feature_flag_changes WHERE name = 'use_streaming'")[0].decode(Date?.self, at: 0)
+        } catch where Self.isReverted(error) {
+            return nil
+        }
     }
 
     /// The most recent changes, newest first.

@@ -52,8 +52,16 @@ struct DiagnosticsRoutes: Sendable {
         var activeSessions: [Active]
         var recentFailures: [Failure]
         var modes: [Mode]
-        /// Streaming fails more than 5 percentage points above polling (the rollback trigger).
+        /// The automatic rollback's window says streaming fails more than its
+        /// threshold above polling (it turns streaming off when this is true).
         var rollbackAdvised: Bool
+        /// The automatic rollback's figures now, and its last flip.
+        var rollback: Rollback
+        struct Rollback: Encodable {
+            var enabled: Bool
+            var verdict: AutomaticRollback.Verdict
+            var lastAutomatic: FeatureFlags.Change?
+        }
         var providerErrors: [ErrorCount]
         var flags: FlagRoutes.FlagsView
         var flagHistory: [FeatureFlags.Change]
@@ -68,6 +76,8 @@ struct DiagnosticsRoutes: Sendable {
         var usage: UsageReport
         /// What was spent this budget period, by whom, against the budgets.
         var spending: SpendingReport
+        /// The other rollback triggers, against their thresholds (this instance, last hour).
+        var triggers: [RollbackTriggers.Trigger]
     }
 
     func report() async throws -> Report {
@@ -110,13 +120,18 @@ struct DiagnosticsRoutes: Sendable {
             return Report.Mode(mode: try row.decode(String.self, at: 0), sessions: sessions, failed: failed, errorRate: sessions == 0 ? 0 : Double(failed) / Double(sessions))
         }
         let rate = { (mode: String) in modes.first { $0.mode == mode } }
-        let rollback = (rate("streaming")?.sessions ?? 0) >= 5 && (rate("streaming")?.errorRate ?? 0) - (rate("polling")?.errorRate ?? 0) > 0.05
+        _ = rate
+        let verdict = try await parts.rollback.judge()
+        let history = try await parts.flags.history(limit: 200)
         let errors = try await problems()
         let health = try await SchemaHealth.check(migrator)
         let lag = try await pool.query(
             "SELECT count(*) FROM outline_event_streams h JOIN outline_session_rows r ON r.id = h.session_id WHERE r.last_event_sequence <> h.head_sequence"
         )[0].decode(Int64.self, at: 0)
-        return Report(activeSessions: active, recentFailures: failures, modes: modes, rollbackAdvised: rollback, providerErrors: errors,
+        return Report(activeSessions: active, recentFailures: failures, modes: modes, rollbackAdvised: verdict.tripped,
+                      rollback: Report.Rollback(enabled: parts.rollback.settings.enabled, verdict: verdict,
+                                                lastAutomatic: history.first { $0.changedBy == AutomaticRollback.changedBy }),
+                      providerErrors: errors,
                       flags: FlagRoutes.FlagsView(try await parts.flags.current()), flagHistory: try await parts.flags.history(limit: 20),
                       health: Report.Health(healthy: health.isHealthy, problems: health.problems), projectionLag: lag,
                       projections: try await ProjectionRegistry.states(pool).map {
@@ -124,7 +139,8 @@ struct DiagnosticsRoutes: Sendable {
                       },
                       logPosition: try await parts.store.lastPosition(), sseClients: parts.hub.clientCount,
                       usage: try await UsageReport.read(pool, limits: parts.limits.limits, openStreams: parts.streamGate.openByUser),
-                      spending: try await SpendingReport.read(pool, budgets: parts.spending.budgets))
+                      spending: try await SpendingReport.read(pool, budgets: parts.spending.budgets),
+                      triggers: RollbackTriggers.read().triggers)
     }
 
     /// Provider and runner problems of the last 24 hours from the log itself

@@ -31,6 +31,7 @@ struct MetricsRoutes: Sendable {
             }
             (try? await UsageReport.read(pool, limits: limits, openStreams: openStreams()))?.record()
             (try? await SpendingReport.read(pool, budgets: budgets))?.record()
+            RollbackTriggers.read().record()
             var buffer: [UInt8] = []
             registry.emit(into: &buffer)
             return JSONResponse.bytes(buffer, contentType: "text/plain; version=0.0.4; charset=utf-8")

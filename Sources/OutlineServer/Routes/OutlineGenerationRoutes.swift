@@ -1,3 +1,4 @@
+import OutlineBasics
 import EventLog
 import Foundation
 import HTTPTypes
@@ -124,7 +125,8 @@ struct OutlineGenerationRoutes: Sendable {
     }
 
     static func sessionActive(_ workflowID: String, active: UUID) -> APIError {
-        APIError(.conflict, code: "session_active",
+        LiveSignals.shared.count(.activeSessionRefusals)
+        return APIError(.conflict, code: "session_active",
                  message: "Workflow \(workflowID) already has an active session; follow it or cancel it before starting another.",
                  fields: ["activeSessionId": active.uuidString.lowercased()])
     }
@@ -143,6 +145,7 @@ struct OutlineGenerationRoutes: Sendable {
             } catch let error as OutlineSessionStartError {
                 throw error
             } catch let error as PostgresError where error.isUniqueViolation && attempt < 3 {
+                LiveSignals.shared.count(.constraintErrors)
                 continue
             }
         }

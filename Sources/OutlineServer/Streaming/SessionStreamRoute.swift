@@ -180,7 +180,10 @@ struct SessionStreamWriter {
             if !out.isEmpty { try await write(out) }
             if count > 0 {
                 if let fedAt { Self.feedToWrite.recordNanoseconds((ContinuousClock.now - fedAt).saturatingNanoseconds) }
-                if let recordedAt { Self.deliveryLatency.recordNanoseconds(Date().timeIntervalSince(recordedAt).clampedNanoseconds) }
+                if let recordedAt {
+                    Self.deliveryLatency.recordNanoseconds(Date().timeIntervalSince(recordedAt).clampedNanoseconds)
+                    LiveSignals.shared.record(.delivery, seconds: Date().timeIntervalSince(recordedAt))
+                }
                 sent.increment(by: count)
             }
             subscription.consumed(bytes: size)

@@ -50,6 +50,8 @@ struct ServiceHarness: Sendable {
             $0.limits = UsageLimits(activeSessionsPerUser: 1000, startsPerUserPerHour: 10_000, startsPerUserPerDay: 10_000,
                                     newWorkflowsPerUserPerHour: 10_000, openStreamsPerUser: 1000)
             $0.budgets = SpendingBudgets(perUser: nil, perWorkflow: nil)
+            // The rollback test drives the automatic rollback itself.
+            $0.rollback.enabled = false
         }
     }
 

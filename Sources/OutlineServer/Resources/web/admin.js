@@ -62,7 +62,22 @@ function render(data) {
     $("spend-workflows").tBodies[0].replaceChildren(...sp.workflows.map((w) => cells(document.createElement("tr"), [w.owner + "/" + w.workflowId, usd(w.spentUsd), usd(w.remainingUsd), w.sessions])));
   }
   $("modes").tBodies[0].replaceChildren(...data.modes.map((m) => cells(document.createElement("tr"), [m.mode, m.sessions, m.failed, percent(m.errorRate)])));
-  $("rollback").textContent = data.rollbackAdvised ? "Streaming fails more than 5 points above polling: consider turning it off." : "Streaming's error rate is within 5 points of polling.";
+  if (data.triggers) {
+    const shown = (t) => t.unit === "seconds" ? (t.value < 1 ? (t.value * 1000).toFixed(1) + " ms" : t.value.toFixed(1) + " s") : String(t.value);
+    const limit = (t) => t.unit === "seconds" ? (t.threshold < 1 ? (t.threshold * 1000) + " ms" : t.threshold + " s") : t.threshold + " " + t.unit;
+    $("triggers").tBodies[0].replaceChildren(...data.triggers.map((t) => {
+      const row = cells(document.createElement("tr"), [t.signal.replaceAll("_", " "), shown(t), limit(t), t.samples]);
+      if (t.breached) row.className = "alert";
+      return row;
+    }));
+  }
+  const rb = data.rollback, v = rb && rb.verdict;
+  const last = rb && rb.lastAutomatic ? " Last automatic rollback: " + new Date(rb.lastAutomatic.changedAt).toLocaleString() + " (" + rb.lastAutomatic.reason + ")." : "";
+  $("rollback").textContent = !v ? "" : (data.rollbackAdvised
+    ? "Streaming fails " + v.gapPoints.toFixed(1) + " points above polling (threshold " + v.thresholdPoints + "): " + (rb.enabled ? "the automatic rollback turns it off." : "the automatic rollback is disabled; consider turning streaming off.")
+    : "Streaming " + percent(v.streamingRate) + " of " + v.streamingSessions + " sessions failed, polling " + percent(v.pollingRate) + " (" + v.pollingBaseline + "), in the last "
+      + v.windowMinutes + " min: " + (v.judged ? "within " + v.thresholdPoints + " points." : "fewer than " + v.minimumSessions + " streaming sessions, not judged yet.")
+      + (rb.enabled ? "" : " The automatic rollback is disabled.")) + last;
   $("rollback").className = data.rollbackAdvised ? "alert small" : "muted small";
   $("provider-errors").replaceChildren(...data.providerErrors.map((e) => { const li = document.createElement("li"); li.textContent = e.code + ": " + e.count + " (" + percent(e.rate) + " of sessions)"; return li; }));
   $("failures").tBodies[0].replaceChildren(...data.recentFailures.map((f) => {

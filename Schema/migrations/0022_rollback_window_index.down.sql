@@ -1,0 +1,1 @@
+DROP INDEX outline_sessions_ended;
