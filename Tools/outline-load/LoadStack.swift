@@ -22,7 +22,8 @@ struct LoadStack {
         environment["OPENAI_API_KEY"] = nil
         // One load user runs every session and holds every stream: lift the per-user limits.
         for (name, value) in [("OUTLINE_LIMIT_ACTIVE_SESSIONS", "10000"), ("OUTLINE_LIMIT_STARTS_PER_HOUR", "100000"), ("OUTLINE_LIMIT_STARTS_PER_DAY", "1000000"),
-                              ("OUTLINE_LIMIT_NEW_WORKFLOWS_PER_HOUR", "100000"), ("OUTLINE_LIMIT_STREAMS", "10000")] where environment[name] == nil {
+                              ("OUTLINE_LIMIT_NEW_WORKFLOWS_PER_HOUR", "100000"), ("OUTLINE_LIMIT_STREAMS", "10000"),
+                              ("OUTLINE_BUDGET_USER_USD", "none"), ("OUTLINE_BUDGET_WORKFLOW_USD", "none"), ("OUTLINE_ROLLBACK_ENABLED", "false")] where environment[name] == nil {
             environment[name] = value
         }
         let process = Process()

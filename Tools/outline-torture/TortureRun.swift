@@ -104,7 +104,9 @@ final class TortureRun: Sendable {
         environment["OUTLINE_COMPACTION_INTERVAL_SECONDS"] = "1"
         environment["OUTLINE_COMPACTION_SETTLE_SECONDS"] = "0"
         for (name, value) in [("OUTLINE_LIMIT_ACTIVE_SESSIONS", "1000"), ("OUTLINE_LIMIT_STARTS_PER_HOUR", "10000"), ("OUTLINE_LIMIT_STARTS_PER_DAY", "10000"),
-                              ("OUTLINE_LIMIT_NEW_WORKFLOWS_PER_HOUR", "10000"), ("OUTLINE_LIMIT_STREAMS", "1000")] {
+                              ("OUTLINE_LIMIT_NEW_WORKFLOWS_PER_HOUR", "10000"), ("OUTLINE_LIMIT_STREAMS", "1000"),
+                              // Money and the automatic rollback are proven elsewhere; here they would only end sessions the proofs follow.
+                              ("OUTLINE_BUDGET_USER_USD", "none"), ("OUTLINE_BUDGET_WORKFLOW_USD", "none"), ("OUTLINE_ROLLBACK_ENABLED", "false")] {
             environment[name] = value
         }
         let instances = (0..<2).map { ServerInstance(index: $0, binary: binaries + "/outline-server", environment: environment, folder: folder) }
