@@ -110,6 +110,14 @@ public actor SimulatedProviderState {
     func countRetrieve(_ id: String) { retrievesByResponse[id, default: 0] += 1 }
     public func retrieves(forResponse id: String) -> Int { retrievesByResponse[id] ?? 0 }
 
+    /// When a deep-research response ended (its last event), on the wall clock; nil while it runs.
+    public func endedAt(responseID id: String) -> Date? {
+        guard let response = responses[id], !response.cancelled else { return nil }
+        let now = ContinuousClock.now, last = response.transcript.events.count - 1
+        guard response.lastEventIndex(at: now) >= last else { return nil }
+        return Date().addingTimeInterval(-(now - response.time(of: last)).secondsValue)
+    }
+
     /// Where webhooks go, and their faults; nil: none are sent.
     public private(set) var webhooks: SimulatedWebhooks?
     public func configureWebhooks(_ webhooks: SimulatedWebhooks?) { self.webhooks = webhooks }

@@ -12,12 +12,13 @@ struct LoadStack {
     let process: Process
     let url: String
 
-    static func start(binary: String, databaseURL: String, providerURL: String, secret: String) async throws -> LoadStack {
+    static func start(binary: String, databaseURL: String, providerURL: String, secret: String, extraEnvironment: [String: String] = [:]) async throws -> LoadStack {
         let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("outline-load-port-\(getpid())").path
         try? FileManager.default.removeItem(atPath: portFile)
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = databaseURL
         environment["OUTLINE_TOKEN_SECRET"] = secret
+        environment.merge(extraEnvironment) { $1 }
         environment["OPENAI_BASE_URL"] = providerURL
         environment["OPENAI_API_KEY"] = nil
         // One load user runs every session and holds every stream: lift the per-user limits.

@@ -17,7 +17,7 @@ struct OutlineLoad: AsyncParsableCommand {
         abstract: "Load the SSE service: fan-out with random disconnects, replay from the start, idle connections."
     )
 
-    @Option(help: "fanout (sessions run by the server against the simulated provider), tail (this tool appends, the server only streams), replay, idle, abuse (append latency with and without non-reading clients and /readyz loops), floor (the same clients against outline-floor, a bare in-memory Hummingbird broadcaster), or nchan (against nginx + nchan; Tools/dev/nchan-deps.sh installs it)") var scenario = "fanout"
+    @Option(help: "fanout (sessions run by the server against the simulated provider), tail (this tool appends, the server only streams), replay, idle, abuse (append latency with and without non-reading clients and /readyz loops), floor (the same clients against outline-floor, a bare in-memory Hummingbird broadcaster), nchan (against nginx + nchan; Tools/dev/nchan-deps.sh installs it), or v2 (V2 sessions polled every 5 s against completed by webhook: --sessions, --seconds per run)") var scenario = "fanout"
     @Option(help: "abuse: parallel /readyz loops") var readinessLoops = 200
     @Option(help: "floor, nchan, compare: idle connections to hold (0: none; compare: 10,000)") var idleConnections: Int?
     @Option(help: "fanout, floor, nchan, compare: the client that reads the streams (epoll: one thread, a few µs per delivery; curl: libcurl, an async sequence per stream)") var reader = ReaderKind.epoll
@@ -37,7 +37,7 @@ struct OutlineLoad: AsyncParsableCommand {
     @Option(name: .customLong("database-url"), help: "server to use (default: $DATABASE_URL); a scratch database is created on it") var databaseURL: String?
 
     func validate() throws {
-        guard ["fanout", "tail", "replay", "idle", "abuse", "floor", "nchan", "compare"].contains(scenario) else { throw ValidationError("--scenario is fanout, tail, replay, idle, abuse, floor, nchan or compare") }
+        guard ["fanout", "tail", "replay", "idle", "abuse", "floor", "nchan", "compare", "v2"].contains(scenario) else { throw ValidationError("--scenario is fanout, tail, replay, idle, abuse, floor, nchan, compare or v2") }
         guard (1...600).contains(seconds), (1...10_000).contains(p99BoundMs), !rates.isEmpty, rates.allSatisfy({ (1_000...1_000_000).contains($0) }), rates == rates.sorted() else {
             throw ValidationError("--seconds is 1…600, --p99-bound-ms 1…10000, --rates ascending within 1,000…1,000,000")
         }
@@ -64,6 +64,10 @@ struct OutlineLoad: AsyncParsableCommand {
         }
         print("# \(ProcessInfo.processInfo.activeProcessorCount) cores; open-file limit \(limit); server, PostgreSQL, provider and clients on this host")
         let serverBinary = self.serverBinary ?? here.appendingPathComponent("outline-server").path
+        if scenario == "v2" {
+            try await V2Scenario(base: base, serverBinary: serverBinary, sessions: sessions, runSeconds: seconds).run()
+            return
+        }
         if scenario == "compare" {
             try await CompareScenario(base: base, serverBinary: serverBinary, floorBinary: floorBinary, nchanModule: module, seconds: seconds,
                                       rates: rates, p99Bound: Double(p99BoundMs), idleConnections: idleConnections ?? 10_000, reader: reader).run()

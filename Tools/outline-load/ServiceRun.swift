@@ -16,6 +16,8 @@ struct ServiceRun {
     var outputLength = 3000
     /// Hold every research run before its first event until `release` is called.
     var holdRuns = false
+    /// Extra environment for the server.
+    var environment: [String: String] = [:]
 
     struct Parts {
         let stack: LoadStack
@@ -46,7 +48,8 @@ struct ServiceRun {
         do {
             try await Migrator(pool: pool, migrations: try Migration.load(from: SchemaFiles.directory()!), logger: logger).up()
             let secret = "load-" + UUID().uuidString + UUID().uuidString
-            let running = try await LoadStack.start(binary: serverBinary, databaseURL: base.withDatabase(name).conninfo, providerURL: provider.url, secret: secret)
+            let running = try await LoadStack.start(binary: serverBinary, databaseURL: base.withDatabase(name).conninfo, providerURL: provider.url, secret: secret,
+                                                    extraEnvironment: environment)
             stack = running
             let value = try await body(Parts(stack: running, pool: pool, signer: TokenSigner(secret: secret), provider: provider))
             await tearDown()
