@@ -51,6 +51,11 @@ struct CostAndBudgetTests {
             #expect(metrics.contains("outline_user_spend_usd{user=\"alice\"} \(dollars)"), "\(metrics.split(separator: "\n").filter { $0.contains("spend") })")
             #expect(metrics.contains("outline_workflow_spend_usd{owner=\"alice\",workflow=\"wf-cost\"} \(dollars)"))
             #expect(metrics.contains("outline_session_cost_usd{stat=\"max\"} \(dollars)"))
+            // The writer's own view (what the page shows beside the session's cost).
+            let own = try await h.call("GET", "/api/spending?workflowId=wf-cost", token: alice).json
+            #expect((own?["user"] as? [String: Any])?["spentUsd"] as? Double == dollars && (own?["workflow"] as? [String: Any])?["sessions"] as? Int == 1)
+            #expect(((try await h.call("GET", "/api/spending", token: try await h.token("bob")).json?["user"] as? [String: Any])?["spentUsd"] as? Double) == 0)
+            #expect(try await h.call("GET", "/api/spending?workflowId=%00bad", token: alice).status == 400)
         }
     }
 

@@ -62,6 +62,39 @@ struct SpendingLedger: SpendingWatch {
         }
     }
 
+    /// What `user` (and one of their workflows) spent this period, against the
+    /// budgets: what the page shows beside a session's own cost.
+    struct Own: Encodable, Sendable {
+        struct Scope: Encodable, Sendable { var spentUsd: Double, budgetUsd: Double?, remainingUsd: Double?, sessions: Int64 }
+        var period: String
+        var resetsAt: Date
+        var user: Scope
+        var workflowId: String?
+        var workflow: Scope?
+    }
+
+    func own(user: String, workflow: WorkflowKey?) async throws -> Own {
+        let row = try await pool.query(
+            """
+            SELECT coalesce(sum(cost_microdollars) FILTER (WHERE requested_by = $1), 0)::int8, count(*) FILTER (WHERE requested_by = $1),
+                   coalesce(sum(cost_microdollars) FILTER (WHERE workflow_owner = $2 AND workflow_id = $3), 0)::int8,
+                   count(*) FILTER (WHERE workflow_owner = $2 AND workflow_id = $3),
+                   (SELECT extract(epoch FROM \(periodEnd))::float8)
+              FROM outline_session_rows
+             WHERE (requested_by = $1 OR (workflow_owner = $2 AND workflow_id = $3)) AND created_at >= \(periodStart)
+            """,
+            user, workflow?.owner ?? user, workflow?.id ?? ""
+        )[0]
+        func scope(_ spent: Int64, _ sessions: Int64, _ budget: Int64?) -> Own.Scope {
+            Own.Scope(spentUsd: SpendingBudgets.dollars(spent), budgetUsd: budget.map(SpendingBudgets.dollars),
+                      remainingUsd: budget.map { SpendingBudgets.dollars(max($0 - spent, 0)) }, sessions: sessions)
+        }
+        let workflowSpent = try row.decode(Int64.self, at: 2), workflowSessions = try row.decode(Int64.self, at: 3)
+        return Own(period: budgets.period.rawValue, resetsAt: Date(timeIntervalSince1970: try row.decode(Double.self, at: 4)),
+                   user: scope(try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1), budgets.perUser),
+                   workflowId: workflow?.id, workflow: workflow.map { _ in scope(workflowSpent, workflowSessions, budgets.perWorkflow) })
+    }
+
     /// Past the hard cap when what the period's sessions cost, plus what this
     /// one's run has used so far (estimated), is more than the budget's hard cap.
     func hardCapReached(session: UUID, runningCost: ProviderCost) async -> String? {

@@ -14,6 +14,12 @@ struct WorkflowRoutes: Sendable {
             return try JSONResponse.make(["workflows": try await parts.directory.workflows(ownedBy: identity.subject)])
         }
         group.post("/workflows") { request, context in try await create(request, context) }
+        // What the caller spent this budget period (and on one workflow of theirs), against the budgets.
+        group.get("/spending") { request, context in
+            let identity = try context.requireAPIIdentity()
+            let workflow = try request.uri.queryParameters.get("workflowId").map { WorkflowKey(owner: identity.subject, id: try RequestInput.validWorkflowID(String($0))) }
+            return try JSONResponse.make(try await parts.spending.own(user: identity.subject, workflow: workflow))
+        }
     }
 
     struct CreateBody: Decodable {

@@ -194,6 +194,7 @@ async function follow(workflow, sessionId, mode) {
   $("session").dataset.session = sessionId;
   $("session").hidden = false;
   $("cancel-button").hidden = false;
+  showSpending();
   if (!mode) mode = (await api("GET", base(workflow) + "/status?sessionId=" + sessionId)).mode;
   if (generation !== state.generation) return;
   state.mode = mode;
@@ -392,8 +393,20 @@ function showCost() {
   $("cost").title = state.costEstimated ? "Estimated from what the log shows: the provider reported no usage for part of it." : "";
 }
 
+// What the writer spent this budget period, and on this workflow, against the budgets.
+function showSpending() {
+  const workflow = state.workflow;
+  api("GET", "/api/spending?workflowId=" + encodeURIComponent(workflow)).then((s) => {
+    if (workflow !== state.workflow) return;
+    const part = (label, scope) => label + " $" + scope.spentUsd.toFixed(2) + (scope.budgetUsd == null ? "" : " of $" + scope.budgetUsd.toFixed(2));
+    $("spending").textContent = part("Your research this " + s.period + ":", s.user) + (s.workflow ? " · " + part("this workflow:", s.workflow) : "")
+      + " (resets " + new Date(s.resetsAt).toLocaleString() + ")";
+  }).catch(() => { $("spending").textContent = ""; });
+}
+
 function finish(phase, by) {
   state.done = true;
+  showSpending();
   state.replaying = false;
   $("replay-form").hidden = false;
   setPhase(phase);
