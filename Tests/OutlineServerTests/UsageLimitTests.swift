@@ -49,7 +49,7 @@ struct UsageLimitTests {
             let base = ServiceHarness.base("wf-l1")
             let url = h.url + "\(base)/stream?sessionId=\(first)&token=\(streamToken)"
             let holders = (0..<2).map { _ in Task { try await SSEClient().connect(url) } }
-            try await Deadline.wait(for: "two open streams", within: .seconds(30)) {
+            try await Deadline.wait(for: "two open streams", within: .seconds(90)) {
                 (try await h.call("GET", "/admin/outline-generation-diagnostics", token: try await h.token("ops", role: .admin)).json?["sseClients"] as? Int ?? 0) >= 2
             }
             let third = try await h.call("GET", "\(base)/stream?sessionId=\(first)&token=\(streamToken)")
