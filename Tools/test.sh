@@ -14,6 +14,7 @@ cd "$root"
 . Tools/dev/prepare.sh
 eval "$(Tools/dev/browser-deps.sh)"   # Chromium, chromium-driver, selenium: the browser tests
 eval "$(Tools/dev/fuzz-deps.sh)"      # schemathesis: the API fuzz pass
+eval "$(Tools/dev/sdk-deps.sh)"       # the official OpenAI Python SDK: the simulator's objects against its types
 
 swift build --build-tests "$@"
 swift test --skip-build "$@" --skip ServerRestartTests --skip BrowserTests --skip APIFuzzTests

@@ -77,7 +77,7 @@ public struct SimulatedProviderServer: Sendable {
         guard model.contains("deep-research") else {
             if stream { return Self.error(.badRequest, "The simulated fast model \(model) answers without streaming.", type: "invalid_request_error", param: "stream") }
             await state.register(SimulatedResponse(id: id, transcript: Transcript(spec: TranscriptSpec(webSearches: 0, reasoningSummaries: 0, outputLength: 0),
-                                                                                 responseID: id, model: model, createdAt: 0),
+                                                                                 responseID: id, model: model, createdAt: Int(Date().timeIntervalSince1970)),
                                                    createdAt: .now, pace: .zero, faults: []), session: metadata["outline_session"])
             return Self.json(.ok, Self.fastAnswer(id: id, model: model, input: input, purpose: metadata["purpose"]))
         }
@@ -231,11 +231,12 @@ public struct SimulatedProviderServer: Sendable {
         default:
             text = "Research brief. Write a well-sourced content outline for this request, citing each claim: \(input)"
         }
-        let part: [String: Any] = ["type": "output_text", "text": text, "annotations": [Any]()]
-        return ["id": id, "object": "response", "status": "completed", "model": model, "background": false, "error": NSNull(),
-                "output": [["id": "msg_" + id.dropFirst(5), "type": "message", "status": "completed", "role": "assistant", "content": [part]]],
-                "usage": ["input_tokens": 150 + input.count / 4, "input_tokens_details": ["cached_tokens": 0],
-                          "output_tokens": text.count / 4, "output_tokens_details": ["reasoning_tokens": 0], "total_tokens": 150 + (input.count + text.count) / 4]]
+        let part: [String: Any] = ["type": "output_text", "text": text, "annotations": [Any](), "logprobs": [Any]()]
+        return ResponseEnvelope(id: id, model: model, createdAt: Int(Date().timeIntervalSince1970), background: false, webSearch: false).object(
+            status: "completed",
+            output: [["id": "msg_" + id.dropFirst(5), "type": "message", "status": "completed", "role": "assistant", "content": [part]]],
+            usage: ["input_tokens": 150 + input.count / 4, "input_tokens_details": ["cached_tokens": 0, "cache_write_tokens": 0],
+                    "output_tokens": text.count / 4, "output_tokens_details": ["reasoning_tokens": 0], "total_tokens": 150 + (input.count + text.count) / 4])
     }
 
     static func json(_ status: HTTPResponse.Status, _ object: [String: Any]) -> Response {

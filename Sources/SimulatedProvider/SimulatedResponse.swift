@@ -76,10 +76,10 @@ struct SimulatedResponse: Sendable {
     }
 
     func responseObject(status: String) -> [String: Any] {
-        var object: [String: Any] = ["id": id, "object": "response", "status": status, "background": true, "output": [Any](),
-                                     "error": NSNull(), "incomplete_details": NSNull(), "usage": NSNull()]
-        if status == "failed" { object["error"] = ["code": "server_error", "message": "The simulated research run failed."] }
-        if status == "incomplete" { object["incomplete_details"] = ["reason": "max_output_tokens"] }
-        return object
+        var envelope = transcript.envelope
+        envelope.id = id
+        return envelope.object(status: status,
+                               error: status == "failed" ? ["code": "server_error", "message": "The simulated research run failed."] : NSNull(),
+                               incomplete: status == "incomplete" ? ["reason": "max_output_tokens"] : NSNull())
     }
 }

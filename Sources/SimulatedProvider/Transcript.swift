@@ -17,6 +17,8 @@ public struct Transcript: Sendable {
     /// The completed response object's JSON (what a retrieve returns at the end).
     public let completedResponse: String
     public let responseID: String
+    /// The model and creation time (Unix seconds) every response object of this run names.
+    let envelope: ResponseEnvelope
 
     static let topics = ["tidal power", "grid storage", "offshore wind", "heat pumps", "district heating", "green hydrogen"]
     static let words = ["costs", "sites", "capacity", "policy", "efficiency", "maintenance", "supply", "demand", "research", "risks",
@@ -27,9 +29,10 @@ public struct Transcript: Sendable {
         self.responseID = responseID
         var events: [[String: Any]] = []
         var output: [[String: Any]] = []
+        let envelope = ResponseEnvelope(id: responseID, model: model, createdAt: createdAt, background: true, webSearch: model.contains("deep-research"))
+        self.envelope = envelope
         func response(status: String, output: [[String: Any]], usage: Any = NSNull()) -> [String: Any] {
-            ["id": responseID, "object": "response", "created_at": createdAt, "status": status, "background": true, "model": model,
-             "error": NSNull(), "incomplete_details": NSNull(), "output": output, "usage": usage, "metadata": [String: String]()]
+            envelope.object(status: status, output: output, usage: usage)
         }
         events.append(["type": "response.created", "response": response(status: "queued", output: [])])
         events.append(["type": "response.in_progress", "response": response(status: "in_progress", output: [])])
@@ -59,7 +62,9 @@ public struct Transcript: Sendable {
                 let itemID = "ws_\(responseID.dropFirst(5))\(step)"
                 let query = "\(topic) \(Self.words[Int(random.next() % UInt64(Self.words.count))]) \(2020 + step)"
                 queries.append(query)
-                events.append(["type": "response.output_item.added", "output_index": index, "item": ["id": itemID, "type": "web_search_call", "status": "in_progress"]])
+                // The SDKs' types require the action from the first mention of the call on.
+                events.append(["type": "response.output_item.added", "output_index": index,
+                               "item": ["id": itemID, "type": "web_search_call", "status": "in_progress", "action": ["type": "search", "query": query]]])
                 for status in ["in_progress", "searching", "completed"] {
                     events.append(["type": "response.web_search_call.\(status)", "output_index": index, "item_id": itemID])
                 }
@@ -145,7 +150,7 @@ public struct Transcript: Sendable {
         let cached = spec.webSearches > 0 ? input * 3 / 10 : 0
         let reasoning = Int(Double(spec.reasoningSummaries * 1_200 + spec.webSearches * 1_500) * fraction)
         let output = Int(Double(textBytes / 4) * fraction) + reasoning
-        return ["input_tokens": input, "input_tokens_details": ["cached_tokens": cached],
+        return ["input_tokens": input, "input_tokens_details": ["cached_tokens": cached, "cache_write_tokens": 0],
                 "output_tokens": output, "output_tokens_details": ["reasoning_tokens": reasoning], "total_tokens": input + output]
     }
 
@@ -195,6 +200,8 @@ public struct Transcript: Sendable {
         }
         guard let last = events.last, let final = try object(last)["response"] as? [String: Any] else { throw TranscriptError.noFinalResponse }
         self.responseID = responseID
+        self.envelope = ResponseEnvelope(id: responseID, model: final["model"] as? String ?? "o3-deep-research", createdAt: final["created_at"] as? Int ?? 0,
+                                         background: final["background"] as? Bool ?? true, webSearch: true)
         self.events = events
         self.eventTypes = types
         self.completedResponse = Self.json(final)

@@ -39,10 +39,19 @@ public struct ResponseObject: Codable, Sendable, Equatable {
     public var incompleteDetails: IncompleteDetails?
     public var output: [OutputItem]
     public var usage: JSONValue?
+    /// Unix seconds; what the SDKs require of every response (absent: nil).
+    public var createdAt: Int64?
+    public var parallelToolCalls: Bool?
+    /// `"auto"`, `"none"`, `"required"` or an object naming a tool.
+    public var toolChoice: JSONValue?
+    public var tools: [JSONValue]?
 
     enum CodingKeys: String, CodingKey {
-        case id, status, model, background, error, output, usage
+        case id, status, model, background, error, output, usage, tools
         case incompleteDetails = "incomplete_details"
+        case createdAt = "created_at"
+        case parallelToolCalls = "parallel_tool_calls"
+        case toolChoice = "tool_choice"
     }
 
     public init(id: String, status: Status, model: String? = nil, background: Bool? = nil, error: ResponseError? = nil,
@@ -67,6 +76,11 @@ public struct ResponseObject: Codable, Sendable, Equatable {
         incompleteDetails = try container.decodeIfPresent(IncompleteDetails.self, forKey: .incompleteDetails)
         output = try container.decodeIfPresent([OutputItem].self, forKey: .output) ?? []
         usage = try container.decodeIfPresent(JSONValue.self, forKey: .usage)
+        // Tolerant: a provider that sends them oddly still has its response read.
+        createdAt = (try? container.decodeIfPresent(Double.self, forKey: .createdAt)).flatMap { $0.flatMap { $0.isFinite && abs($0) < 1e15 ? Int64($0) : nil } }
+        parallelToolCalls = try? container.decodeIfPresent(Bool.self, forKey: .parallelToolCalls)
+        toolChoice = try? container.decodeIfPresent(JSONValue.self, forKey: .toolChoice)
+        tools = try? container.decodeIfPresent([JSONValue].self, forKey: .tools)
     }
 
     /// The text of every `output_text` part of every message, in order: the outline.
