@@ -67,6 +67,11 @@ admin=$("$bin/outline-admin" token --user operator --role admin)
 cat <<MSG
 
 OutlineStream is serving at $url, talking to $provider.
+
+  Open the page (signed in as "writer"):        $url/#token=$writer
+  Open the diagnostics (signed in as "operator"): $url/admin/outline-generation-diagnostics#token=$admin
+  (the token in the address is kept by the page and removed from the address bar)
+
   Writer token: $writer
   Admin token:  $admin
 
