@@ -146,12 +146,21 @@ try:
     driver.find_element(By.CSS_SELECTOR, "#clarify-form button").click()
     wait.until(lambda d: len(text("outline-text")) > 300)
     shot("page-mid-stream")
+    # The live outline comes first, above the form; the progress indicator is at "writing".
+    layout = driver.execute_script("""
+      const top = (id) => document.getElementById(id).getBoundingClientRect().top;
+      const current = document.querySelector('#steps li[aria-current="step"]');
+      return {sessionAboveForm: top('session') < top('start-form'), outlineAboveReplay: top('outline-text') < top('replay-form') || document.getElementById('replay-form').hidden,
+              currentStep: current ? current.dataset.step : null, stepsShown: document.getElementById('steps').getBoundingClientRect().height > 0,
+              outlineInView: top('outline-text') < window.innerHeight};
+    """)
     release()
     wait.until(lambda d: phase() == "done")
     shot("page-done")
     final_links = len(driver.find_elements(By.CSS_SELECTOR, "#final a, #citations a"))
     results.append({"scenario": "full", "session": session_id(), "text": text("outline-text"), "links": final_links,
-                    "questions": len(inputs), "phase": phase(), "cost": text("cost")})
+                    "questions": len(inputs), "phase": phase(), "cost": text("cost"), "layout": layout,
+                    "finalStep": driver.execute_script("const c = document.querySelector('#steps li[aria-current=step]'); return c ? c.dataset.step : null;")})
 
     # 1b. The finished session played back from its log, as fast as possible, through the same page.
     wait.until(lambda d: d.find_element(By.ID, "replay-form").is_displayed())

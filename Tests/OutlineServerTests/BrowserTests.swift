@@ -96,6 +96,11 @@ struct BrowserTests {
                 #expect(log.last?.event.isTerminal == true)
             }
             #expect((byScenario["full"]?["links"] as? Int ?? 0) > 0)
+            // While it runs, the live outline is first, in view, and the progress indicator says where it is.
+            let layout = try #require(byScenario["full"]?["layout"] as? [String: Any])
+            #expect(layout["sessionAboveForm"] as? Bool == true && layout["outlineInView"] as? Bool == true, "\(layout)")
+            #expect(layout["currentStep"] as? String == "writing" && layout["stepsShown"] as? Bool == true, "\(layout)")
+            #expect(byScenario["full"]?["finalStep"] as? String == "done")
             // The page shows what each session cost: live from its events, and from the row after a reload or on V2.
             for scenario in ["full", "reload-done", "v2"] {
                 let session = try #require(byScenario[scenario]?["session"] as? String)

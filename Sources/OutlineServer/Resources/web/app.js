@@ -191,6 +191,7 @@ async function follow(workflow, sessionId, mode) {
   reset();
   state.workflow = workflow;
   state.session = sessionId;
+  $("workspace").classList.add("following");
   $("session").dataset.session = sessionId;
   $("session").hidden = false;
   $("cancel-button").hidden = false;
@@ -302,8 +303,24 @@ function setPhase(phase) {
   if (state.done && !["done", "failed", "cancelled"].includes(phase)) return;
   $("phase").textContent = phaseWords[phase] || phase;
   $("phase").dataset.phase = phase;
+  showStep(phase);
   if (!state.timer) state.timer = setInterval(tick, 1000);
   tick();
+}
+
+// The progress indicator: which of clarifying, researching, writing, done the session is at.
+const stepOf = { starting: 0, clarifying: 0, preparing: 1, researching: 1, writing: 2, done: 3, failed: 3, cancelled: 3 };
+function showStep(phase) {
+  const current = stepOf[phase] ?? 0;
+  document.querySelectorAll("#steps li").forEach((li, index) => {
+    li.classList.toggle("passed", index < current);
+    if (index === current) li.setAttribute("aria-current", "step"); else li.removeAttribute("aria-current");
+  });
+  const last = document.querySelector('#steps li[data-step="done"]');
+  last.textContent = phase === "failed" ? "Stopped" : phase === "cancelled" ? "Cancelled" : "Done";
+  const searching = document.querySelector('#steps li[data-step="researching"]');
+  const searches = Number($("searches-done").textContent) || 0;
+  searching.textContent = searches > 0 ? "Researching (" + searches + " searches)" : "Researching";
 }
 
 function tick() {
@@ -321,7 +338,10 @@ function addSearch(itemId, step, query) {
   let item = state.searches.get(itemId);
   if (!item) { item = document.createElement("li"); item.textContent = "searching…"; state.searches.set(itemId, item); $("searches").append(item); }
   if (query) item.textContent = query;
-  if (step === "completed" || step === "described") $("searches-done").textContent = [...state.searches.values()].length;
+  if (step === "completed" || step === "described") {
+    $("searches-done").textContent = [...state.searches.values()].length;
+    if ($("phase").dataset.phase) showStep($("phase").dataset.phase);
+  }
 }
 
 // Only http: and https: URLs become links: a citation is provider content, and
