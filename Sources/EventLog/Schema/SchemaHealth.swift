@@ -16,6 +16,7 @@ public struct SchemaHealth: Sendable {
         ("outline_event_segments", "outline_event_segments_no_update_or_delete"), ("outline_event_segments", "outline_event_segments_no_truncate"),
         ("outline_compacted_sessions", "outline_compacted_sessions_no_update_or_delete"), ("outline_compacted_sessions", "outline_compacted_sessions_no_truncate"),
         ("outline_log_audit", "outline_log_audit_no_update_or_delete"), ("outline_log_audit", "outline_log_audit_no_truncate"),
+        ("outline_event_packs", "outline_event_packs_no_update_or_delete"), ("outline_event_packs", "outline_event_packs_no_truncate"),
     ]
     static let requiredIndexes = [
         "outline_events_pkey", "outline_events_session_sequence_key",
@@ -27,7 +28,8 @@ public struct SchemaHealth: Sendable {
     static let requiredFunctions = ["outline_append_events", "outline_sessions_define_view"]
     static let requiredRelations = ["outline_events", "outline_event_streams", "outline_log_head", "outline_sessions", "outline_session_rows", "outline_session_text",
                                      "outline_session_leases", "outline_workflows", "outline_projections", "outline_session_activity",
-                                     "outline_event_segments", "outline_compacted_sessions", "outline_event_partitions", "outline_log_audit"]
+                                     "outline_event_segments", "outline_compacted_sessions", "outline_event_partitions", "outline_log_audit",
+                                     "outline_event_packs"]
 
     public static func check(_ migrator: Migrator) async throws -> SchemaHealth {
         var problems: [String] = []
