@@ -172,23 +172,35 @@ public struct ChainVerifier: Sendable {
             "SELECT covered_through FROM outline_compacted_sessions WHERE session_id = $1", session
         ).first.map { try $0.decode(Int32.self, at: 0) } ?? 0
         guard covered > 0 else { return nil }
+        var triedPack = false
         while expected <= covered {
             let rows = try await pool.query(
                 "SELECT \(EventStore.segmentColumns) FROM outline_event_segments WHERE session_id = $1 AND last_sequence >= $2 ORDER BY first_sequence LIMIT 4",
                 session, expected
             )
-            guard !rows.isEmpty else {
+            var segments: [EventSegment] = []
+            if rows.isEmpty && !triedPack {
+                // None of its own: a small session's part of a pack (the pack's digest and layout checked).
+                triedPack = true
+                do {
+                    if let part = try await EventStore.packPart(pool: pool, session: session) { segments.append(part.segment) }
+                } catch EventLogError.corruptSegment(_, let first, let reason) {
+                    return Break(sessionID: session, sequence: first, position: nil, differs: .segment, reason: reason)
+                }
+            }
+            guard !rows.isEmpty || !segments.isEmpty else {
                 return Break(sessionID: session, sequence: expected, position: nil, differs: .missingEvent,
                              reason: "compaction covered events through \(covered), but no segment holds event \(expected)")
             }
-            for row in rows where expected <= covered {
+            for row in rows {
                 let first = try row.decode(Int32.self, at: 1)
-                let segment: EventSegment
                 do {
-                    segment = try EventStore.decodeSegment(row)
+                    segments.append(try EventStore.decodeSegment(row))
                 } catch {
                     return Break(sessionID: session, sequence: first, position: nil, differs: .segment, reason: "\(error)")
                 }
+            }
+            for segment in segments where expected <= covered {
                 for event in segment.events where event.sequence >= expected && event.sequence <= covered {
                     guard event.sequence == expected else {
                         return Break(sessionID: session, sequence: expected, position: nil, differs: .missingEvent,

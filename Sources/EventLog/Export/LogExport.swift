@@ -24,8 +24,8 @@ public struct LogExport: Sendable {
     }
 
     /// How many events the selection holds (for a progress bar): hot rows not
-    /// yet compacted plus the compacted events of the segments that can hold
-    /// them (for a time range, segments are counted whole: an estimate).
+    /// yet compacted plus the compacted events of the segments and packed
+    /// sessions that can hold them (for a time range, segments are counted whole: an estimate).
     public func count(_ selection: Selection) async throws -> Int64 {
         let filter = Self.filter(selection)
         let hot = try await store.pool.query(
@@ -37,7 +37,15 @@ public struct LogExport: Sendable {
         let compacted = try await store.pool.query(
             "SELECT coalesce(sum(event_count), 0)::int8 FROM outline_event_segments s WHERE \(filter.segmentCondition)", binds: filter.binds
         )[0].decode(Int64.self, at: 0)
-        return hot + compacted
+        let packed = try await store.pool.query(
+            """
+            SELECT coalesce(sum(s.event_count), 0)::int8
+              FROM outline_event_packs p, LATERAL (SELECT m.session_id, m.event_count, p.first_recorded_at, p.last_recorded_at
+                                                    FROM unnest(p.sessions, p.event_counts) AS m(session_id, event_count)) s
+             WHERE \(filter.segmentCondition)
+            """, binds: filter.binds
+        )[0].decode(Int64.self, at: 0)
+        return hot + compacted + packed
     }
 
     /// Calls `write` with each page's lines (each ending in "\n"), in global

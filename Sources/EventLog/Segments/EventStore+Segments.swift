@@ -63,6 +63,7 @@ extension EventStore {
                               cache: SegmentCache? = nil) async throws -> [SegmentEvent] {
         var events: [SegmentEvent] = []
         var cursor = sequence
+        var triedPack = false
         while events.count < limit, cursor < covered {
             // The body only of segments not in the cache (NULL for those whose digest it holds).
             let known = cache?.digests(of: session) ?? [:]
@@ -75,7 +76,18 @@ extension EventStore {
                 """,
                 session, cursor, PostgresArray(known.values.map { PostgresBytes($0) })
             )
-            if rows.isEmpty { break }
+            if rows.isEmpty {
+                // None of its own: a small session's part of a pack, if it has one.
+                guard !triedPack, let part = try await packPart(pool: pool, session: session, cache: cache) else { break }
+                triedPack = true
+                guard part.segment.firstSequence <= cursor + 1 else { break }
+                for event in part.segment.events where event.sequence > cursor && event.sequence <= covered {
+                    events.append(event)
+                    if events.count == limit { return events }
+                }
+                cursor = max(cursor, min(part.segment.lastSequence, covered))
+                continue
+            }
             for row in rows {
                 let key = SegmentCache.Key(session: session, firstSequence: try row.decode(Int32.self, at: 1))
                 let digest = try row.decode(PostgresBytes.self, at: 9).bytes
@@ -109,6 +121,54 @@ extension EventStore {
                                                reason: "compaction covered events through \(covered), but no segment holds event \(cursor + 1)")
         }
         return events
+    }
+
+    /// A packed session's part of its pack, decoded and checked (the pack's
+    /// digest, its layout and the part's chain), and the pack's digest; nil for
+    /// a session that is not in a pack. A damaged pack is `corruptSegment`.
+    static func packPart(pool: PostgresPool, session: UUID, cache: SegmentCache? = nil) async throws -> (segment: EventSegment, digest: [UInt8])? {
+        try await pool.withConnection { connection in
+            try await connection.run { connection in try packPart(session: session, cache: cache, on: connection) }
+        }
+    }
+
+    static func packPart(session: UUID, cache: SegmentCache? = nil, on connection: isolated PostgresConnection) throws -> (segment: EventSegment, digest: [UInt8])? {
+        let key = SegmentCache.Key(session: session, firstSequence: 1)
+        let known = cache?.digests(of: session)[1]
+        let rows = try connection.query(
+            """
+            SELECT p.pack_id, CASE WHEN p.digest = $2 THEN NULL ELSE p.body END, p.packed_size, p.digest, array_to_string(p.sessions, ',')
+              FROM outline_compacted_sessions c JOIN outline_event_packs p ON p.pack_id = c.pack_id
+             WHERE c.session_id = $1
+            """,
+            session, known.map { PostgresBytes($0) }
+        )
+        guard let row = rows.first else { return nil }
+        let digest = try row.decode(PostgresBytes.self, at: 3).bytes
+        if let cached = cache?.segment(key, digest: digest) { return (cached, digest) }
+        let body: [UInt8]
+        if let fetched = try row.decode(PostgresBytes?.self, at: 1) {
+            body = fetched.bytes
+        } else {
+            // Evicted meanwhile.
+            body = try connection.query("SELECT body FROM outline_event_packs WHERE pack_id = $1", try row.decode(Int64.self, at: 0))[0]
+                .decode(PostgresBytes.self, at: 0).bytes
+        }
+        let pack: EventPack
+        do {
+            pack = try StoredPack.pack(body: body, packedSize: Int(try row.decode(Int32.self, at: 2)), digest: digest,
+                                       sessions: try row.decode(String.self, at: 4).split(separator: ",").map { UUID(uuidString: String($0)) ?? UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)) })
+        } catch {
+            throw EventLogError.corruptSegment(sessionID: session, firstSequence: 1, reason: "its pack \(try row.decode(Int64.self, at: 0)): \(error)")
+        }
+        guard let segment = pack.segment(of: session) else {
+            // Taken out by retention (its compacted row stays): the readers answer that it was removed.
+            if try connection.query("SELECT 1 FROM outline_removed_sessions WHERE session_id = $1", session).count > 0 { return nil }
+            throw EventLogError.corruptSegment(sessionID: session, firstSequence: 1, reason: "its pack \(try row.decode(Int64.self, at: 0)) does not hold it")
+        }
+        // The other members are likely read soon too (a rebuild, an export): keep them as well.
+        for member in pack.members { cache?.insert(member.segment, key: .init(session: member.session, firstSequence: 1), digest: digest) }
+        return (segment, digest)
     }
 
     /// The columns `decodeSegment` reads, in its order.

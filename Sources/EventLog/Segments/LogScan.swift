@@ -35,31 +35,31 @@ public final class LogScan: @unchecked Sendable {
         public static let everything = Filter()
     }
 
-    private struct SegmentKey: Hashable {
-        var session: UUID
-        var firstSequence: Int32
+    /// A segment by its session and first sequence, or a pack by its id.
+    private enum SourceKey: Hashable {
+        case segment(UUID, Int32)
+        case pack(Int64)
     }
 
-    /// A decoded segment and where the scan stands in it: its events are in
-    /// position order, so each page starts where the last one stopped.
+    /// A decoded segment (or the filter's members of a pack, merged) and where
+    /// the scan stands in it: its events are in position order, so each page
+    /// starts where the last one stopped.
     private final class Cached {
-        let session: UUID
         let digest: [UInt8]
         let lastPosition: Int64
-        let events: [SegmentEvent]
+        let events: [(session: UUID, event: SegmentEvent)]
         var next = 0
 
-        init(session: UUID, digest: [UInt8], lastPosition: Int64, events: [SegmentEvent]) {
-            self.session = session
+        init(digest: [UInt8], lastPosition: Int64, events: [(session: UUID, event: SegmentEvent)]) {
             self.digest = digest
             self.lastPosition = lastPosition
             self.events = events
         }
 
         /// The next event after `position` and at most `bound`, if any.
-        func peek(after position: Int64, bound: Int64) -> SegmentEvent? {
-            while next < events.count, events[next].position <= position { next += 1 }
-            guard next < events.count, events[next].position <= bound else { return nil }
+        func peek(after position: Int64, bound: Int64) -> (session: UUID, event: SegmentEvent)? {
+            while next < events.count, events[next].event.position <= position { next += 1 }
+            guard next < events.count, events[next].event.position <= bound else { return nil }
             return events[next]
         }
     }
@@ -72,7 +72,7 @@ public final class LogScan: @unchecked Sendable {
     /// How many segments starting inside one page's range are read at most
     /// (the page ends before the first one left out).
     public var segmentsPerPage = 32
-    private var cache: [SegmentKey: Cached] = [:]
+    private var cache: [SourceKey: Cached] = [:]
 
     /// One caller at a time: `@unchecked Sendable` only so that it can be handed
     /// to a connection's thread page after page.
@@ -140,12 +140,45 @@ public final class LogScan: @unchecked Sendable {
             // Segments beginning after the last one read are left for the next page.
             bound = min(bound, try inside[inside.count - 1].decode(Int64.self, at: 4))
         }
-        var wanted: [(SegmentKey, [UInt8], Int64)] = []
-        for row in straddling { wanted.append((SegmentKey(session: try row.decode(UUID.self, at: 0), firstSequence: try row.decode(Int32.self, at: 1)), try row.decode(PostgresBytes.self, at: 3).bytes, try row.decode(Int64.self, at: 2))) }
-        for row in inside { wanted.append((SegmentKey(session: try row.decode(UUID.self, at: 0), firstSequence: try row.decode(Int32.self, at: 1)), try row.decode(PostgresBytes.self, at: 3).bytes, try row.decode(Int64.self, at: 2))) }
-        var seen = Set<SegmentKey>()
+        // Packs the same way; each names the members the filter takes (alias `s`
+        // as for segments, with the pack's time range standing for each member's).
+        let members = """
+            (SELECT array_to_string(ARRAY(SELECT s.session_id FROM (SELECT m.session_id, p.first_recorded_at, p.last_recorded_at
+                FROM unnest(p.sessions) AS m(session_id)) s WHERE \(filter.segmentCondition)), ','))
+            """
+        let packsStraddling = try connection.query(
+            """
+            SELECT * FROM (SELECT p.pack_id, p.last_position, p.digest, p.first_position, \(members) AS members FROM outline_event_packs p
+             WHERE int8range(p.first_position, p.last_position, '[]') @> $\(n + 1)::int8 AND p.last_position > $\(n + 1)) k
+             WHERE k.members <> ''
+            """,
+            binds: binds + [position]
+        )
+        let packsInside = try connection.query(
+            """
+            SELECT * FROM (SELECT p.pack_id, p.last_position, p.digest, p.first_position, \(members) AS members FROM outline_event_packs p
+             WHERE p.first_position > $\(n + 1) AND p.first_position <= $\(n + 2)) k
+             WHERE k.members <> '' ORDER BY k.first_position LIMIT $\(n + 3)
+            """,
+            binds: binds + [position, bound, Int64(segmentsPerPage)]
+        )
+        if packsInside.count == segmentsPerPage {
+            bound = min(bound, try packsInside[packsInside.count - 1].decode(Int64.self, at: 3))
+        }
+        var wanted: [(SourceKey, [UInt8], Int64)] = []
+        for row in straddling { wanted.append((.segment(try row.decode(UUID.self, at: 0), try row.decode(Int32.self, at: 1)), try row.decode(PostgresBytes.self, at: 3).bytes, try row.decode(Int64.self, at: 2))) }
+        for row in inside { wanted.append((.segment(try row.decode(UUID.self, at: 0), try row.decode(Int32.self, at: 1)), try row.decode(PostgresBytes.self, at: 3).bytes, try row.decode(Int64.self, at: 2))) }
+        var packMembers: [Int64: Set<UUID>] = [:]
+        for row in packsStraddling.map({ $0 }) + packsInside.map({ $0 }) {
+            let id = try row.decode(Int64.self, at: 0)
+            wanted.append((.pack(id), try row.decode(PostgresBytes.self, at: 2).bytes, try row.decode(Int64.self, at: 1)))
+            packMembers[id] = Set(try row.decode(String.self, at: 4).split(separator: ",").compactMap { UUID(uuidString: String($0)) })
+        }
+        var seen = Set<SourceKey>()
         wanted = wanted.filter { seen.insert($0.0).inserted }
-        try load(wanted.filter { cache[$0.0]?.digest != $0.1 }.map(\.0), on: connection)
+        let stale = wanted.filter { cache[$0.0]?.digest != $0.1 }.map(\.0)
+        try load(stale.compactMap { if case .segment(let session, let first) = $0 { (session, first) } else { nil } }, on: connection)
+        for key in stale { if case .pack(let id) = key { try loadPack(id, members: packMembers[id] ?? [], on: connection) } }
 
         // Merge the hot rows with every segment in range, smallest position first.
         let segments = wanted.compactMap { cache[$0.0] }
@@ -155,25 +188,23 @@ public final class LogScan: @unchecked Sendable {
         var nextHot = try hotEvent(hot, &hotIndex, bound: bound)
         var cursor = position
         while merged.count < limit {
-            var best: Cached?
-            var bestEvent: SegmentEvent?
+            var best: (session: UUID, event: SegmentEvent)?
             for segment in segments {
-                if let event = segment.peek(after: cursor, bound: bound), event.position < (bestEvent?.position ?? .max) {
-                    best = segment
-                    bestEvent = event
+                if let event = segment.peek(after: cursor, bound: bound), event.event.position < (best?.event.position ?? .max) {
+                    best = event
                 }
             }
-            if let h = nextHot, h.event.position <= (bestEvent?.position ?? .max) {
-                if let bestEvent, bestEvent.position == h.event.position {
+            if let h = nextHot, h.event.position <= (best?.event.position ?? .max) {
+                if let best, best.event.position == h.event.position {
                     // Compacted between the two queries: the same event, taken once (from the segment).
-                    merged.append((best!.session, bestEvent))
+                    merged.append(best)
                 } else {
                     merged.append(h)
                 }
                 hotIndex += 1
                 nextHot = try hotEvent(hot, &hotIndex, bound: bound)
-            } else if let best, let bestEvent {
-                merged.append((best.session, bestEvent))
+            } else if let best {
+                merged.append(best)
             } else {
                 break
             }
@@ -195,7 +226,7 @@ public final class LogScan: @unchecked Sendable {
         return (try rows[index].decode(UUID.self, at: 1), event)
     }
 
-    private func load(_ keys: [SegmentKey], on connection: isolated PostgresConnection) throws {
+    private func load(_ keys: [(UUID, Int32)], on connection: isolated PostgresConnection) throws {
         guard !keys.isEmpty else { return }
         for start in stride(from: 0, to: keys.count, by: 64) {
             let chunk = keys[start..<min(start + 64, keys.count)]
@@ -204,14 +235,38 @@ public final class LogScan: @unchecked Sendable {
                 SELECT \(EventStore.segmentColumns) FROM outline_event_segments
                  WHERE (session_id, first_sequence) IN (SELECT * FROM unnest($1::uuid[], $2::int4[]))
                 """,
-                PostgresArray(chunk.map(\.session)), PostgresArray(chunk.map(\.firstSequence))
+                PostgresArray(chunk.map(\.0)), PostgresArray(chunk.map(\.1))
             )
             for row in rows {
                 let segment = try EventStore.decodeSegment(row)
-                let key = SegmentKey(session: try row.decode(UUID.self, at: 0), firstSequence: segment.firstSequence)
-                cache[key] = Cached(session: key.session, digest: try row.decode(PostgresBytes.self, at: 9).bytes,
-                                    lastPosition: segment.lastPosition, events: segment.events)
+                let session = try row.decode(UUID.self, at: 0)
+                cache[.segment(session, segment.firstSequence)] = Cached(
+                    digest: try row.decode(PostgresBytes.self, at: 9).bytes, lastPosition: segment.lastPosition,
+                    events: segment.events.map { (session, $0) })
             }
         }
+    }
+
+    /// Decodes a pack (checking its digest and layout) and keeps the events of
+    /// the members the filter takes, merged in position order.
+    private func loadPack(_ id: Int64, members: Set<UUID>, on connection: isolated PostgresConnection) throws {
+        let rows = try connection.query(
+            "SELECT body, packed_size, digest, array_to_string(sessions, ','), last_position FROM outline_event_packs WHERE pack_id = $1", id)
+        guard let row = rows.first else { return }
+        let digest = try row.decode(PostgresBytes.self, at: 2).bytes
+        let sessions = try row.decode(String.self, at: 3).split(separator: ",").compactMap { UUID(uuidString: String($0)) }
+        let pack: EventPack
+        do {
+            pack = try StoredPack.pack(body: try row.decode(PostgresBytes.self, at: 0).bytes, packedSize: Int(try row.decode(Int32.self, at: 1)),
+                                       digest: digest, sessions: sessions)
+        } catch {
+            throw EventLogError.corruptSegment(sessionID: sessions.first ?? UUID(), firstSequence: 1, reason: "pack \(id): \(error)")
+        }
+        var events: [(session: UUID, event: SegmentEvent)] = []
+        for member in pack.members where members.contains(member.session) {
+            events += member.segment.events.map { (member.session, $0) }
+        }
+        events.sort { $0.event.position < $1.event.position }
+        cache[.pack(id)] = Cached(digest: digest, lastPosition: try row.decode(Int64.self, at: 4), events: events)
     }
 }
