@@ -9,7 +9,8 @@ import PostgresClient
 /// workflow's wins). An expired session leaves by the log's audited path: it
 /// is compacted if it is not yet, then in one transaction its audit record is
 /// written (what it held: events, segments and their digests, the policy), its
-/// segments are deleted under that record, it is entered in
+/// segments are deleted under that record (or its pack rewritten without it),
+/// it is entered in
 /// `outline_removed_sessions` (the read model of what was removed, when, why),
 /// and its read-model rows go. Its hot rows, hidden since compaction, leave
 /// with their partition. Readers then answer that the session was removed.
@@ -146,12 +147,19 @@ public struct SessionRetention: Sendable {
                     held.append(.init(firstSequence: try row.decode(Int32.self, at: 0), lastSequence: try row.decode(Int32.self, at: 1),
                                       digest: Hex.encode(try row.decode(PostgresBytes.self, at: 2).bytes)))
                 }
+                // A small session's events are its part of a pack (rewritten without it); the record names the pack as it was.
+                let packed = held.isEmpty ? try EventStore.lockedPack(of: session, on: connection) : nil
+                if let packed, let part = packed.pack.segment(of: session) {
+                    events = part.events.count
+                    held.append(.init(firstSequence: part.firstSequence, lastSequence: part.lastSequence, digest: Hex.encode(packed.digest)))
+                }
                 let record = Removed(session: session.uuidString.lowercased(), workflowOwner: expired.workflowOwner, workflowId: expired.workflowID,
                                      events: events, lastEventAt: TimestampText.format(expired.lastEventAt), keepDays: expired.keepDays, segments: held)
                 let audit = try LogAudit.append(.retentionExpired, actor: actor, reason: reason, details: record, on: connection)
                 // The segments' guard lets this statement through: it names the record just written.
                 try connection.query("SELECT set_config('outline.audited_change', $1, true)", String(audit))
                 try connection.query("DELETE FROM outline_event_segments WHERE session_id = $1", session)
+                if let packed { try EventStore.remove(session, from: packed, on: connection) }
                 try connection.query("SELECT set_config('outline.audited_change', '', true)")
                 try connection.query(
                     """

@@ -144,8 +144,19 @@ public struct LogPartitions: Sendable {
             Dropped.Segment(session: try $0.decode(UUID.self, at: 0).uuidString.lowercased(), firstSequence: try $0.decode(Int32.self, at: 1),
                             lastSequence: try $0.decode(Int32.self, at: 2), digest: Hex.encode(try $0.decode(PostgresBytes.self, at: 3).bytes))
         }
+        // A packed session's segment is its part of a pack: the record names the pack's digest.
+        let packed = try await pool.query(
+            """
+            SELECT c.session_id, c.covered_through, p.digest FROM outline_compacted_sessions c JOIN outline_event_packs p ON p.pack_id = c.pack_id
+             WHERE c.session_id = ANY($1) ORDER BY c.session_id
+            """,
+            PostgresArray(sessions)
+        ).map {
+            Dropped.Segment(session: try $0.decode(UUID.self, at: 0).uuidString.lowercased(), firstSequence: 1,
+                            lastSequence: try $0.decode(Int32.self, at: 1), digest: Hex.encode(try $0.decode(PostgresBytes.self, at: 2).bytes))
+        }
         let dropped = Dropped(partition: name, firstPosition: partition.firstPosition, lastPosition: partition.lastPosition,
-                              sessions: sessions.count, events: events, segments: segments)
+                              sessions: sessions.count, events: events, segments: (segments + packed).sorted { ($0.session, $0.firstSequence) < ($1.session, $1.firstSequence) })
         let timeoutMilliseconds = max(1, Int(lockTimeout.components.seconds * 1000 + lockTimeout.components.attoseconds / 1_000_000_000_000_000))
         try await pool.withConnection { connection in
             try await connection.transaction { connection in

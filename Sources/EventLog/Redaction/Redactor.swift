@@ -8,8 +8,8 @@ import PostgresClient
 /// (the chain link covers that digest, never the bytes), and the redaction is
 /// itself a record in the log audit stream, written in the same transaction.
 ///
-/// A session is redacted once it has ended, in its segments (it is compacted
-/// first if it was not), and in its hot rows while their partition still
+/// A session is redacted once it has ended, in its segments or its part of a
+/// pack (it is compacted first if it was not), and in its hot rows while their partition still
 /// exists, so the content is gone from both. PostgreSQL keeps the old row
 /// versions until VACUUM, which runs right after; WAL archives and backups
 /// keep them until they are rotated.
@@ -63,9 +63,15 @@ public struct Redactor: Sendable {
         let result = try await pool.withConnection { connection in
             try await connection.transaction { connection -> (Result, [Int64]) in
                 _ = try connection.query("SELECT 1 FROM outline_event_streams WHERE session_id = $1 FOR UPDATE", session)
-                let segments = try connection.query(
+                var segments = try connection.query(
                     "SELECT \(EventStore.segmentColumns) FROM outline_event_segments WHERE session_id = $1 ORDER BY first_sequence", session
                 ).map(EventStore.decodeSegment)
+                // A small session's one segment is its part of a pack: the pack is rewritten with that part redacted.
+                var packed: (id: Int64, digest: [UInt8], pack: EventPack)?
+                if segments.isEmpty, let found = try EventStore.lockedPack(of: session, on: connection), let part = found.pack.segment(of: session) {
+                    packed = found
+                    segments = [part]
+                }
                 var targets: [(segment: Int, index: Int)] = []
                 var already: [Int32] = []
                 for (s, segment) in segments.enumerated() {
@@ -101,7 +107,11 @@ public struct Redactor: Sendable {
                         PostgresBytes(tombstone), Int32(tombstone.count), session, original.sequence
                     )
                 }
-                for s in Set(targets.map(\.segment)) {
+                if var pack = packed?.pack, let id = packed?.id, let index = pack.members.firstIndex(where: { $0.session == session }) {
+                    pack.members[index].segment = try EventSegment(events: rewritten[0].events, previousLink: rewritten[0].previousLink)
+                    try EventStore.rewritePack(id: id, pack, on: connection)
+                }
+                for s in Set(targets.map(\.segment)) where packed == nil {
                     let stored = try EventSegment(events: rewritten[s].events, previousLink: rewritten[s].previousLink).compressed()
                     try connection.query(
                         "UPDATE outline_event_segments SET body = $1, digest = $2, packed_size = $3, json_size = $4 WHERE session_id = $5 AND first_sequence = $6",
@@ -122,6 +132,7 @@ public struct Redactor: Sendable {
                 try? await pool.query("VACUUM \(try LogPartitions.quoted(name))")
             }
             try? await pool.query("VACUUM outline_event_segments")
+            try? await pool.query("VACUUM outline_event_packs")
             logger.info("redacted events", metadata: ["session": "\(session)", "events": "\(result.0.sequences)", "audit": "\(result.0.auditSequence)", "by": "\(actor)"])
         }
         return result.0
