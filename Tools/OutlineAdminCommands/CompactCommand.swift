@@ -54,8 +54,8 @@ struct CompactCommand: AsyncParsableCommand {
             return summary
         }
         let seconds = (ContinuousClock.now - started).secondsValue
-        print(String(format: "compacted %d session(s), %d events: %lld bytes of JSON into %lld bytes of segments (%.1f%%) in %.2f s, %.0f events/s",
-                     summary.sessions, summary.events, Int64(summary.jsonSize), Int64(summary.storedSize),
+        print(String(format: "compacted %d session(s) (%d of them small, into %d pack(s)), %d events: %lld bytes of JSON into %lld bytes of segments (%.1f%%) in %.2f s, %.0f events/s",
+                     summary.sessions, summary.packedSessions, summary.packs, summary.events, Int64(summary.jsonSize), Int64(summary.storedSize),
                      summary.jsonSize > 0 ? 100 * Double(summary.storedSize) / Double(summary.jsonSize) : 0, seconds,
                      seconds > 0 ? Double(summary.events) / seconds : 0))
         for broken in summary.broken where session == nil { print("NOT COMPACTED: session \(broken.uuidString.lowercased()): its chain does not verify (run outline-admin verify --session)") }

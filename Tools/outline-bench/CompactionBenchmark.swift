@@ -44,20 +44,38 @@ struct CompactionBenchmark {
         print(String(format: "compaction: %d sessions, %d events in %.2f s = %.0f events/s, one session per transaction (chain verified, packed, LZ4)",
                      summary.sessions, summary.events, compactSeconds, Double(summary.events) / compactSeconds))
         try await pool.query("VACUUM ANALYZE outline_event_segments")
+        try await pool.query("VACUUM ANALYZE outline_event_packs")
+        try await pool.query("VACUUM ANALYZE outline_compacted_sessions")
         let total = try await pool.query("""
-            SELECT count(*), sum(event_count)::int8, sum(json_size)::int8, sum(octet_length(body))::int8,
-                   pg_total_relation_size('outline_event_segments') + pg_total_relation_size('outline_compacted_sessions')
-              FROM outline_event_segments
+            SELECT (SELECT count(*) FROM outline_event_segments), (SELECT count(*) FROM outline_event_packs),
+                   (SELECT count(*) FROM outline_compacted_sessions), (SELECT count(*) FROM outline_compacted_sessions WHERE pack_id IS NOT NULL),
+                   (SELECT coalesce(sum(covered_through), 0)::int8 FROM outline_compacted_sessions),
+                   (SELECT coalesce(sum(json_size), 0)::int8 FROM outline_compacted_sessions),
+                   (SELECT coalesce(sum(octet_length(body)), 0)::int8 FROM outline_event_segments),
+                   (SELECT coalesce(sum(octet_length(body)), 0)::int8 FROM outline_event_packs),
+                   pg_total_relation_size('outline_event_segments'), pg_total_relation_size('outline_event_packs'),
+                   pg_total_relation_size('outline_compacted_sessions')
             """)[0]
-        let segmentCount = try total.decode(Int64.self, at: 0), segmentEvents = try total.decode(Int64.self, at: 1)
-        let json = try total.decode(Int64.self, at: 2), bodies = try total.decode(Int64.self, at: 3), onDisk = try total.decode(Int64.self, at: 4)
-        let overheadPerSegment = Double(onDisk - bodies) / Double(max(segmentCount, 1))
-        print(String(format: "compacted: %lld events in %lld segments, JSON %.0f B/event; LZ4 bodies %.1f B/event; on disk (segments + compacted-session rows, TOAST and indexes) %.1f B/event = %.1f%% of the JSON",
-                     segmentEvents, segmentCount, Double(json) / Double(segmentEvents), Double(bodies) / Double(segmentEvents),
-                     Double(onDisk) / Double(segmentEvents), 100 * Double(onDisk) / Double(json)))
-        try await ratio("simulated transcripts (\(simulated.count) sessions)", Array(simulated), pool: pool, overheadPerSegment: overheadPerSegment)
+        let segmentCount = try total.decode(Int64.self, at: 0), packCount = try total.decode(Int64.self, at: 1)
+        let sessionCount = try total.decode(Int64.self, at: 2), packedSessions = try total.decode(Int64.self, at: 3)
+        let compactedEvents = try total.decode(Int64.self, at: 4), json = try total.decode(Int64.self, at: 5)
+        let segmentBodies = try total.decode(Int64.self, at: 6), packBodies = try total.decode(Int64.self, at: 7)
+        let segmentsOnDisk = try total.decode(Int64.self, at: 8), packsOnDisk = try total.decode(Int64.self, at: 9), rowsOnDisk = try total.decode(Int64.self, at: 10)
+        let onDisk = segmentsOnDisk + packsOnDisk + rowsOnDisk
+        // What a stored byte costs beyond the LZ4 bodies: each segment's row and index
+        // entries, each pack's (shared by its sessions), each session's compacted row.
+        let overhead = Overhead(perSegment: Double(segmentsOnDisk - segmentBodies) / Double(max(segmentCount, 1)),
+                                perPackedSession: Double(packsOnDisk - packBodies) / Double(max(packedSessions, 1)),
+                                perSession: Double(rowsOnDisk) / Double(max(sessionCount, 1)))
+        print(String(format: "compacted: %lld events of %lld sessions, in %lld segments and %lld packs (%lld small sessions), JSON %.0f B/event; LZ4 bodies %.1f B/event; on disk (segments, packs, compacted-session rows, TOAST and indexes) %.1f B/event = %.1f%% of the JSON",
+                     compactedEvents, sessionCount, segmentCount, packCount, packedSessions, Double(json) / Double(max(compactedEvents, 1)),
+                     Double(segmentBodies + packBodies) / Double(max(compactedEvents, 1)), Double(onDisk) / Double(max(compactedEvents, 1)),
+                     100 * Double(onDisk) / Double(max(json, 1))))
+        print(String(format: "  beyond the bodies: %.0f B per segment, %.0f B per packed session for its pack's row, %.0f B per session for its compacted-session row",
+                     overhead.perSegment, overhead.perPackedSession, overhead.perSession))
+        try await ratio("simulated transcripts (\(simulated.count) sessions)", Array(simulated), pool: pool, overhead: overhead)
         for (name, ids) in recorded.sorted(by: { $0.key < $1.key }) {
-            try await ratio("recorded \(name) (×\(ids.count))", ids, pool: pool, overheadPerSegment: overheadPerSegment)
+            try await ratio("recorded \(name) (×\(ids.count))", ids, pool: pool, overhead: overhead)
         }
         print("  (the hot rows stay until their partition is dropped; the ratios are what a finished session keeps after that)")
 
@@ -102,16 +120,26 @@ struct CompactionBenchmark {
         return ids
     }
 
-    private func ratio(_ label: String, _ ids: [UUID], pool: PostgresPool, overheadPerSegment: Double) async throws {
+    private struct Overhead {
+        var perSegment: Double
+        var perPackedSession: Double
+        var perSession: Double
+    }
+
+    /// A group of sessions' stored bytes: their bodies (a packed session's share
+    /// of its pack's, by its JSON) plus their share of the rows around them.
+    private func ratio(_ label: String, _ ids: [UUID], pool: PostgresPool, overhead: Overhead) async throws {
         let row = try await pool.query("""
-            SELECT count(*), coalesce(sum(event_count), 0)::int8, coalesce(sum(json_size), 0)::int8, coalesce(sum(octet_length(body)), 0)::int8
-              FROM outline_event_segments WHERE session_id = ANY($1)
+            SELECT count(*), count(pack_id), coalesce(sum(segments) FILTER (WHERE pack_id IS NULL), 0)::int8, coalesce(sum(covered_through), 0)::int8,
+                   coalesce(sum(json_size), 0)::int8, coalesce(sum(stored_size), 0)::int8
+              FROM outline_compacted_sessions WHERE session_id = ANY($1)
             """, PostgresArray(ids))[0]
-        let segments = try row.decode(Int64.self, at: 0), events = try row.decode(Int64.self, at: 1)
-        let json = try row.decode(Int64.self, at: 2), bodies = try row.decode(Int64.self, at: 3)
-        let stored = Double(bodies) + overheadPerSegment * Double(segments)
-        print(String(format: "  %@: %lld events, JSON %.0f B/event, stored %.1f B/event = %.1f%% of the JSON",
-                     label as NSString, events, Double(json) / Double(max(events, 1)), stored / Double(max(events, 1)), 100 * stored / Double(max(json, 1))))
+        let sessions = try row.decode(Int64.self, at: 0), packed = try row.decode(Int64.self, at: 1), segments = try row.decode(Int64.self, at: 2)
+        let events = try row.decode(Int64.self, at: 3), json = try row.decode(Int64.self, at: 4), bodies = try row.decode(Int64.self, at: 5)
+        let stored = Double(bodies) + overhead.perSegment * Double(segments) + overhead.perPackedSession * Double(packed) + overhead.perSession * Double(sessions)
+        print(String(format: "  %@: %lld events%@, JSON %.0f B/event, stored %.1f B/event = %.1f%% of the JSON",
+                     label as NSString, events, (packed > 0 ? " (\(packed) of \(sessions) sessions in packs)" : "") as NSString,
+                     Double(json) / Double(max(events, 1)), stored / Double(max(events, 1)), 100 * stored / Double(max(json, 1))))
     }
 
     private func replay(_ store: EventStore, session: UUID) async throws -> (events: Int, rate: Double) {

@@ -116,7 +116,7 @@ struct LifecycleBenchmark {
         }
         appender.stopped.store(true, ordering: .relaxed)
         try await appending.value
-        let segments = try await pool.query("SELECT pg_total_relation_size('outline_event_segments') + pg_total_relation_size('outline_compacted_sessions')")[0].decode(Int64.self, at: 0)
+        let segments = try await pool.query("SELECT pg_total_relation_size('outline_event_segments') + pg_total_relation_size('outline_event_packs') + pg_total_relation_size('outline_compacted_sessions')")[0].decode(Int64.self, at: 0)
         print(String(format: "stored for the %lld compacted events: %.1f MB hot before the drop, %.1f MB of segments after (%.1f%%)",
                      Int64(summary.events), Double(hotBytes) / 1e6, Double(segments) / 1e6, 100 * Double(segments) / Double(max(hotBytes, 1))))
         let longest = try await pool.query("SELECT session_id FROM outline_compacted_sessions ORDER BY covered_through DESC LIMIT 1")[0].decode(UUID.self, at: 0)
