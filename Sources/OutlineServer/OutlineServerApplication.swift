@@ -128,7 +128,8 @@ public struct OutlineServerApplication: Sendable {
                 .init(service: try application(host: host, port: port, onListening: onListening)),
                 .init(service: hub),
                 .init(service: ProjectorService(projector: SessionActivityProjector(pool: pool, logger: logger))),
-                .init(service: CompactionService(compactor: Compactor.background(pool: pool, logger: logger), partitions: LogPartitions(pool: pool, logger: logger),
+                .init(service: CompactionService(compactor: Compactor.background(pool: pool, packSessions: configuration.compaction.packSessions,
+                                                                                      packWait: configuration.compaction.packWait, logger: logger), partitions: LogPartitions(pool: pool, logger: logger),
                                                  retention: SessionRetention(pool: pool, logger: logger),
                                                  settings: configuration.compaction, logger: logger)),
                 // Disabled, it returns at once: that must not end the instance.

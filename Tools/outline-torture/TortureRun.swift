@@ -103,6 +103,7 @@ final class TortureRun: Sendable {
         // the proofs below read those sessions from segments.
         environment["OUTLINE_COMPACTION_INTERVAL_SECONDS"] = "1"
         environment["OUTLINE_COMPACTION_SETTLE_SECONDS"] = "0"
+        environment["OUTLINE_COMPACTION_PACK_WAIT_SECONDS"] = "0"
         for (name, value) in [("OUTLINE_LIMIT_ACTIVE_SESSIONS", "1000"), ("OUTLINE_LIMIT_STARTS_PER_HOUR", "10000"), ("OUTLINE_LIMIT_STARTS_PER_DAY", "10000"),
                               ("OUTLINE_LIMIT_NEW_WORKFLOWS_PER_HOUR", "10000"), ("OUTLINE_LIMIT_STREAMS", "1000"),
                               // Money and the automatic rollback are proven elsewhere; here they would only end sessions the proofs follow.

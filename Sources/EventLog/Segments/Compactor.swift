@@ -83,12 +83,12 @@ public struct Compactor: Sendable {
         self.logger = logger
     }
 
-    /// The background pass's: small sessions wait for 15 others (or an hour)
-    /// before they are packed, so that a pack shares its row among many.
-    public static func background(pool: PostgresPool, logger: Logger) -> Compactor {
+    /// The background pass's: small sessions wait for `packSessions - 1` others
+    /// (or `packWait`) before they are packed, so that a pack shares its row among many.
+    public static func background(pool: PostgresPool, packSessions: Int = 16, packWait: Duration = .seconds(3600), logger: Logger) -> Compactor {
         var compactor = Compactor(pool: pool, logger: logger)
-        compactor.packMinimumSessions = 16
-        compactor.packMaxWait = .seconds(3600)
+        compactor.packMinimumSessions = max(1, packSessions)
+        compactor.packMaxWait = packWait
         return compactor
     }
 

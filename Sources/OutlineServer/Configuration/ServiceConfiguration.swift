@@ -118,6 +118,8 @@ public struct ServiceConfiguration: Sendable {
             configuration.compaction.interval = value == 0 ? nil : .seconds(value)
         }
         if let value = try reader.seconds("OUTLINE_COMPACTION_SETTLE_SECONDS", in: 0...31_536_000) { configuration.compaction.settle = value }
+        if let value = try reader.integer("OUTLINE_COMPACTION_PACK_SESSIONS", in: 1...256) { configuration.compaction.packSessions = value }
+        if let value = try reader.seconds("OUTLINE_COMPACTION_PACK_WAIT_SECONDS", in: 0...31_536_000) { configuration.compaction.packWait = value }
         if let value = try reader.integer("OUTLINE_LIMIT_ACTIVE_SESSIONS", in: 1...10_000) { configuration.limits.activeSessionsPerUser = value }
         if let value = try reader.integer("OUTLINE_LIMIT_STARTS_PER_HOUR", in: 1...100_000) { configuration.limits.startsPerUserPerHour = value }
         if let value = try reader.integer("OUTLINE_LIMIT_STARTS_PER_DAY", in: 1...1_000_000) { configuration.limits.startsPerUserPerDay = value }

@@ -13,10 +13,15 @@ import ServiceLifecycle
 public struct CompactionService: Service {
     /// `OUTLINE_COMPACTION_INTERVAL_SECONDS` (0 turns it off),
     /// `OUTLINE_COMPACTION_SETTLE_SECONDS`: how long a finished session stays hot
-    /// (its last readers are usually still on it).
+    /// (its last readers are usually still on it);
+    /// `OUTLINE_COMPACTION_PACK_SESSIONS` and `OUTLINE_COMPACTION_PACK_WAIT_SECONDS`:
+    /// small sessions are packed once that many wait or the oldest waited that long
+    /// (a pack shares its row and its index entries among its members).
     public struct Settings: Sendable, Equatable {
         public var interval: Duration? = .seconds(30)
         public var settle: Duration = .seconds(300)
+        public var packSessions = 16
+        public var packWait: Duration = .seconds(3600)
         public var sessionsPerPass = 200
         public init() {}
     }
