@@ -129,13 +129,6 @@ public struct OutlineSessionRow: Codable, Sendable, Equatable {
     /// The table's column names, in the order the projection writes them.
     public static var columnNames: [String] { CodingKeys.allCases.map(\.rawValue) }
 
-    /// The row as the API shows it: the column names, and the id in lower case
-    /// as PostgreSQL writes uuids (Foundation writes them in upper case).
-    public func apiJSON() throws -> [UInt8] {
-        let json = String(decoding: try Self.jsonEncoder().encode(self), as: UTF8.self)
-        return Array(json.replacingOccurrences(of: "\"\(id.uuidString)\"", with: "\"\(id.uuidString.lowercased())\"").utf8)
-    }
-
     public static func jsonEncoder() -> JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

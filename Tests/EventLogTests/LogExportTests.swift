@@ -29,7 +29,7 @@ struct LogExportTests {
             let log = try await store.read(session: ids[0], limit: 1000)
             #expect(one.count == log.count)
             let first = try #require(try JSONSerialization.jsonObject(with: Data(one[0].utf8)) as? [String: Any])
-            #expect(Set(first.keys) == ["session_id", "sequence", "position", "type", "schema_version", "recorded_at", "provider_sequence", "chain_link", "payload"])
+            #expect(Set(first.keys) == ["sessionId", "sequence", "position", "type", "schemaVersion", "recordedAt", "providerSequence", "chainLink", "payload"])
             #expect(try await export.count(.session(ids[0])) == Int64(log.count))
             let workflow = try await Self.exported(export, .workflow("wf-export"))
             #expect(workflow.count == one.count + (try await store.read(session: ids[1], limit: 1000)).count)
@@ -55,6 +55,24 @@ struct LogExportTests {
             var gap = ExportChainCheck()
             everything.enumerated().filter { $0.offset != 3 }.forEach { gap.check(line: $0.element) }
             #expect(gap.result.breaks.first?.contains("missing or reordered") == true)
+
+            // A file exported before the fields were camelCase still checks, and still names a changed byte.
+            func snakeCased(_ line: Substring) -> Substring {
+                guard let payload = line.range(of: "\"payload\":") else { return line }
+                var header = String(line[..<payload.lowerBound])
+                for (camel, snake) in [("sessionId", "session_id"), ("schemaVersion", "schema_version"), ("recordedAt", "recorded_at"),
+                                       ("providerSequence", "provider_sequence"), ("chainLink", "chain_link"), ("payloadDigest", "payload_digest")] {
+                    header = header.replacingOccurrences(of: "\"\(camel)\":", with: "\"\(snake)\":")
+                }
+                return Substring(header + line[payload.lowerBound...])
+            }
+            #expect(snakeCased(everything[0]).hasPrefix("{\"session_id\":"))
+            var old = ExportChainCheck()
+            everything.forEach { old.check(line: snakeCased($0)) }
+            #expect(old.result.isIntact && old.result.sessions == 3 && old.result.events == everything.count)
+            var oldTampered = ExportChainCheck()
+            tampered.forEach { oldTampered.check(line: snakeCased($0)) }
+            #expect(oldTampered.result.breaks.first?.contains("sequence \(sequence)") == true)
         }
     }
 }

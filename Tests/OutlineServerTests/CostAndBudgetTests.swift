@@ -31,11 +31,11 @@ struct CostAndBudgetTests {
             let research = try #require(log.last?.event.cost)
             let instructions = try #require(log.compactMap { if case .researchInstructionsWritten(let w) = $0.event { w.cost } else { nil } }.first)
             #expect(!research.estimated && instructions.model == "gpt-4.1-mini")
-            #expect(row["cost_microdollars"] as? Int == Int(research.microdollars + instructions.microdollars))
+            #expect(row["costMicrodollars"] as? Int == Int(research.microdollars + instructions.microdollars))
             let totals = try #require(row["cost"] as? [String: Any])
             #expect(totals["models"] as? [String] == ["gpt-4.1-mini", "o3-deep-research"])
             #expect(totals["webSearchCalls"] as? Int == 4)
-            let dollars = Double(row["cost_microdollars"] as? Int ?? 0) / 1_000_000
+            let dollars = Double(row["costMicrodollars"] as? Int ?? 0) / 1_000_000
 
             // The admin page: this period's spending by user and by workflow, against the budgets.
             let report = try await h.call("GET", "/admin/outline-generation-diagnostics", token: try await h.token("ops", role: .admin))
@@ -98,12 +98,12 @@ struct CostAndBudgetTests {
             let alice = try await h.token("alice")
             let (first, _) = try await h.startStreaming("wf-w", token: alice)
             let row = try await h.waitUntilEnded("wf-w", session: first, token: alice)
-            #expect((row["cost_microdollars"] as? Int ?? 0) > 100_000, "a simulated run costs more than $0.10: \(row["cost_microdollars"] ?? "none")")
+            #expect((row["costMicrodollars"] as? Int ?? 0) > 100_000, "a simulated run costs more than $0.10: \(row["costMicrodollars"] ?? "none")")
             let refused = try await h.call("POST", ServiceHarness.base("wf-w") + "/start", token: alice, json: ["prompt": "again", "skipClarification": true])
             #expect(refused.status == 429 && refused.errorCode == "budget_exceeded", "\(refused.text)")
             let error = try #require(refused.json?["error"] as? [String: Any])
             #expect(error["budget"] as? String == "workflow" && error["period"] as? String == "month")
-            #expect(error["spentUsd"] as? Double == Double(row["cost_microdollars"] as? Int ?? 0) / 1_000_000)
+            #expect(error["spentUsd"] as? Double == Double(row["costMicrodollars"] as? Int ?? 0) / 1_000_000)
             #expect((error["resetsAt"] as? String)?.hasSuffix("-01T00:00:00Z") == true)
             // The user's other workflows are not this one's budget.
             _ = try await h.startStreaming("wf-other", token: alice)
@@ -127,7 +127,7 @@ struct CostAndBudgetTests {
             #expect(cancelled.reason?.contains("hard spending cap") == true && cancelled.reason?.contains("$0.30") == true, "\(cancelled.reason ?? "")")
             let cost = try #require(cancelled.cost)
             #expect(cost.estimated && cost.webSearchCalls >= 3 && cost.webSearchCalls < 8)
-            let responseID = try #require(row["background_response_id"] as? String)
+            let responseID = try #require(row["backgroundResponseId"] as? String)
             #expect(await h.provider.state.cancelRequests(forResponse: responseID) >= 1, "cancelled at the provider")
             #expect(await h.provider.state.researchCreateCount == 1)
             // Over budget now: the next start is refused before the provider.

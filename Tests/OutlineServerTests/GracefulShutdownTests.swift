@@ -88,9 +88,9 @@ struct GracefulShutdownTests {
                 let log = try await successor.log(session)
                 #expect((connection.events + resumed.events).map { Int32($0.id ?? "") } == log.map(\.sequence))
                 let row = try await successor.waitUntilEnded("wf-term", session: session, token: alice)
-                let responseID = try #require(row["background_response_id"] as? String)
+                let responseID = try #require(row["backgroundResponseId"] as? String)
                 let transcript = try #require(await provider.state.transcript(ofResponse: responseID))
-                #expect(row["final_outline"] as? String == transcript.text)
+                #expect(row["finalOutline"] as? String == transcript.text)
                 #expect(await provider.state.researchCreates(forSession: session) == 1)
             }
         }

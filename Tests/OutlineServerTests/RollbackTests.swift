@@ -47,10 +47,10 @@ struct RollbackTests {
             #expect(try await h.call("POST", ServiceHarness.base("wf-rb") + "/start-v2", token: alice, json: ["prompt": "again", "skipClarification": true]).status == 409)
             let row = try await h.waitUntilEnded("wf-rb", session: session, token: alice)
             #expect(row["status"] as? String == "completed")
-            #expect((row["polling_attempts"] as? Int ?? 0) > 0)
-            let responseID = try #require(row["background_response_id"] as? String)
+            #expect((row["pollingAttempts"] as? Int ?? 0) > 0)
+            let responseID = try #require(row["backgroundResponseId"] as? String)
             let transcript = try #require(await h.provider.state.transcript(ofResponse: responseID))
-            #expect(row["final_outline"] as? String == transcript.text)
+            #expect(row["finalOutline"] as? String == transcript.text)
             #expect(await h.provider.state.researchCreates(forSession: session) == 1)
             #expect(try await h.call("GET", ServiceHarness.base("wf-rb") + "/latest", token: alice).json?["id"] as? String == session)
             let second = try #require(try await h.call("POST", ServiceHarness.base("wf-rb") + "/start-v2", token: alice,

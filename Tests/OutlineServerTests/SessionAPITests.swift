@@ -57,10 +57,10 @@ struct SessionAPITests {
             let row = try await h.waitUntilEnded("wf-v2", session: session, token: alice)
             #expect(row["status"] as? String == "completed")
             #expect(row["mode"] as? String == "polling")
-            #expect((row["polling_attempts"] as? Int ?? 0) > 0)
-            let responseID = try #require(row["background_response_id"] as? String)
+            #expect((row["pollingAttempts"] as? Int ?? 0) > 0)
+            let responseID = try #require(row["backgroundResponseId"] as? String)
             let transcript = try #require(await h.provider.state.transcript(ofResponse: responseID))
-            #expect(row["final_outline"] as? String == transcript.text)
+            #expect(row["finalOutline"] as? String == transcript.text)
             #expect(await h.provider.state.researchCreates(forSession: session) == 1)
             let latest = try await h.call("GET", ServiceHarness.base("wf-v2") + "/latest", token: alice)
             #expect(latest.json?["id"] as? String == session)
@@ -76,7 +76,7 @@ struct SessionAPITests {
             let questions = try await Deadline.value(of: "the clarification questions", within: .seconds(60), every: .milliseconds(25)) { () -> [String]? in
                 let row = try await h.call("GET", ServiceHarness.base("wf-clarify") + "/status?sessionId=\(session)", token: alice).json
                 guard row?["status"] as? String == "awaiting_clarification" else { return nil }
-                return row?["clarification_questions"] as? [String] ?? []
+                return row?["clarificationQuestions"] as? [String] ?? []
             }
             #expect((3...6).contains(questions.count))
             let wrong = try await h.call("POST", ServiceHarness.base("wf-clarify") + "/clarifications", token: alice, json: ["sessionId": session, "answers": ["only one"]])
@@ -90,7 +90,7 @@ struct SessionAPITests {
             #expect(twice.status == 409)
             let row = try await h.waitUntilEnded("wf-clarify", session: session, token: alice)
             #expect(row["status"] as? String == "completed")
-            #expect(row["clarification_answers"] as? [String] == questions.map { "A: \($0)" })
+            #expect(row["clarificationAnswers"] as? [String] == questions.map { "A: \($0)" })
         }
     }
 
@@ -102,16 +102,16 @@ struct SessionAPITests {
             let alice = try await h.token("alice")
             let (session, streamToken) = try await h.startStreaming("wf-cancel", token: alice)
             try await Deadline.wait(for: "the response id in the status", within: .seconds(60)) {
-                try await h.call("GET", ServiceHarness.base("wf-cancel") + "/status?sessionId=\(session)", token: alice).json?["background_response_id"] is String
+                try await h.call("GET", ServiceHarness.base("wf-cancel") + "/status?sessionId=\(session)", token: alice).json?["backgroundResponseId"] is String
             }
             let cancel = try await h.call("POST", ServiceHarness.base("wf-cancel") + "/cancel", token: alice, json: ["reason": "wrong topic"])
             #expect(cancel.status == 200)
             #expect(cancel.json?["status"] as? String == "cancelled")
-            #expect(cancel.json?["is_active"] as? Bool == false)
+            #expect(cancel.json?["isActive"] as? Bool == false)
             let stream = try await SSEClient().connect(h.url + ServiceHarness.base("wf-cancel") + "/stream?sessionId=\(session)&token=\(streamToken)&from=0")
             #expect(stream.events.last?.event == "session.cancelled")
             #expect(stream.events.last?.data.contains("alice") == true)
-            let responseID = try #require(cancel.json?["background_response_id"] as? String)
+            let responseID = try #require(cancel.json?["backgroundResponseId"] as? String)
             #expect(try await ResponsesClient(configuration: .init(baseURL: h.provider.url)).retrieve(responseID: responseID).status == .cancelled)
             let again = try await h.call("POST", ServiceHarness.base("wf-cancel") + "/cancel", token: alice, json: ["sessionId": session])
             #expect(again.status == 409)

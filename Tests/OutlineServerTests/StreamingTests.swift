@@ -30,10 +30,10 @@ struct StreamingTests {
             #expect(connection.events.map(\.event) == log.map(\.eventType))
             #expect(connection.events.last?.event == "session.completed")
             let row = try await h.waitUntilEnded("wf-stream", session: session, token: alice)
-            let responseID = try #require(row["background_response_id"] as? String)
+            let responseID = try #require(row["backgroundResponseId"] as? String)
             let transcript = try #require(await h.provider.state.transcript(ofResponse: responseID))
             #expect(Self.deltas(connection.events) == transcript.text)
-            #expect(row["final_outline"] as? String == transcript.text)
+            #expect(row["finalOutline"] as? String == transcript.text)
             let again = try await h.call("GET", ServiceHarness.base("wf-stream") + "/stream?sessionId=\(session)&token=\(streamToken)",
                                          headers: [("Last-Event-ID", "\(log.last!.sequence)")])
             #expect(again.status == 204)
@@ -42,7 +42,7 @@ struct StreamingTests {
             #expect(fresh.events.map(\.event) == ["snapshot"])
             #expect(fresh.events.first?.id == "\(log.last!.sequence)")
             let snapshot = try #require((try JSONSerialization.jsonObject(with: Data(fresh.events[0].data.utf8))) as? [String: Any])
-            #expect(snapshot["final_outline"] as? String == transcript.text)
+            #expect(snapshot["finalOutline"] as? String == transcript.text)
         }
     }
 
@@ -75,7 +75,7 @@ struct StreamingTests {
             }
             let row = try await h.waitUntilEnded("wf-snapshots", session: session, token: alice)
             let transcript = try #require(await h.provider.state.transcript(ofResponse: responseID))
-            #expect(row["final_outline"] as? String == transcript.text)
+            #expect(row["finalOutline"] as? String == transcript.text)
             var midStream = 0
             for reload in reloads {
                 #expect(reload.status == 200)
@@ -83,13 +83,13 @@ struct StreamingTests {
                 #expect(first.event == "snapshot")
                 let snapshot = try #require((try JSONSerialization.jsonObject(with: Data(first.data.utf8))) as? [String: Any])
                 let snapshotID = try #require(Int32(first.id ?? ""))
-                #expect(snapshot["last_event_sequence"] as? Int == Int(snapshotID))
+                #expect(snapshot["lastEventSequence"] as? Int == Int(snapshotID))
                 if snapshot["status"] as? String != "completed" { midStream += 1 }
                 let after = reload.events.dropFirst()
                 let ids = after.compactMap { Int32($0.id ?? "") }
                 #expect(ids == Array((snapshotID + 1)..<(snapshotID + 1 + Int32(ids.count))), "the events after the snapshot at \(snapshotID) are not exactly the next ones")
-                let text = (snapshot["output_text"] as? String ?? "") + Self.deltas(Array(after))
-                #expect(text == transcript.text, "snapshot at \(snapshotID) (\(snapshot["status"] ?? "")) held \((snapshot["output_text"] as? String ?? "").count) characters; with what followed \(text.count) of \(transcript.text.count)")
+                let text = (snapshot["outputText"] as? String ?? "") + Self.deltas(Array(after))
+                #expect(text == transcript.text, "snapshot at \(snapshotID) (\(snapshot["status"] ?? "")) held \((snapshot["outputText"] as? String ?? "").count) characters; with what followed \(text.count) of \(transcript.text.count)")
             }
             #expect(midStream >= 1)
         }

@@ -46,7 +46,7 @@ struct WebhookTests {
             for (index, session) in sessions.enumerated() {
                 let row = try await h.waitUntilEnded("wf-hook-\(index)", session: session, token: alice)
                 #expect(row["status"] as? String == "completed")
-                #expect(row["polling_attempts"] as? Int == 0)
+                #expect(row["pollingAttempts"] as? Int == 0)
                 let log = try await h.log(session)
                 #expect(!log.contains { if case .polled = $0.event { true } else { false } }, "a session.polled in \(log.map(\.event.eventType))")
                 let received = log.compactMap { if case .webhookReceived(let w) = $0.event { w } else { nil } }

@@ -42,10 +42,10 @@ struct WorkflowNamespaceTests {
             await h.provider.state.releaseAll()
             let aliceRow = try await h.waitUntilEnded("wf-shared", session: aliceSession, token: alice)
             #expect(aliceRow["status"] as? String == "completed")
-            #expect(aliceRow["workflow_owner"] as? String == "alice")
+            #expect(aliceRow["workflowOwner"] as? String == "alice")
             let bobRow = try await h.waitUntilEnded("wf-shared", session: bobSession, token: bob)
             #expect(bobRow["status"] as? String == "cancelled")
-            #expect(bobRow["workflow_owner"] as? String == "bob")
+            #expect(bobRow["workflowOwner"] as? String == "bob")
             #expect(await h.provider.state.researchCreates(forSession: aliceSession) == 1)
             #expect(await h.provider.state.researchCreates(forSession: bobSession) <= 1)
 
@@ -83,7 +83,7 @@ struct WorkflowNamespaceTests {
             #expect(taken.first { $0.contains("owner=alice") }?.hasSuffix("403 owner_not_allowed") == true)
             // Alice's workflow and session are as she left them.
             let row = try await h.waitUntilEnded("wf-taken", session: session, token: alice)
-            #expect(row["workflow_owner"] as? String == "alice")
+            #expect(row["workflowOwner"] as? String == "alice")
             let titles = try await h.call("GET", "/api/workflows", token: alice).json?["workflows"] as? [[String: Any]] ?? []
             #expect(titles.contains { $0["workflowId"] as? String == "wf-taken" && $0["title"] as? String == "Alice's" })
         }

@@ -9,7 +9,7 @@ struct ExportCommand: AsyncParsableCommand {
         commandName: "export",
         abstract: "Export events as NDJSON (one decoded event per line) or JSON, streaming.",
         discussion: """
-        Fields: session_id, sequence, position, type, schema_version, recorded_at, provider_sequence, chain_link, payload \
+        Fields: sessionId, sequence, position, type, schemaVersion, recordedAt, providerSequence, chainLink, payloadDigest (redacted events), payload \
         (the stored JSON). Pick one of --session, --workflow, or --since/--until (ISO 8601; both optional: the whole log). \
         `outline-admin export-check FILE` re-hashes an NDJSON export.
         """

@@ -166,7 +166,7 @@ final class TortureRun: Sendable {
         while ContinuousClock.now < deadline {
             let base = liveURLs.first ?? instances[0].url
             if let row = try? await HTTP.get(base + "/api/workflows/\(workflow)/outline-generation/status?sessionId=\(session)", token: userToken).json {
-                if row["status"] as? String == "awaiting_clarification", let questions = row["clarification_questions"] as? [String] {
+                if row["status"] as? String == "awaiting_clarification", let questions = row["clarificationQuestions"] as? [String] {
                     let reply = try? await HTTP.send("POST", base + "/api/workflows/\(workflow)/outline-generation/clarifications", token: userToken,
                                                      json: ["sessionId": session, "answers": questions.map { "Answer to: \($0)" }])
                     if reply?.status == 202 { note("answered \(questions.count) clarification questions of \(session.prefix(8))"); return }

@@ -58,22 +58,22 @@ struct TortureVerdict: Sendable {
             case "completed":
                 verdict.completed += 1
                 if count != 1 { verdict.problems.append("\(name): completed with \(count) research creates") }
-                if let response = row["background_response_id"] as? String,
+                if let response = row["backgroundResponseId"] as? String,
                    let object = try? await HTTP.get(run.providerURL + "/v1/responses/\(response)").json {
                     let text = (object["output"] as? [[String: Any]] ?? []).flatMap { $0["content"] as? [[String: Any]] ?? [] }
                         .filter { $0["type"] as? String == "output_text" }.compactMap { $0["text"] as? String }.joined()
-                    if row["final_outline"] as? String != text {
+                    if row["finalOutline"] as? String != text {
                         verdict.problems.append("\(name): the final outline differs from the provider's response text")
                     }
                 } else {
                     verdict.problems.append("\(name): completed without a provider response to compare")
                 }
-            case "failed" where (row["error_message"] as? String ?? "").contains("outcome is unknown"):
+            case "failed" where (row["errorMessage"] as? String ?? "").contains("outcome is unknown"):
                 // A kill between request and acceptance: failed rather than paying twice. The
                 // one create may or may not have reached the provider (its id was never learnt).
                 verdict.failedChargeUnknown += 1
             default:
-                verdict.problems.append("\(name): ended \(status) (\(row["error_message"] as? String ?? ""))")
+                verdict.problems.append("\(name): ended \(status) (\(row["errorMessage"] as? String ?? ""))")
             }
             let chain = try? await HTTP.get(base + "/api/sessions/\(session.id)/verify", token: run.adminToken).json
             if chain?["intact"] as? Bool != true { verdict.problems.append("\(name): the hash chain does not verify") }

@@ -37,10 +37,14 @@ public struct ExportChainCheck: Sendable {
     public mutating func check(bytes line: [UInt8]) {
         // The export's fixed field order is read from the bytes: no JSON parser,
         // no Character processing per line.
-        guard let session = Self.field(line, "session_id").map({ String(decoding: $0, as: UTF8.self) }),
-              let sequence = Self.field(line, "sequence").flatMap({ Int32(String(decoding: $0, as: UTF8.self)) }),
-              let type = Self.field(line, "type").map({ String(decoding: $0, as: UTF8.self) }),
-              let link = Self.field(line, "chain_link").flatMap({ Hex.decode(String(decoding: $0, as: UTF8.self)) }) else {
+        // The fields before the payload (a payload's own keys never count). Their
+        // names are camelCase; files exported before 2026-12-04 spell them in snake_case.
+        let header = Self.find(Self.payloadKey, in: line).map { Array(line[..<$0]) } ?? line
+        let camel = header.starts(with: Self.camelStart)
+        guard let session = Self.field(header, camel ? "sessionId" : "session_id").map({ String(decoding: $0, as: UTF8.self) }),
+              let sequence = Self.field(header, "sequence").flatMap({ Int32(String(decoding: $0, as: UTF8.self)) }),
+              let type = Self.field(header, "type").map({ String(decoding: $0, as: UTF8.self) }),
+              let link = Self.field(header, camel ? "chainLink" : "chain_link").flatMap({ Hex.decode(String(decoding: $0, as: UTF8.self)) }) else {
             report.breaks.append("line \(report.events + 1): not an exported event")
             report.events += 1
             return
@@ -69,7 +73,7 @@ public struct ExportChainCheck: Sendable {
         }
         let payload = Array(line[(start + Self.payloadKey.count)..<(line.count - 1)])
         var digest = ChainLink.payloadDigest(payload)
-        if let kept = Self.field(line, "payload_digest").flatMap({ Hex.decode(String(decoding: $0, as: UTF8.self)) }) {
+        if let kept = Self.field(header, camel ? "payloadDigest" : "payload_digest").flatMap({ Hex.decode(String(decoding: $0, as: UTF8.self)) }) {
             // Redacted: the payload must be a tombstone naming this digest, which the link covers.
             guard kept.count == 32, Tombstone.redaction(in: payload)?.digest == Hex.encode(kept) else {
                 progress.broken = true
@@ -90,6 +94,7 @@ public struct ExportChainCheck: Sendable {
     }
 
     static let payloadKey = Array("\"payload\":".utf8)
+    static let camelStart = Array("{\"sessionId\":".utf8)
 
     static func find(_ needle: [UInt8], in bytes: [UInt8]) -> Int? {
         guard let first = needle.first, bytes.count >= needle.count else { return nil }

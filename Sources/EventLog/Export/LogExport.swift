@@ -99,13 +99,13 @@ public struct LogExport: Sendable {
 
     static func line(session: UUID, sequence: Int32, position: Int64, type: String, schemaVersion: Int16, recordedAt: Date,
                      providerSequence: Int32?, chainLink: [UInt8], json: [UInt8], redactedDigest: [UInt8]? = nil) -> [UInt8] {
-        var text = "{\"session_id\":\"\(session.uuidString.lowercased())\",\"sequence\":\(sequence),\"position\":\(position)"
-        text += ",\"type\":\"\(type)\",\"schema_version\":\(schemaVersion)"
-        text += ",\"recorded_at\":\"\(TimestampText.format(recordedAt))\""
-        text += ",\"provider_sequence\":\(providerSequence.map(String.init) ?? "null")"
-        text += ",\"chain_link\":\"\(Hex.encode(chainLink))\""
+        var text = "{\"sessionId\":\"\(session.uuidString.lowercased())\",\"sequence\":\(sequence),\"position\":\(position)"
+        text += ",\"type\":\"\(type)\",\"schemaVersion\":\(schemaVersion)"
+        text += ",\"recordedAt\":\"\(TimestampText.format(recordedAt))\""
+        text += ",\"providerSequence\":\(providerSequence.map(String.init) ?? "null")"
+        text += ",\"chainLink\":\"\(Hex.encode(chainLink))\""
         // A redacted event: the payload is its tombstone, the link covers this digest of the original.
-        if let redactedDigest { text += ",\"payload_digest\":\"\(Hex.encode(redactedDigest))\"" }
+        if let redactedDigest { text += ",\"payloadDigest\":\"\(Hex.encode(redactedDigest))\"" }
         text += ",\"payload\":"
         return Array(text.utf8) + (json.isEmpty ? Array("null".utf8) : json) + [UInt8(ascii: "}")]
     }

@@ -17,9 +17,9 @@ enum JSONResponse {
         bytes(try encoder().encode(value), status: status, headers: headers)
     }
 
-    /// A session's read-model row, with the old table's column names.
+    /// A session's read-model row as the API shows it (`SessionView`).
     static func row(_ row: OutlineSessionRow, status: HTTPResponse.Status = .ok) throws -> Response {
-        bytes(try row.apiJSON(), status: status)
+        bytes(try SessionView(row).json(), status: status)
     }
 
     static func bytes(_ data: some Sequence<UInt8>, status: HTTPResponse.Status = .ok, contentType: String = "application/json", headers: HTTPFields = [:]) -> Response {

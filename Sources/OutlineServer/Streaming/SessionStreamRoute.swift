@@ -123,7 +123,7 @@ struct SessionStreamWriter {
             cursor = after
         case .snapshot:
             guard let row = snapshot else { return }
-            try await write([SSEFrame(sequence: row.lastEventSequence, event: "snapshot", data: try row.apiJSON()).bytes])
+            try await write([SSEFrame(sequence: row.lastEventSequence, event: "snapshot", data: try SessionView(row).json()).bytes])
             cursor = row.lastEventSequence
             if row.status.isTerminal { return }
         }

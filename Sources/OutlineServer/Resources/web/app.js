@@ -268,25 +268,25 @@ async function replay(event) {
 
 function applyRow(row) {
   if (state.done) return; // the end is already on screen, with who or why
-  state.lastId = row.last_event_sequence;
-  state.startedAt = Date.parse(row.started_at);
-  state.text = row.output_text || "";
+  state.lastId = row.lastEventSequence;
+  state.startedAt = Date.parse(row.startedAt);
+  state.text = row.outputText || "";
   $("outline-text").textContent = state.text;
-  $("reasoning").textContent = row.reasoning_summary || "";
+  $("reasoning").textContent = row.reasoningSummary || "";
   $("searches").replaceChildren();
   state.searches = new Map();
-  (row.web_search_queries || []).forEach((query, index) => addSearch("q" + index, "described", query));
-  $("searches-done").textContent = row.web_searches_done;
-  state.cost = row.cost ? row.cost_microdollars : null;
+  (row.webSearchQueries || []).forEach((query, index) => addSearch("q" + index, "described", query));
+  $("searches-done").textContent = row.webSearchesDone;
+  state.cost = row.cost ? row.costMicrodollars : null;
   state.costEstimated = Boolean(row.cost && row.cost.estimated);
   showCost();
   $("citations").replaceChildren();
   state.citations = [];
   (row.citations || []).forEach(addCitation);
-  if (row.status === "awaiting_clarification") showQuestions(row.clarification_questions || []);
-  setPhase(row.progress_phase);
-  if (row.status === "completed") { finish("done"); renderFinal(row.final_outline || state.text, row.citations || []); }
-  else if (row.status === "failed") { finish("failed"); showError(new UserError(failureText(null, row.error_message, true))); }
+  if (row.status === "awaiting_clarification") showQuestions(row.clarificationQuestions || []);
+  setPhase(row.progressPhase);
+  if (row.status === "completed") { finish("done"); renderFinal(row.finalOutline || state.text, row.citations || []); }
+  else if (row.status === "failed") { finish("failed"); showError(new UserError(failureText(null, row.errorMessage, true))); }
   else if (row.status === "cancelled") finish("cancelled");
 }
 
