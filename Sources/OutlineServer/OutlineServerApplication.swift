@@ -81,6 +81,7 @@ public struct OutlineServerApplication: Sendable {
         let api = router.group("/api").add(middleware: auth)
         WorkflowRoutes(parts: parts).register(on: api)
         SessionEventsRoutes(parts: parts).register(on: api)
+        DurableStreamRoutes(parts: parts).register(on: api)
         OutlineGenerationRoutes(parts: parts).register(on: api.group("/workflows/:workflowId/outline-generation"))
         let admin = router.group("/admin").add(middleware: auth)
         FlagRoutes(parts: parts).register(api: api, admin: admin)

@@ -63,6 +63,8 @@ final class CurlTransfer: @unchecked Sendable {
         switch request.method {
         case "GET": try check(ccurl_setopt_long(easy, CURLOPT_HTTPGET, 1))
         case "POST": try check(ccurl_setopt_long(easy, CURLOPT_POST, 1))
+        // A HEAD answer carries the body's headers but no body: NOBODY makes curl not wait for one.
+        case "HEAD": try check(ccurl_setopt_long(easy, CURLOPT_NOBODY, 1))
         default: try check(ccurl_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method))
         }
         if let body = request.body {

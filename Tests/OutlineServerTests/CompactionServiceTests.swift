@@ -67,7 +67,8 @@ struct CompactionServiceTests {
             #expect(outcomes.count == 1)
             let base = ServiceHarness.base("wf-expiring")
             for path in ["\(base)/status?sessionId=\(session)", "/api/sessions/\(session)/events", "/api/sessions/\(session)/verify",
-                         "/api/sessions/\(session)/replay?speed=0"] {
+                         "/api/sessions/\(session)/replay?speed=0", "/api/sessions/\(session)/durable-stream?offset=-1",
+                         "/api/sessions/\(session)/durable-stream?offset=-1&live=sse"] {
                 let reply = try await h.call("GET", path, token: alice)
                 #expect(reply.status == 410, "\(path)")
                 #expect(reply.errorCode == "session_removed", "\(path)")
