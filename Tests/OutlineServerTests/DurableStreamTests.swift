@@ -123,6 +123,9 @@ struct DurableStreamTests {
             // long-poll with data: 200, with a cursor.
             let polled = try await h.call("GET", path + "?offset=\(Self.token(log.count - 3))&live=long-poll", token: alice)
             let polledMessages = try Self.messages(polled.body)
+            // A live read without an offset (the protocol asks for one) reads from the beginning.
+            let fromStart = try await h.call("GET", path + "?live=long-poll", token: alice)
+            #expect(try Self.messages(fromStart.body).first?["sequence"] as? Int == 1)
             #expect(polled.status == 200 && polledMessages.count == 3 && polled.head.header("stream-cursor") != nil)
 
             // SSE on a closed stream (sse-closed-stream-final-event): every message, then a final control that closes; the server ends.
@@ -139,7 +142,7 @@ struct DurableStreamTests {
         }
     }
 
-    @Test("bad input (error-handling, input-validation): malformed offsets, an offset past an ended session's tail, an unknown live mode, a live read without an offset, a bad timeout: 400 naming the problem; unknown or another user's session 404; no token 401")
+    @Test("bad input (error-handling, input-validation): malformed offsets, an offset past an ended session's tail, an unknown live mode, a bad timeout: 400 naming the problem; unknown or another user's session 404; no token 401")
     func badInput() async throws {
         try await ServiceHarness.with(spec: .init(outputLength: 200, pace: .zero), configure: { $0.compaction.interval = nil }) { h in
             let alice = try await h.token("alice")
@@ -150,7 +153,7 @@ struct DurableStreamTests {
             for (query, code) in [("offset=abc", "invalid_offset"), ("offset=12", "invalid_offset"), ("offset=00000000001", "invalid_offset"),
                                   ("offset=-2", "invalid_offset"), ("offset=9999999999", "invalid_offset"), ("offset=%2B000000001", "invalid_offset"),
                                   ("offset=", "invalid_offset"), ("offset=\(Self.token(count + 1))", "offset_beyond_tail"),
-                                  ("offset=-1&live=websocket", "invalid_live"), ("live=sse", "missing_offset"), ("live=long-poll", "missing_offset"),
+                                  ("offset=-1&live=websocket", "invalid_live"),
                                   ("offset=-1&live=long-poll&timeout=61", "invalid_timeout"), ("offset=-1&live=long-poll&timeout=1e9", "invalid_timeout")] {
                 let reply = try await h.call("GET", path + "?" + query, token: alice)
                 #expect(reply.status == 400, "\(query): \(reply.status) \(reply.text)")

@@ -115,9 +115,7 @@ struct DurableStreamRoutes: Sendable {
             throw APIError.invalid("live", "live is long-poll or sse (or absent for a catch-up read).", code: "invalid_live")
         }
         let offset = try DurableStreamOffset.parse(query.get("offset").map { String($0) })
-        if live != nil, offset == nil {
-            throw APIError.invalid("offset", "A live read needs an offset: -1 for the beginning, now for the tail, or the last Stream-Next-Offset.", code: "missing_offset")
-        }
+        // The protocol asks live readers for an offset; one without reads from the beginning, as a catch-up read does.
         let seconds = try RequestInput.integer(request, "timeout", in: 0...60) ?? Self.defaultLongPollSeconds
         let (session, access, identity) = try await access(request, context)
         if case .after(let after) = offset, access.status.isTerminal, after > access.lastEventSequence {
