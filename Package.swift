@@ -209,7 +209,8 @@ let package = Package(
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["PostgresClient", "EventLog", "OutlineSchema", "OutlineJSON", "OpenAIResponses", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PostgresClient", "EventLog", "OutlineSchema", "OutlineJSON", "OpenAIResponses", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus")],
             path: "Tests/TestSupport",
             swiftSettings: upcoming
         ),

@@ -17,6 +17,11 @@ eval "$(Tools/dev/fuzz-deps.sh)"      # schemathesis: the API fuzz pass
 eval "$(Tools/dev/sdk-deps.sh)"       # the official OpenAI Python SDK: the simulator's objects against its types
 
 swift build --build-tests "$@"
+# Swift Testing starts every test at once by default: on 2 cores that is ~50
+# servers, pools and simulators in flight, which ran PostgreSQL out of
+# connections and turned waits into races. 24 at a time keeps the machine busy
+# and the run shorter.
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH=${OUTLINE_TEST_WIDTH:-24}
 swift test --skip-build "$@" --skip ServerRestartTests --skip BrowserTests --skip APIFuzzTests
 # schemathesis against the real server and its OpenAPI document: zero failures.
 swift test --skip-build "$@" --filter APIFuzzTests

@@ -4,6 +4,7 @@ import OpenAIResponses
 import Synchronization
 import SimulatedProvider
 import Testing
+import TestSupport
 @testable import OutlineServer
 
 /// Issue 15 point 1: a session read as a Durable Stream (protocol 1.0, read
@@ -175,19 +176,24 @@ struct DurableStreamTests {
             let alice = try await h.token("alice")
             let (session, streamToken) = try await h.startStreaming("wf-durable-live", token: alice)
             let path = Self.path(session)
-            // Held by the simulated provider: wait until the log stops at the hold.
+            // Held by the simulated provider: once the provider says its stream sent
+            // everything before the hold, wait until the log stops growing (the
+            // stream's keep-alives hold it open; nothing more comes until the release).
+            try await Deadline.wait(for: "the provider's stream to reach its hold", within: .seconds(120)) {
+                await h.provider.state.streamsReachedHold(session: session.lowercased())
+            }
             var held = 0
-            let deadline = ContinuousClock.now + .seconds(60)
+            let deadline = ContinuousClock.now + .seconds(120)
             while true {
                 let head = try await h.call("HEAD", path, token: alice)
                 #expect(head.status == 200 && head.head.header("stream-closed") == nil)
                 let now = Int(head.head.header("stream-next-offset") ?? "") ?? 0
-                if now > 0, try await h.log(session).contains(where: { $0.eventType == "output_text.delta" || $0.eventType == "provider.response_accepted" }) {
-                    try await Task.sleep(for: .milliseconds(300))
+                if now > 0 {
+                    try await Task.sleep(for: .seconds(1))
                     let settled = Int(try await h.call("HEAD", path, token: alice).head.header("stream-next-offset") ?? "") ?? 0
                     if settled == now { held = now; break }
                 }
-                try #require(ContinuousClock.now < deadline, "the session did not reach the provider's hold")
+                try #require(ContinuousClock.now < deadline, "the session's log did not settle at the provider's hold")
                 try await Task.sleep(for: .milliseconds(100))
             }
             let tail = held
@@ -206,11 +212,18 @@ struct DurableStreamTests {
 
             // Readers waiting at the tail: a long-poll, an SSE from now, and an SSE reader that resumes.
             async let woken = h.call("GET", path + "?offset=\(Self.token(tail))&live=long-poll&timeout=60", token: alice)
-            async let fromNow = SSEClient().connect(h.url + path + "?offset=now&live=sse&token=\(streamToken)")
+            let admitted = Mutex(false)
+            async let fromNow = SSEClient().connect(h.url + path + "?offset=now&live=sse&token=\(streamToken)", stop: { event in
+                if event.event == "control" { admitted.withLock { $0 = true } }
+                return false
+            })
             // An SSE reader that hangs up after every data event (once its control event came) and resumes from that control's offset.
             async let resuming = Self.resumingReader(h.url + path, token: streamToken)
-            // Let both reach their wait (not a timing the test depends on: a reader that arrives late reads from the log).
-            try await Task.sleep(for: .milliseconds(500))
+            // Release only once the reader from "now" has its first control event:
+            // "now" is where the log stood when it was admitted, so a reader admitted
+            // after the release would start later (a loaded machine took more than
+            // 500 ms to connect). The other two name their offset: late, they read the log.
+            try await Deadline.wait(for: "the SSE reader from now to be admitted", within: .seconds(120)) { admitted.withLock { $0 } }
             await h.provider.state.releaseAll()
             let woke = try await woken
             #expect(woke.status == 200)

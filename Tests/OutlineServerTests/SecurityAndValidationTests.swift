@@ -133,7 +133,7 @@ struct SecurityAndValidationTests {
             var documented = Set<String>()
             for (path, operations) in paths {
                 let routerPath = path // the router describes parameters as {name}, like OpenAPI
-                for method in operations.keys where ["get", "post", "put", "delete", "patch"].contains(method) {
+                for method in operations.keys where ["get", "head", "post", "put", "delete", "patch"].contains(method) {
                     documented.insert("\(method.uppercased()) \(routerPath)")
                 }
             }

@@ -74,8 +74,11 @@ resumed = client.responses.retrieve(response_id, stream=True, starting_after=5)
 resumed_count, _ = events(resumed, "resume(starting_after=5)")
 report["resumed_events"] = resumed_count
 
-# 4. A background run created without streaming, then cancelled.
+# 4. A background run created without streaming, then cancelled. It is held
+# before its third event (the simulator's `hold-at:3`, never released here), so
+# the cancel finds it running however slowly this machine gets to it.
 created = client.responses.create(model="o3-deep-research", input="Grid storage", background=True,
+                                  extra_headers={"X-Simulated-Fault": "hold-at:3"},
                                   metadata={"outline_session": "sdk-check-2"})
 check("create(background)", Response, created.model_dump(mode="json", exclude_unset=True))
 cancelled = client.responses.cancel(created.id)

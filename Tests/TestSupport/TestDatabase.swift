@@ -91,6 +91,7 @@ public enum TestDatabase {
 
     /// A new database for one test; `migrated: false` gives an empty one.
     public static func create(migrated: Bool = true) async throws -> ConnectionSettings {
+        _ = TestMetrics.registry
         let name = "outline_test_\(getpid())_\(UInt32.random(in: 0...UInt32.max))"
         try await createEmpty(name, template: migrated ? try await template() : "template0")
         return baseSettings.withDatabase(name)

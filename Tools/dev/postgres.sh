@@ -24,6 +24,9 @@ socket=$home/socket
 port=${OUTLINE_PG_PORT:-5432}
 database=${OUTLINE_PG_DATABASE:-outlinestream}
 role=outlinestream
+# The test suite runs dozens of tests at once, each with a database and a pool
+# of its own (and a server's LISTEN connection): 400 ran out on a loaded run.
+max_connections=1000
 
 find_bin() {
   local dir
@@ -81,7 +84,7 @@ start() {
 listen_addresses = ''
 unix_socket_directories = '$socket'
 port = $port
-max_connections = 400
+max_connections = $max_connections
 shared_buffers = 512MB
 fsync = on
 synchronous_commit = on
@@ -94,6 +97,12 @@ CONF
   if ! running "$bin"; then
     as_owner "$bin/pg_ctl" -D "$data" -l "$home/postgres.log" -w -t 60 start >/dev/null \
       || { tail -n 30 "$home/postgres.log" >&2; exit 1; }
+  fi
+  # A cluster made by an older copy of this script keeps its older settings: raise
+  # max_connections where it is lower (ALTER SYSTEM, then a restart, once).
+  if [ "$(superuser_psql "$bin" -d postgres -At -c 'SHOW max_connections')" -lt "$max_connections" ]; then
+    superuser_psql "$bin" -d postgres -c "ALTER SYSTEM SET max_connections = $max_connections"
+    as_owner "$bin/pg_ctl" -D "$data" -m fast -w -t 60 restart -l "$home/postgres.log" >/dev/null
   fi
   superuser_psql "$bin" -d postgres <<SQL
 SELECT 'CREATE ROLE $role LOGIN CREATEDB' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role') \gexec

@@ -31,11 +31,7 @@ struct ServiceHarness: Sendable {
     static let secret = "test-secret-0123456789-abcdefghijklmnop"
 
     /// One Prometheus registry for the test process (metrics bootstrap once).
-    static let metrics: PrometheusCollectorRegistry = {
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        return registry
-    }()
+    static var metrics: PrometheusCollectorRegistry { TestMetrics.registry }
 
     static func configuration(provider: RunningSimulatedProvider, name: String = "test-\(UUID().uuidString.prefix(6))") -> ServiceConfiguration {
         ServiceConfiguration(
