@@ -52,6 +52,9 @@ public struct SimulatedProviderServer: Sendable {
 
     // MARK: Endpoints
 
+    /// How often a waiting stream sends a keep-alive comment.
+    static let keepAliveInterval: Duration = .seconds(1)
+
     private func create(_ request: Request) async throws -> Response {
         let faults: [SimulatedFault]
         do {
@@ -175,6 +178,7 @@ public struct SimulatedProviderServer: Sendable {
         let body = ResponseBody { writer in
             var sent = 0
             var heldFor = 0
+            var lastKeepAlive = ContinuousClock.now
             var index = after + 1
             while true {
                 guard let response = await state.response(id) else { break }
@@ -192,10 +196,16 @@ public struct SimulatedProviderServer: Sendable {
                 }
                 if let held = response.heldBefore, index >= held {
                     // Held by the test: wait (with keep-alives) until released or cancelled.
-                    if heldFor == 0 { await state.noteStreamHeld(id) }
+                    // Keep-alives by the clock, once a second: counted in 10 ms naps they
+                    // came every 5 s or later, and a client with a 5 s stall timeout
+                    // (the tests') then took a held stream for a dead one and resumed.
+                    if heldFor == 0 { await state.noteStreamHeld(id); lastKeepAlive = .now }
                     try await Task.sleep(for: .milliseconds(10))
                     heldFor += 1
-                    if heldFor % 500 == 0 { try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }
+                    if ContinuousClock.now - lastKeepAlive >= Self.keepAliveInterval {
+                        try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
+                        lastKeepAlive = .now
+                    }
                     continue
                 }
                 for fault in faults {
@@ -203,8 +213,8 @@ public struct SimulatedProviderServer: Sendable {
                     if case .stall(let afterEvents, let seconds) = fault, sent == afterEvents { try await Task.sleep(for: .seconds(clamping: seconds)) }
                 }
                 let due = response.time(of: index)
-                while due - ContinuousClock.now > .seconds(5) {
-                    try await Task.sleep(for: .seconds(5))
+                while due - ContinuousClock.now > Self.keepAliveInterval {
+                    try await Task.sleep(for: Self.keepAliveInterval)
                     try await writer.write(ByteBuffer(string: ": keep-alive\n\n"))
                 }
                 if due > .now { try await Task.sleep(until: due) }
