@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.2
 import PackageDescription
 
 let upcoming: [SwiftSetting] = [
@@ -31,6 +31,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        // OTLP over HTTP only (protobuf or JSON): the gRPC exporter's dependencies would double the build.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
     ],
     targets: [
         // C libraries, kept at the edge: only the wrapping Swift files import these.
@@ -70,7 +73,8 @@ let package = Package(
         ),
         .target(
             name: "OpenAIResponses",
-            dependencies: ["OutlineJSON", "OutlineBasics", "ProviderHTTP", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["OutlineJSON", "OutlineBasics", "ProviderHTTP", .product(name: "Logging", package: "swift-log"), .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "Tracing", package: "swift-distributed-tracing")],
             swiftSettings: upcoming
         ),
         .target(
@@ -84,6 +88,7 @@ let package = Package(
             dependencies: [
                 "PostgresClient", "LZ4", "OutlineSchema", "OutlineJSON", "OutlineBasics",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -124,6 +129,7 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
             resources: [.copy("Resources")],
             swiftSettings: upcoming
@@ -133,6 +139,9 @@ let package = Package(
             dependencies: [
                 "OutlineServer", "EventLog", "OutlineSchema", "PostgresClient", "OpenAIResponses",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "OTel", package: "swift-otel"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -143,12 +152,14 @@ let package = Package(
         ),
         .target(
             name: "SessionRunner",
-            dependencies: ["EventLog", "OpenAIResponses", "OutlineJSON", "OutlineBasics", "PostgresClient", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics")],
+            dependencies: ["EventLog", "OpenAIResponses", "OutlineJSON", "OutlineBasics", "PostgresClient", .product(name: "Logging", package: "swift-log"), .product(name: "Metrics", package: "swift-metrics"),
+                           .product(name: "Tracing", package: "swift-distributed-tracing")],
             swiftSettings: upcoming
         ),
         .target(
             name: "OutlineProjections",
-            dependencies: ["EventLog", "PostgresClient", "OutlineJSON", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["EventLog", "PostgresClient", "OutlineJSON", .product(name: "Logging", package: "swift-log"),
+                           .product(name: "Tracing", package: "swift-distributed-tracing")],
             path: "Projections",
             swiftSettings: upcoming
         ),

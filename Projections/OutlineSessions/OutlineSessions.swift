@@ -25,15 +25,17 @@ public struct OutlineSessions: Sendable {
                       admit: (@Sendable (isolated PostgresConnection) throws -> Void)? = nil) async throws -> AppendResult {
         do {
             let append = StreamAppend(sessionID: sessionID, expectedSequence: 0, events: [NewEvent(.sessionStarted(started), recordedAt: time)])
-            guard let admit else { return try await store.append(append) }
-            let (results, afterCommit) = try await store.pool.withConnection { connection in
-                try await connection.transaction { [store] connection in
-                    try admit(connection)
-                    return try store.append([append], on: connection)
+            return try await AppendSpan.around(session: sessionID, events: 1, firstSequence: 1) {
+                guard let admit else { return try await store.append(append) }
+                let (results, afterCommit) = try await store.pool.withConnection { connection in
+                    try await connection.transaction { [store] connection in
+                        try admit(connection)
+                        return try store.append([append], on: connection)
+                    }
                 }
+                afterCommit.forEach { $0() }
+                return results[0]
             }
-            afterCommit.forEach { $0() }
-            return results[0]
         } catch let error as PostgresError where error.isUniqueViolation {
             switch error.constraint {
             case "outline_sessions_one_active_per_workflow":

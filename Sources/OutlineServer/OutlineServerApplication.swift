@@ -68,6 +68,8 @@ public struct OutlineServerApplication: Sendable {
         let routeMethods = RouteMethods()
         router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: RequestIDMiddleware())
+        // A server span per request, continuing a W3C traceparent when the caller sent one (no-op until a tracer is bootstrapped).
+        router.add(middleware: TracingMiddleware())
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: MethodNotAllowedMiddleware(routes: routeMethods))
         router.add(middleware: MetricsMiddleware())
@@ -122,9 +124,11 @@ public struct OutlineServerApplication: Sendable {
     /// arrives. Graceful shutdown order: the hub ends SSE streams (clients
     /// reconnect elsewhere), the server stops accepting and finishes requests,
     /// then the launcher stops its runs and releases their leases.
-    public func run(host: String, port: Int, signals: [UnixSignal] = [], onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+    /// `observability` (the trace exporter) runs first, so that it shuts down last and exports the final spans.
+    public func run(host: String, port: Int, signals: [UnixSignal] = [], observability: (any Service)? = nil,
+                    onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let group = ServiceGroup(configuration: .init(
-            services: [
+            services: (observability.map { [ServiceGroupConfiguration.ServiceConfiguration(service: $0)] } ?? []) + [
                 .init(service: launcher),
                 .init(service: try application(host: host, port: port, onListening: onListening)),
                 .init(service: hub),

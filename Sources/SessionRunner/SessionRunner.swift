@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import OpenAIResponses
 import OutlineBasics
+import Tracing
 
 /// Drives a session's deep research at the provider and records it in the log,
 /// exactly once: every provider event is appended once, in order, with its
@@ -268,6 +269,9 @@ public struct SessionRunner: Sendable {
         var waitingForContent: ContinuousClock.Instant? = progress.responseID == nil ? .now : nil
         var action = run.start()
         var spending = SpendingCheck(interval: settings.spendingCheckInterval)
+        // Each resume is a step of its own (a trace linked to the research run's).
+        var resumeSpan: (any Span)?
+        defer { resumeSpan?.end() }
         while true {
             try Task.checkCancellation()
             let stream: AsyncThrowingStream<ResponseStreamEvent, any Error>
@@ -275,7 +279,11 @@ public struct SessionRunner: Sendable {
             case .openCreate:
                 stream = client.createStream(.deepResearch(model: settings.model, instructions: instructions, stream: true, sessionID: session.uuidString.lowercased()))
             case .openResume(let responseID, let after):
-                stream = client.resume(responseID: responseID, after: after)
+                resumeSpan?.end()
+                let span = SessionStep.start("session.resume", session: session, linkedTo: ServiceContext.current)
+                span.attributes["outline.provider.starting_after"] = after
+                resumeSpan = span
+                stream = ServiceContext.withValue(span.context) { client.resume(responseID: responseID, after: after) }
             case .resumeAfterBackoff(let from):
                 try await events.append([.resumed(SessionResumed(fromProviderSequence: from, reason: "stream interrupted"))])
                 try await Task.sleep(for: settings.resumeBackoff)
@@ -303,6 +311,7 @@ public struct SessionRunner: Sendable {
             }
             do {
                 action = .none
+                let finished = try await ServiceContext.withValue(resumeSpan?.context ?? ServiceContext.current ?? .topLevel) { () async throws -> Bool in
                 for try await event in stream {
                     var mapped = ProviderEventMapping.domainEvents(for: event, prices: settings.prices, model: progress.model ?? settings.model)
                     var accepted: String?
@@ -328,9 +337,12 @@ public struct SessionRunner: Sendable {
                         try await events.append(mapped, immediately: ends)
                     }
                     if let arrived = event.receivedAt { RunnerMetrics.providerToRunner.recordNanoseconds((ContinuousClock.now - arrived).saturatingNanoseconds) }
-                    if ends { return }
-                    if spending.due(), try await stopIfOverHardCap(session: session, progress: progress, events: events) { return }
+                    if ends { return true }
+                    if spending.due(), try await stopIfOverHardCap(session: session, progress: progress, events: events) { return true }
                 }
+                return false
+                }
+                if finished { return }
                 // A cancelled runner stops here, as a crashed one would.
                 try Task.checkCancellation()
                 logger.info("provider stream ended early; resuming", metadata: ["session": "\(session)"])

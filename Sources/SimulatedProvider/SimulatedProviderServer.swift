@@ -52,10 +52,12 @@ public struct SimulatedProviderServer: Sendable {
 
     // MARK: Endpoints
 
+    static let traceparentHeader = HTTPField.Name("traceparent")!
     /// How often a waiting stream sends a keep-alive comment.
     static let keepAliveInterval: Duration = .seconds(1)
 
     private func create(_ request: Request) async throws -> Response {
+        await state.noteTraceparent("POST /v1/responses", request.headers[Self.traceparentHeader])
         let faults: [SimulatedFault]
         do {
             faults = try self.faults + SimulatedFault.parse(request.headers[Self.faultHeader] ?? "")
@@ -112,6 +114,7 @@ public struct SimulatedProviderServer: Sendable {
     }
 
     private func retrieveOrResume(_ request: Request, id: String) async throws -> Response {
+        await state.noteTraceparent("GET /v1/responses/\(id)\(request.uri.queryParameters.get("stream") == "true" ? " stream" : "")", request.headers[Self.traceparentHeader])
         guard let response = await state.response(id) else { return Self.notFound(id) }
         let extraFaults = (try? SimulatedFault.parse(request.headers[Self.faultHeader] ?? "")) ?? []
         if let refusal = await refusal(faults + extraFaults) { return refusal }

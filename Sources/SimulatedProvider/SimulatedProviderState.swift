@@ -26,6 +26,12 @@ public actor SimulatedProviderState {
 
     /// Deep research creates (the expensive, charged calls) per session.
     public private(set) var researchCreatesBySession: [String: Int] = [:]
+
+    /// The W3C `traceparent` each request carried, as the caller's trace joins the provider's.
+    public private(set) var traceparents: [(request: String, traceparent: String)] = []
+    func noteTraceparent(_ request: String, _ value: String?) {
+        if let value { traceparents.append((request, value)) }
+    }
     public func researchCreates(forSession session: String) -> Int { researchCreatesBySession[session] ?? 0 }
     public var researchCreateCount: Int { researchCreatesBySession.values.reduce(0, +) }
 

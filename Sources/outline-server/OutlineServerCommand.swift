@@ -2,11 +2,13 @@ import ArgumentParser
 import EventLog
 import Foundation
 import Logging
+import OTel
 import Metrics
 import OutlineSchema
 import OutlineServer
 import PostgresClient
 import Prometheus
+import ServiceLifecycle
 
 /// The server executable: read configuration, check the schema, serve until SIGTERM.
 @main
@@ -28,7 +30,14 @@ struct OutlineServerCommand: AsyncParsableCommand {
     @Option(help: "write the bound port to this file once listening (for scripts)") var portFile: String?
 
     func run() async throws {
-        LoggingSystem.bootstrap(StreamLogHandler.standardError)
+        // trace_id and span_id in every log line written inside a span (none without a tracer).
+        LoggingSystem.bootstrap(StreamLogHandler.standardError, metadataProvider: OTel.makeLoggingMetadataProvider())
+        let traces: (any Service)?
+        do {
+            traces = try TraceExport.bootstrap(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw StartupFailure(description: "refusing to start: the OpenTelemetry configuration is invalid: \(error)")
+        }
         let registry = PrometheusCollectorRegistry()
         var metrics = PrometheusMetricsFactory(registry: registry)
         // Finer than the library's default (5 ms first): the live path's budget is tens of milliseconds.
@@ -58,7 +67,7 @@ struct OutlineServerCommand: AsyncParsableCommand {
         logger.info("provider", metadata: ["configuration": "\(configuration.provider)"])
         let host = self.host
         let portFile = self.portFile
-        try await server.run(host: host, port: port, signals: [.sigterm, .sigint]) { port in
+        try await server.run(host: host, port: port, signals: [.sigterm, .sigint], observability: traces) { port in
             logger.info("OutlineStream listening", metadata: ["url": "http://\(host):\(port)"])
             if let portFile { try? String(port).write(toFile: portFile, atomically: true, encoding: .utf8) }
         }

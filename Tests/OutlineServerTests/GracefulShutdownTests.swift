@@ -13,10 +13,7 @@ import Glibc
 /// The real `outline-server` executable, stopped with SIGTERM mid-session.
 @Suite("Graceful shutdown of the real executable")
 struct GracefulShutdownTests {
-    /// The executables sit beside the test bundle in the build folder.
-    static func executable(_ name: String) -> String {
-        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name).path
-    }
+    static func executable(_ name: String) -> String { ServerProcess.executable(name) }
 
     @Test("SIGTERM ends open streams cleanly, exits 0 and releases the leases; another instance adopts the session at once and finishes it, charged once")
     func sigtermMidSession() async throws {
@@ -24,38 +21,10 @@ struct GracefulShutdownTests {
         let provider = try await RunningSimulatedProvider.start(SimulatedProviderServer(spec: TranscriptSpec(outputLength: 3000, pace: .milliseconds(10))))
         defer { Task { await provider.stop() } }
         try await TestDatabase.withDatabase { pool, settings in
-            let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("outline-port-\(UUID().uuidString)").path
-            var environment = ProcessInfo.processInfo.environment
-            environment["DATABASE_URL"] = settings.conninfo
-            environment["OUTLINE_TOKEN_SECRET"] = ServiceHarness.secret
-            environment["OPENAI_BASE_URL"] = provider.url
-            environment["OPENAI_API_KEY"] = nil
-            let server = Process()
-            server.executableURL = URL(fileURLWithPath: Self.executable("outline-server"))
-            server.arguments = ["--port", "0", "--port-file", portFile]
-            server.environment = environment
-            // Its log, for a failure to show (a start that never finished on a busy machine
-            // once said nothing more than the missing port file).
-            let logPath = portFile + ".log"
-            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-            server.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-            server.standardOutput = FileHandle.nullDevice
-            try server.run()
-            defer { if server.isRunning { server.terminate() } }
-            let log = { String((try? String(contentsOfFile: logPath, encoding: .utf8))?.suffix(3000) ?? "") }
-            let port: String
-            do {
-                // A deadline against a hung start, not a timing: a debug build starting beside a
-                // full test run on two busy cores.
-                port = try await Deadline.value(of: "outline-server to write its port file", within: .seconds(180), every: .milliseconds(50)) {
-                    if !server.isRunning { throw Deadline.Expired(description: "outline-server exited at start (status \(server.terminationStatus)): \(log())") }
-                    return (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { $0.isEmpty ? nil : $0 }
-                }
-            } catch {
-                Issue.record("outline-server did not start: \(error); its log: \(log())")
-                throw error
-            }
-            let url = "http://127.0.0.1:\(port)"
+            let running = try await ServerProcess.start(database: settings.conninfo, providerURL: provider.url)
+            let server = running.process
+            defer { running.terminateIfRunning() }
+            let url = running.url
             let signer = TokenSigner(secret: ServiceHarness.secret)
             let alice = try await signer.sign(AccessToken(subject: "alice", role: .user, expiresAt: Date().addingTimeInterval(600)))
             let client = ServiceHarness(url: url, app: OutlineServerApplication(pool: pool, migrations: []), provider: provider, pool: pool)

@@ -37,7 +37,13 @@ public final class GroupCommitWriter: Sendable {
     @discardableResult
     public func append(_ append: StreamAppend) async throws -> AppendResult {
         let append = try EncodedAppend(append)
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await AppendSpan.around(session: append.sessionID, events: append.eventCount, firstSequence: append.expectedSequence + 1) {
+            try await enqueue(append)
+        }
+    }
+
+    private func enqueue(_ append: EncodedAppend) async throws -> AppendResult {
+        try await withCheckedThrowingContinuation { continuation in
             let item = Pending(sessionID: append.sessionID, eventCount: append.eventCount, payload: Waiting(append: append, continuation: continuation))
             switch queue.withLock({ $0.appended(item) }) {
             case .startFlusher: Task { await self.flush() }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ProviderHTTP
+import Tracing
 
 /// The OpenAI Responses API over libcurl: create (background, streamed or not),
 /// retrieve, resume a stream after a sequence number, cancel.
@@ -100,10 +101,14 @@ public struct ResponsesClient: Sendable {
     }
 
     private func send(_ request: HTTPRequest) async throws -> (HTTPResponseHead, [UInt8]) {
-        do {
-            return try await http.send(request)
-        } catch let error as HTTPTransferError {
-            throw translate(error)
+        try await ProviderCallSpan.around(request) { request, span in
+            do {
+                let (head, body) = try await http.send(request)
+                span.attributes["http.response.status_code"] = head.status
+                return (head, body)
+            } catch let error as HTTPTransferError {
+                throw translate(error)
+            }
         }
     }
 
@@ -193,16 +198,25 @@ public struct ResponsesClient: Sendable {
     /// when the provider refused (so it may be retried); once an event went out,
     /// errors are not retryable here and end the stream.
     private func pump(_ request: HTTPRequest, into continuation: AsyncThrowingStream<ResponseStreamEvent, any Error>.Continuation) async throws {
+        try await ProviderCallSpan.around(request) { request, span in
+            try await pumpTraced(request, span: span, into: continuation)
+        }
+    }
+
+    private func pumpTraced(_ request: HTTPRequest, span: any Span, into continuation: AsyncThrowingStream<ResponseStreamEvent, any Error>.Continuation) async throws {
         var parser = ServerSentEventParser()
         var head: HTTPResponseHead?
         var errorBody: [UInt8] = []
         var delivered = false
+        var events = 0
+        defer { span.attributes["outline.provider.events"] = events }
         var lastEvent = ContinuousClock.now
         do {
             for try await part in http.stream(request) {
                 switch part {
                 case .head(let value):
                     head = value
+                    span.attributes["http.response.status_code"] = value.status
                     lastEvent = .now // the clock starts once the provider answers
                 case .body(let bytes):
                     guard let head, (200..<300).contains(head.status) else {
@@ -212,6 +226,7 @@ public struct ResponsesClient: Sendable {
                     let arrived = ContinuousClock.now
                     for event in parser.feed(bytes) {
                         try deliver(event, arrived: arrived, into: continuation)
+                        events += 1
                         delivered = true
                         lastEvent = .now
                     }

@@ -3,6 +3,7 @@ import EventLog
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Tracing
 import Metrics
 import OutlineJSON
 import OutlineProjections
@@ -72,7 +73,15 @@ struct OutlineGenerationRoutes: Sendable {
         var streamTokenExpiresAt: Date?
     }
 
+    /// The start step: a span of its own under the request's (its trace is the session's first).
     func start(_ request: Request, _ context: OutlineRequestContext, mode: SessionMode) async throws -> Response {
+        try await withSpan("session.start", ofKind: .internal) { span in
+            span.attributes["outline.mode"] = mode.rawValue
+            return try await startUntraced(request, context, mode: mode)
+        }
+    }
+
+    func startUntraced(_ request: Request, _ context: OutlineRequestContext, mode: SessionMode) async throws -> Response {
         let identity = try context.requireAPIIdentity()
         let workflow = try WorkflowScope.of(request, context, identity: identity).key
         let workflowID = workflow.id

@@ -4,6 +4,7 @@ import Logging
 import ServiceLifecycle
 import SessionRunner
 import Synchronization
+import Tracing
 
 /// Runs the slow part of each session in the background, after its HTTP
 /// request has answered: the clarification questions, the research
@@ -34,8 +35,13 @@ public final class SessionLauncher: Service, Sendable {
     let supervisor: SessionSupervisor
     let adoptionInterval: Duration
     let logger: Logger
-    private let jobs: AsyncStream<Job>
-    private let submitter: AsyncStream<Job>.Continuation
+    /// A job and the trace context of the request that made it (its steps' traces link to it).
+    struct Submitted: Sendable {
+        var job: Job
+        var origin: ServiceContext?
+    }
+    private let jobs: AsyncStream<Submitted>
+    private let submitter: AsyncStream<Submitted>.Continuation
     /// Sessions this instance is preparing or running now: never two jobs for one.
     private let inFlight = Mutex(Set<UUID>())
 
@@ -43,19 +49,19 @@ public final class SessionLauncher: Service, Sendable {
         self.supervisor = supervisor
         self.adoptionInterval = adoptionInterval
         self.logger = logger
-        (jobs, submitter) = AsyncStream<Job>.makeStream()
+        (jobs, submitter) = AsyncStream<Submitted>.makeStream()
     }
 
     var runner: SessionRunner { supervisor.runner }
 
-    func submit(_ job: Job) { submitter.yield(job) }
+    func submit(_ job: Job) { submitter.yield(Submitted(job: job, origin: ServiceContext.current)) }
 
     public func run() async throws {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.supervisor.runAdoption(every: self.adoptionInterval) }
             group.addTask { await self.resumePreparations() }
-            for await job in jobs.cancelOnGracefulShutdown() {
-                group.addTask { await self.perform(job) }
+            for await submitted in jobs.cancelOnGracefulShutdown() {
+                group.addTask { await self.perform(submitted.job, origin: submitted.origin) }
             }
             group.cancelAll()
         }
@@ -131,7 +137,14 @@ public final class SessionLauncher: Service, Sendable {
         }
     }
 
-    private func perform(_ job: Job) async {
+    /// The research run as a step of its own (its resumes are further steps, `SessionRunner`).
+    private func research(_ id: UUID, instructions: String, mode: SessionMode, origin: ServiceContext?) async throws {
+        _ = try await SessionStep.run("session.research", session: id, linkedTo: ServiceContext.current ?? origin) {
+            try await supervisor.run(session: id, instructions: instructions, mode: mode)
+        }
+    }
+
+    private func perform(_ job: Job, origin: ServiceContext? = nil) async {
         let id = job.session
         guard inFlight.withLock({ $0.insert(id).inserted }) else { return }
         defer { inFlight.withLock { _ = $0.remove(id) } }
@@ -151,18 +164,24 @@ public final class SessionLauncher: Service, Sendable {
             switch job {
             case .prepare(let id, let prompt, let skip, let mode):
                 if skip {
-                    let instructions = try await preparing(id) { try await runner.writeInstructions(session: id, prompt: prompt) }
-                    _ = try await supervisor.run(session: id, instructions: instructions, mode: mode)
+                    let instructions = try await SessionStep.run("session.prepare", session: id, linkedTo: origin) {
+                        try await preparing(id) { try await runner.writeInstructions(session: id, prompt: prompt) }
+                    }
+                    try await research(id, instructions: instructions, mode: mode, origin: origin)
                 } else {
-                    _ = try await preparing(id) { try await runner.requestClarification(session: id, prompt: prompt) }
+                    _ = try await SessionStep.run("session.clarify", session: id, linkedTo: origin) {
+                        try await preparing(id) { try await runner.requestClarification(session: id, prompt: prompt) }
+                    }
                 }
             case .answered(let id, let prompt, let questions, let answers, let mode):
-                let instructions = try await preparing(id) {
-                    try await runner.writeInstructions(session: id, prompt: prompt, questions: questions, answers: answers)
+                let instructions = try await SessionStep.run("session.prepare", session: id, linkedTo: origin) {
+                    try await preparing(id) {
+                        try await runner.writeInstructions(session: id, prompt: prompt, questions: questions, answers: answers)
+                    }
                 }
-                _ = try await supervisor.run(session: id, instructions: instructions, mode: mode)
+                try await research(id, instructions: instructions, mode: mode, origin: origin)
             case .research(let id, let instructions, let mode):
-                _ = try await supervisor.run(session: id, instructions: instructions, mode: mode)
+                try await research(id, instructions: instructions, mode: mode, origin: origin)
             case .continueFromLog:
                 break
             }

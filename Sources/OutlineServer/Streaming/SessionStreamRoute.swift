@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Metrics
+import Tracing
 import OutlineBasics
 import NIOCore
 import OutlineProjections
@@ -80,6 +81,8 @@ struct SessionStreamRoute: Sendable {
             .cacheControl: "no-cache",
             HTTPField.Name("X-Accel-Buffering")!: "no",
         ]
+        // The body runs after the request's span ended: the connection gets a span of its own under it.
+        let requestContext = ServiceContext.current ?? .topLevel
         return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             // A client that goes away is noticed by the next write failing: live
             // events, or at the latest the heartbeat. (Watching the inbound side
@@ -88,9 +91,19 @@ struct SessionStreamRoute: Sendable {
                 subscription.cancel()
                 ticket.release()
             }
+            let span = startSpan("sse.connection", context: requestContext, ofKind: .server)
+            span.attributes["outline.session.id"] = session.uuidString.lowercased()
+            defer { span.end() }
             var stream = SessionStreamWriter(store: store, session: session, subscription: subscription, sent: sent)
-            try await stream.run(start: start, snapshot: snapshot) { try await writer.write(contentsOf: $0) }
-            try await writer.finish(nil)
+            do {
+                try await stream.run(start: start, snapshot: snapshot) { try await writer.write(contentsOf: $0) }
+                span.attributes["outline.sse.last_event_id"] = Int(stream.cursor)
+                try await writer.finish(nil)
+            } catch {
+                span.attributes["outline.sse.last_event_id"] = Int(stream.cursor)
+                span.recordError(error)
+                throw error
+            }
         })
     }
 }
