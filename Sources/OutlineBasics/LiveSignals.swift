@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// The live figures the rollback triggers are judged by, kept per process over
@@ -30,6 +31,9 @@ public final class LiveSignals: Sendable {
 
     public init() {}
 
+    /// The last day, hour by hour (the diagnostics page's charts).
+    private let days = Mutex<[Latency: HourlyLatencyHistory]>([:])
+
     public func record(_ latency: Latency, seconds: Double) {
         guard seconds.isFinite, seconds >= 0 else { return }
         let now = ContinuousClock.now
@@ -39,6 +43,17 @@ public final class LiveSignals: Sendable {
             if list.count > capacity { list.removeFirst(list.count - capacity) }
             all[latency] = list
         }
+        let wall = Date()
+        days.withLock { all in
+            var history = all[latency] ?? HourlyLatencyHistory()
+            history.record(seconds, at: wall)
+            all[latency] = history
+        }
+    }
+
+    /// The hours of the last day that saw this latency, oldest first, with each hour's p50 and p95.
+    public func lastDay(_ latency: Latency) -> [HourlyLatencyHistory.Hour] {
+        days.withLock { $0[latency]?.lastDay() ?? [] }
     }
 
     public func count(_ occurrence: Occurrence) {

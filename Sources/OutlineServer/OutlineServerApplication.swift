@@ -82,6 +82,7 @@ public struct OutlineServerApplication: Sendable {
         let auth = AuthMiddleware(signer: parts.signer)
         let api = router.group("/api").add(middleware: auth)
         WorkflowRoutes(parts: parts).register(on: api)
+        SessionDurations.register(on: api, pool: pool)
         SessionEventsRoutes(parts: parts).register(on: api)
         DurableStreamRoutes(parts: parts).register(on: api)
         OutlineGenerationRoutes(parts: parts).register(on: api.group("/workflows/:workflowId/outline-generation"))

@@ -98,6 +98,24 @@ def start(workflow, prompt, skip):
     wait.until(lambda d: session_id() not in ("", previous))
 
 
+def timeline_figure():
+    """What the finished session's timeline shows, once it is drawn."""
+    wait.until(lambda d: d.execute_script(
+        "const f = document.getElementById('timeline-figure'); return !f.hidden && f.dataset.session === arguments[0] && !!f.querySelector('svg');", session_id()))
+    return driver.execute_script("""
+      const marks = (name) => document.querySelectorAll('#timeline-chart [data-mark="' + name + '"]').length;
+      const phases = [...document.querySelectorAll('#timeline-chart [data-mark="phase"]')].map((r) => r.dataset.phase);
+      const box = document.getElementById('timeline-chart').getBoundingClientRect();
+      return {phases, searches: marks('search'), text: marks('text'), reasoning: marks('reasoning'), resumes: marks('resume'),
+              reconnects: marks('reconnect'), pageReconnects: state.reconnects.length, caption: document.getElementById('timeline-caption').textContent,
+              width: box.width, height: box.height};
+    """)
+
+
+def eta():
+    return driver.execute_script("const e = document.getElementById('eta'); return {text: e.textContent, median: e.dataset.medianSeconds || null, left: e.dataset.leftSeconds || null};")
+
+
 def hostile():
     """A transcript full of markup, script URLs, RTL overrides and a 6,000-character
     line: nothing executes, every link is http(s), the page stays usable."""
@@ -146,6 +164,7 @@ try:
     driver.find_element(By.CSS_SELECTOR, "#clarify-form button").click()
     wait.until(lambda d: len(text("outline-text")) > 300)
     shot("page-mid-stream")
+    eta_first = eta()
     # The live outline comes first, above the form; the progress indicator is at "writing".
     layout = driver.execute_script("""
       const top = (id) => document.getElementById(id).getBoundingClientRect().top;
@@ -158,8 +177,11 @@ try:
     wait.until(lambda d: phase() == "done")
     shot("page-done")
     final_links = len(driver.find_elements(By.CSS_SELECTOR, "#final a, #citations a"))
+    figure = timeline_figure()
+    driver.execute_script("document.getElementById('timeline-figure').scrollIntoView()")
+    shot("page-timeline")
     results.append({"scenario": "full", "session": session_id(), "text": text("outline-text"), "links": final_links,
-                    "questions": len(inputs), "phase": phase(), "cost": text("cost"), "layout": layout,
+                    "questions": len(inputs), "phase": phase(), "cost": text("cost"), "layout": layout, "timeline": figure, "etaFirst": eta_first,
                     "finalStep": driver.execute_script("const c = document.querySelector('#steps li[aria-current=step]'); return c ? c.dataset.step : null;")})
 
     # 1b. The finished session played back from its log, as fast as possible, through the same page.
@@ -169,13 +191,18 @@ try:
     wait.until(lambda d: "Playing the recorded session back" in text("mode-note"))
     wait.until(lambda d: phase() == "done" and d.find_element(By.ID, "replay-form").is_displayed())
     shot("page-played-back")
-    results.append({"scenario": "playback", "session": session_id(), "text": text("outline-text"), "phase": phase()})
+    results.append({"scenario": "playback", "session": session_id(), "text": text("outline-text"), "phase": phase(),
+                    "playhead": driver.execute_script("const p = document.getElementById('timeline-playhead'); return p ? {sequence: p.dataset.sequence || null, visibility: p.getAttribute('visibility')} : null;")})
 
     # 2. A reload in the middle of the stream continues from the snapshot.
     open_page()
     start("wf-browser-reload", "Offshore wind in the North Sea", skip=True)
     wait.until(lambda d: len(text("outline-text")) > 150)
     before = len(text("outline-text"))
+    # A session completed before this one: the estimate has figures now.
+    wait.until(lambda d: eta()["median"] is not None)
+    eta_reload = eta()
+    durations = api("GET", "/api/session-durations?mode=streaming", args.token)
     driver.refresh()
     wait.until(lambda d: d.find_element(By.ID, "session").is_displayed())
     # Held: the session is still streaming, so the reloaded page shows it from its
@@ -191,7 +218,7 @@ try:
     # What else the page shows, so a failure says more than "the text differs".
     results.append({"scenario": "reload", "session": session_id(), "text": text("outline-text"), "charsBeforeReload": before,
                     "charsAfterReload": after_reload, "phaseAfterReload": phase_after_reload,
-                    "replayOfferedMidStream": replay_offered_mid_stream,
+                    "replayOfferedMidStream": replay_offered_mid_stream, "eta": eta_reload, "durations": durations,
                     "final": text("final")[:200], "error": text("error"), "note": text("mode-note"),
                     "textHidden": driver.execute_script("return document.getElementById('outline-text').hidden")})
 
@@ -221,6 +248,15 @@ try:
     driver.get(args.url + "/admin/outline-generation-diagnostics#token=" + args.admin_token)
     wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, f"#active tr[data-session='{running}']")) == 1)
     shot("admin")
+    wait.until(lambda d: d.execute_script("return document.getElementById('chart-first-content').querySelector('svg') !== null"))
+    history = api("GET", "/admin/outline-generation-diagnostics", args.admin_token)["history"]
+    charts = driver.execute_script("""
+      const points = (id) => { const svg = document.querySelector('#' + id + ' svg'); return svg ? Number(svg.dataset.points) : -1; };
+      return {firstContent: points('chart-first-content'), delivery: points('chart-delivery'), failures: points('chart-failures'),
+              notes: ['note-first-content', 'note-delivery', 'note-failures'].map((id) => document.getElementById(id).textContent)};
+    """)
+    driver.execute_script("document.getElementById('history-card').scrollIntoView()")
+    shot("admin-charts")
     driver.find_element(By.CSS_SELECTOR, f"#active tr[data-session='{running}']").click()
     wait.until(lambda d: d.find_element(By.ID, "timeline-card").is_displayed() and len(d.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")) > 2)
     checkbox = driver.find_element(By.ID, "use-streaming")
@@ -232,7 +268,9 @@ try:
     flags = api("GET", "/admin/flags", args.admin_token)
     shot("admin-flipped")
     results.append({"scenario": "admin", "session": running, "wasOn": was_on, "nowOn": flags["flags"]["useStreaming"],
-                    "lastChangeBy": flags["history"][0]["changedBy"], "timelineRows": len(driver.find_elements(By.CSS_SELECTOR, "#timeline tbody tr"))})
+                    "lastChangeBy": flags["history"][0]["changedBy"], "timelineRows": len(driver.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")),
+                    "charts": charts, "history": {"timeToFirstContent": len(history["timeToFirstContent"]), "delivery": len(history["delivery"]),
+                                                  "sessionHours": len(history["sessions"])}})
     api("PUT", "/admin/flags", args.admin_token, {"useStreaming": True, "reason": "browser test: restore"})
     open_page()
     wait.until(lambda d: session_id() == running)
@@ -266,6 +304,7 @@ try:
     top_late = driver.execute_script("return document.getElementById('outline-text').getBoundingClientRect().top + window.scrollY")
     overflow = driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")
     shot("page-narrow")
+    eta_narrow = eta()
     # Cancel with the keyboard too: the run is held, so it is still going.
     cancelled_by_keys = False
     if tab_to("cancel-button", limit=40):
@@ -274,7 +313,13 @@ try:
     wait.until(lambda d: phase() in ("done", "cancelled"))
     results.append({"scenario": "keyboard", "session": session_id(), "text": text("outline-text"), "reachedByTab": reached,
                     "textTopEarly": top_early, "textTopLate": top_late, "horizontalOverflow": overflow,
-                    "cancelledByKeys": cancelled_by_keys, "finalPhase": phase(), "phaseText": text("phase")})
+                    "cancelledByKeys": cancelled_by_keys, "finalPhase": phase(), "phaseText": text("phase"), "eta": eta_narrow})
+    # The cancelled session's timeline, on the narrow screen: drawn, within the width.
+    narrow_timeline = timeline_figure()
+    driver.execute_script("document.getElementById('timeline-figure').scrollIntoView()")
+    shot("page-narrow-timeline")
+    results.append({"scenario": "narrow-timeline", "session": session_id(), "timeline": narrow_timeline,
+                    "horizontalOverflow": driver.execute_script("return document.documentElement.scrollWidth - window.innerWidth")})
 except SystemExit:
     pass
 except Exception as error:  # report what the page showed, then fail

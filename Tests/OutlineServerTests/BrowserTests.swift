@@ -81,7 +81,9 @@ struct BrowserTests {
         // Every run holds at event 160 (about 1,200 characters in) until the script
         // releases its session: mid-stream moments (the reload, the admin page's active
         // session, the keyboard cancel) are reached by design, however loaded the machine.
-        try await ServiceHarness.with(spec: TranscriptSpec(outputLength: 2500, pace: .milliseconds(6)), faults: [.holdAt(events: 160)]) { h in
+        // Every provider stream is cut after 200 events: the runs resume, and the
+        // timelines have resumes to mark.
+        try await ServiceHarness.with(spec: TranscriptSpec(outputLength: 2500, pace: .milliseconds(6)), faults: [.holdAt(events: 160), .cutAfter(events: 200)]) { h in
             let writer = try await h.token("writer")
             let admin = try await h.token("operator", role: .admin)
             let byScenario = try await Self.runScript(python: python, chromedriver: chromedriver, url: h.url, writer: writer, admin: admin, artifacts: artifacts,
@@ -127,9 +129,60 @@ struct BrowserTests {
             #expect(keyboard["cancelledByKeys"] as? Bool == true, "the cancel button is not reachable with Tab")
             #expect(keyboard["finalPhase"] as? String == "cancelled")
             #expect((keyboard["phaseText"] as? String)?.contains("writer") == true, "the page should say who cancelled: \(keyboard["phaseText"] ?? "")")
-            for name in ["page-mid-stream", "page-done", "admin", "page-narrow"] {
+            try await Self.checkPictures(byScenario, h)
+            for name in ["page-mid-stream", "page-done", "admin", "page-narrow", "page-timeline", "admin-charts", "page-narrow-timeline"] {
                 #expect(FileManager.default.fileExists(atPath: artifacts.appendingPathComponent("\(name).png").path))
             }
         }
+    }
+
+    /// Issue 15 points 5 and 6: the timeline drawn from the session's log, its
+    /// playhead after a playback, the estimate of the time left from the
+    /// completed sessions' figures, and the diagnostics charts from the report.
+    static func checkPictures(_ byScenario: [String: [String: Any]], _ h: ServiceHarness) async throws {
+        for scenario in ["full", "narrow-timeline"] {
+            let result = try #require(byScenario[scenario], "no result for \(scenario)")
+            let timeline = try #require(result["timeline"] as? [String: Any], "\(scenario): no timeline")
+            let log = try await h.log(try #require(result["session"] as? String))
+            let searches = Set(log.compactMap { if case .webSearchStep(let step) = $0.event, step.step == .completed { step.itemId } else { nil } })
+            let resumes = log.filter { $0.eventType == "session.resumed" }.count
+            let hasReasoning = log.contains { $0.eventType == "reasoning.summary_delta" }
+            #expect(timeline["searches"] as? Int == searches.count, "\(scenario): \(timeline)")
+            #expect(timeline["resumes"] as? Int == resumes, "\(scenario): \(timeline)")
+            #expect(timeline["reconnects"] as? Int == timeline["pageReconnects"] as? Int, "\(scenario): \(timeline)")
+            #expect((timeline["text"] as? Int ?? 0) > 0 && ((timeline["reasoning"] as? Int ?? 0) > 0) == hasReasoning, "\(scenario): \(timeline)")
+            #expect((timeline["width"] as? Double ?? 0) > 200 && (timeline["height"] as? Double ?? 0) > 50, "\(scenario): \(timeline)")
+            let caption = timeline["caption"] as? String ?? ""
+            #expect(caption.contains("\(resumes) provider resume"), "\(scenario): \(caption)")
+            let phases = timeline["phases"] as? [String] ?? []
+            #expect(phases.contains("researching") && phases.contains("writing"), "\(scenario): \(phases)")
+        }
+        // The full session was cut and resumed: the marks are not all zero by accident.
+        let full = try await h.log(try #require(byScenario["full"]?["session"] as? String))
+        #expect(full.contains { $0.eventType == "session.resumed" }, "the full session should have been resumed (cut after 200 events)")
+        #expect(((byScenario["full"]?["timeline"] as? [String: Any])?["phases"] as? [String])?.contains("clarifying") == true, "the full session answered questions")
+        #expect(byScenario["narrow-timeline"]?["horizontalOverflow"] as? Double ?? 1 <= 0, "the timeline makes a 380 px page scroll sideways")
+        // A playback leaves its playhead at the session's last event.
+        let playback = try #require(byScenario["playback"])
+        let playhead = try #require(playback["playhead"] as? [String: Any], "no playhead: \(playback)")
+        #expect(playhead["sequence"] as? String == String(full.last?.sequence ?? -1) && playhead["visibility"] as? String == "visible", "\(playhead)")
+        // The estimate: none before any session completed, then from the completed sessions' median.
+        let first = try #require(byScenario["full"]?["etaFirst"] as? [String: Any])
+        #expect(first["text"] as? String == "no estimate yet", "\(first)")
+        let reload = try #require(byScenario["reload"])
+        let eta = try #require(reload["eta"] as? [String: Any])
+        let durations = try #require(reload["durations"] as? [String: Any])
+        let median = try #require(durations["medianSeconds"] as? Double, "\(durations)")
+        #expect(abs((Double(eta["median"] as? String ?? "") ?? -1) - median) < 0.001, "the page's estimate is not the API's median: \(eta) vs \(durations)")
+        let text = eta["text"] as? String ?? ""
+        #expect(text == "under a minute" || text.hasPrefix("about ") || text.hasPrefix("longer than usual (typically "), "\(eta)")
+        // The diagnostics charts: a dot per hour and series the report has (p50 and p95), a bar per hour and mode.
+        let admin = try #require(byScenario["admin"])
+        let charts = try #require(admin["charts"] as? [String: Any])
+        let history = try #require(admin["history"] as? [String: Any])
+        #expect((history["timeToFirstContent"] as? Int ?? 0) >= 1 && (history["delivery"] as? Int ?? 0) >= 1 && (history["sessionHours"] as? Int ?? 0) >= 1, "\(history)")
+        #expect(charts["firstContent"] as? Int == 2 * (history["timeToFirstContent"] as? Int ?? 0), "\(charts) \(history)")
+        #expect(charts["delivery"] as? Int == 2 * (history["delivery"] as? Int ?? 0), "\(charts) \(history)")
+        #expect(charts["failures"] as? Int == history["sessionHours"] as? Int, "\(charts) \(history)")
     }
 }

@@ -10,8 +10,11 @@ struct SimulatedProviderTests {
     static func start(_ spec: TranscriptSpec = TranscriptSpec(outputLength: 600, pace: .milliseconds(1)),
                       faults: [SimulatedFault] = []) async throws -> (RunningSimulatedProvider, ResponsesClient) {
         let running = try await RunningSimulatedProvider.start(SimulatedProviderServer(spec: spec, faults: faults))
+        // The stall timeout is a bound against a hung provider, not a timing: these
+        // tests read whole streams, and a loaded machine (a build beside the suite)
+        // once left a 1 ms-paced stream silent for more than 2 s.
         let client = ResponsesClient(configuration: ResponsesConfiguration(
-            baseURL: running.url, apiKey: "sk-sim", stallTimeout: .seconds(2),
+            baseURL: running.url, apiKey: "sk-sim", stallTimeout: .seconds(30),
             retry: RetryPolicy(maxAttempts: 4, initialDelay: .milliseconds(10), maxDelay: .milliseconds(50))))
         return (running, client)
     }

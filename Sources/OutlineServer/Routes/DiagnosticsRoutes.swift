@@ -2,6 +2,7 @@ import EventLog
 import Foundation
 import HTTPTypes
 import Hummingbird
+import OutlineBasics
 import OutlineProjections
 import PostgresClient
 
@@ -78,6 +79,34 @@ struct DiagnosticsRoutes: Sendable {
         var spending: SpendingReport
         /// The other rollback triggers, against their thresholds (this instance, last hour).
         var triggers: [RollbackTriggers.Trigger]
+        /// The last day hour by hour, for the page's charts.
+        var history: History
+        struct History: Encodable {
+            /// This instance's latencies (p50 and p95 of each hour that saw any).
+            var timeToFirstContent: [HourlyLatencyHistory.Hour]
+            var delivery: [HourlyLatencyHistory.Hour]
+            var append: [HourlyLatencyHistory.Hour]
+            /// Every instance's sessions, from the read model: started per hour and mode, and how many failed.
+            var sessions: [SessionHour]
+        }
+        struct SessionHour: Encodable { var start: Date, mode: String, sessions: Int64, failed: Int64, failureRate: Double }
+    }
+
+    /// The charts' figures: latencies from this process, sessions from the read model.
+    func lastDay() async throws -> Report.History {
+        let sessions = try await pool.query(
+            """
+            SELECT extract(epoch FROM date_trunc('hour', created_at))::float8, mode, count(*), count(*) FILTER (WHERE status = 'failed')
+              FROM outline_session_rows WHERE created_at > now() - interval '24 hours' GROUP BY 1, 2 ORDER BY 1, 2
+            """
+        ).map { row in
+            let started = try row.decode(Int64.self, at: 2), failed = try row.decode(Int64.self, at: 3)
+            return Report.SessionHour(start: Date(timeIntervalSince1970: try row.decode(Double.self, at: 0)), mode: try row.decode(String.self, at: 1),
+                                      sessions: started, failed: failed, failureRate: started == 0 ? 0 : Double(failed) / Double(started))
+        }
+        let signals = LiveSignals.shared
+        return Report.History(timeToFirstContent: signals.lastDay(.timeToFirstContent), delivery: signals.lastDay(.delivery),
+                              append: signals.lastDay(.append), sessions: sessions)
     }
 
     func report() async throws -> Report {
@@ -140,7 +169,7 @@ struct DiagnosticsRoutes: Sendable {
                       logPosition: try await parts.store.lastPosition(), sseClients: parts.hub.clientCount,
                       usage: try await UsageReport.read(pool, limits: parts.limits.limits, openStreams: parts.streamGate.openByUser),
                       spending: try await SpendingReport.read(pool, budgets: parts.spending.budgets),
-                      triggers: RollbackTriggers.read().triggers)
+                      triggers: RollbackTriggers.read().triggers, history: try await lastDay())
     }
 
     /// Provider and runner problems of the last 24 hours from the log itself

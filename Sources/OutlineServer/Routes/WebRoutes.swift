@@ -16,7 +16,8 @@ struct WebRoutes: Sendable {
     init() throws {
         var assets: [String: Asset] = [:]
         for (name, type) in [("index.html", "text/html; charset=utf-8"), ("admin.html", "text/html; charset=utf-8"), ("app.js", "text/javascript; charset=utf-8"),
-                             ("admin.js", "text/javascript; charset=utf-8"), ("app.css", "text/css; charset=utf-8")] {
+                             ("admin.js", "text/javascript; charset=utf-8"), ("charts.js", "text/javascript; charset=utf-8"),
+                             ("timeline.js", "text/javascript; charset=utf-8"), ("app.css", "text/css; charset=utf-8")] {
             let parts = name.split(separator: ".")
             guard let url = Bundle.module.url(forResource: String(parts[0]), withExtension: String(parts[1]), subdirectory: "Resources/web") else {
                 throw APIError(.internalServerError, code: "asset_missing", message: "The web page's \(name) is not bundled with this build.")
@@ -35,7 +36,7 @@ struct WebRoutes: Sendable {
         router.get("/") { _, _ in try response("index.html") }
         router.get("/assets/:file") { _, context in
             let file = context.parameters.get("file") ?? ""
-            guard ["app.js", "app.css", "admin.js"].contains(file) else { throw APIError(.notFound, code: "not_found", message: "No such asset: \(file)") }
+            guard ["app.js", "app.css", "admin.js", "charts.js", "timeline.js"].contains(file) else { throw APIError(.notFound, code: "not_found", message: "No such asset: \(file)") }
             return try response(file)
         }
     }

@@ -61,6 +61,7 @@ function render(data) {
     $("spend-users").tBodies[0].replaceChildren(...sp.users.map((u) => cells(document.createElement("tr"), [u.user, usd(u.spentUsd), usd(u.remainingUsd), u.sessions, u.activeSessions])));
     $("spend-workflows").tBodies[0].replaceChildren(...sp.workflows.map((w) => cells(document.createElement("tr"), [w.owner + "/" + w.workflowId, usd(w.spentUsd), usd(w.remainingUsd), w.sessions])));
   }
+  charts(data.history);
   $("modes").tBodies[0].replaceChildren(...data.modes.map((m) => cells(document.createElement("tr"), [m.mode, m.sessions, m.failed, percent(m.errorRate)])));
   if (data.triggers) {
     const shown = (t) => t.unit === "seconds" ? (t.value < 1 ? (t.value * 1000).toFixed(1) + " ms" : t.value.toFixed(1) + " s") : String(t.value);
@@ -85,6 +86,27 @@ function render(data) {
     row.className = "clickable"; row.tabIndex = 0; row.addEventListener("click", () => timeline(f.sessionId));
     return row;
   }));
+}
+
+/** The last day as charts: latencies hour by hour (p50 and p95), failure rates by mode. */
+function charts(history) {
+  if (!history) return;
+  const latencyChart = (id, note, hours, what) => {
+    const points = (key) => hours.map((h) => ({ start: Date.parse(h.start), value: h[key] }));
+    const drawn = Charts.hourly($(id), { label: what + ", p50 and p95 per hour, last 24 hours", format: Charts.latency,
+                                         series: [{ name: "p50", className: "p50", points: points("p50") }, { name: "p95", className: "p95", points: points("p95") }] });
+    const latest = hours[hours.length - 1];
+    $(note).textContent = drawn === 0 ? "" : "This hour: p50 " + Charts.latency(latest.p50) + ", p95 " + Charts.latency(latest.p95) + " over " + latest.count + " samples; "
+      + hours.reduce((n, h) => n + h.count, 0) + " samples in the day.";
+  };
+  latencyChart("chart-first-content", "note-first-content", history.timeToFirstContent, "Time to first content");
+  latencyChart("chart-delivery", "note-delivery", history.delivery, "Delivery latency");
+  const modes = [...new Set(history.sessions.map((h) => h.mode))].sort();
+  const drawn = Charts.hourly($("chart-failures"), { label: "Share of sessions that failed per hour, by mode, last 24 hours", bars: true,
+    format: (v) => (v * 100).toFixed(v < 0.1 && v > 0 ? 1 : 0) + " %",
+    series: modes.map((mode) => ({ name: mode, className: mode, points: history.sessions.filter((h) => h.mode === mode).map((h) => ({ start: Date.parse(h.start), value: h.failureRate })) })) });
+  const started = history.sessions.reduce((n, h) => n + h.sessions, 0), failed = history.sessions.reduce((n, h) => n + h.failed, 0);
+  $("note-failures").textContent = drawn === 0 ? "" : failed + " of " + started + " sessions started in the day failed.";
 }
 
 /** JSON bytes, and what the log stores after LZ4 when the read model's version has it (v2). */

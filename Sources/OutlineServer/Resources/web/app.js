@@ -6,7 +6,8 @@
 
 const $ = (id) => document.getElementById(id);
 const state = { generation: 0, token: null, user: null, workflow: null, session: null, source: null, poll: null, timer: null,
-                startedAt: null, lastId: 0, text: "", searches: new Map(), citations: [], done: false };
+                startedAt: null, lastId: 0, text: "", searches: new Map(), citations: [], done: false,
+                reconnects: [], durations: null, timeline: null, timelineSession: null };
 
 // ---------- tokens and API calls ----------
 function readToken() {
@@ -156,9 +157,15 @@ async function showLatest(workflow) {
 }
 
 // ---------- following a session ----------
-function reset() {
+function reset(keepTimeline = false) {
   Object.assign(state, { lastId: 0, text: "", searches: new Map(), citations: [], done: false, replaying: false, startedAt: null,
                          cost: null, costEstimated: false });
+  if (!keepTimeline) {
+    Object.assign(state, { reconnects: [], timeline: null, timelineSession: null });
+    $("timeline-figure").hidden = true;
+    $("timeline-chart").replaceChildren();
+  }
+  $("eta").textContent = "–";
   showCost();
   $("outline-text").textContent = "";
   $("outline-text").hidden = false;
@@ -199,6 +206,7 @@ async function follow(workflow, sessionId, mode) {
   if (!mode) mode = (await api("GET", base(workflow) + "/status?sessionId=" + sessionId)).mode;
   if (generation !== state.generation) return;
   state.mode = mode;
+  loadDurations(mode);
   if (mode === "polling") { $("mode-note").textContent = "Live updates are off for this workflow: the page refreshes every few seconds."; poll(); return; }
   $("mode-note").textContent = "";
   await listen(undefined, generation);
@@ -218,6 +226,7 @@ function attach(source) {
   const on = (type, handler) => source.addEventListener(type, (message) => {
     const id = Number(message.lastEventId);
     if (type !== "snapshot" && id && id <= state.lastId) return;
+    if (state.replaying && state.timeline && id) state.timeline.moveTo(id);
     handler(JSON.parse(message.data));
     if (id) state.lastId = id;
   });
@@ -240,6 +249,9 @@ function attach(source) {
   on("session.cancelled", (e) => { addCost(e.cost); finish("cancelled", e.cancelledBy); if (e.cancelledBy === "budget" && e.reason) showError(new UserError(e.reason)); });
   source.onerror = () => {
     if (state.done) { source.close(); return; }
+    // A live connection that dropped: EventSource reconnects (or we do, below). The
+    // timeline marks it; a playback's end is no reconnect.
+    if (!state.replaying && state.source === source) state.reconnects.push(Date.now());
     // EventSource retries by itself with Last-Event-ID; when it gave up (an expired
     // stream token answers 401), get a new token and continue after the last event.
     if (source.readyState === EventSource.CLOSED && !state.replaying) {
@@ -258,7 +270,7 @@ async function replay(event) {
     const token = new URL(streamUrl, location.href).searchParams.get("token");
     const speed = $("replay-speed").value;
     stopWatching();
-    reset();
+    reset(true);
     state.replaying = true;
     $("replay-form").hidden = true;
     $("mode-note").textContent = speed === "0" ? "Playing the recorded session back." : "Playing the recorded session back (" + (speed === "1" ? "as it happened" : speed + "× faster") + ").";
@@ -327,6 +339,7 @@ function tick() {
   if (!state.startedAt) return;
   const seconds = Math.max(0, Math.round((Date.now() - state.startedAt) / 1000));
   $("elapsed").textContent = Math.floor(seconds / 60) + " min " + String(seconds % 60).padStart(2, "0") + " s";
+  showEstimate(seconds);
 }
 
 function appendText(delta) {
@@ -434,7 +447,54 @@ function finish(phase, by) {
   $("cancel-button").hidden = true;
   clearInterval(state.timer);
   state.timer = null;
+  $("eta").textContent = "–";
   stopWatching();
+  showTimeline();
+}
+
+// The finished session's timeline, from its log (once per session; a playback moves its playhead).
+async function showTimeline() {
+  const session = state.session;
+  if (!session || state.timelineSession === session) return;
+  state.timelineSession = session;
+  try {
+    const events = await Timeline.load(api, session);
+    if (session !== state.session) return;
+    const model = Timeline.model(events, state.reconnects);
+    $("timeline-caption").textContent = Timeline.summary(model);
+    $("timeline-figure").hidden = false;   // shown first: the chart is drawn at the width it gets
+    state.timeline = Timeline.draw($("timeline-chart"), model);
+    $("timeline-figure").dataset.session = session;
+  } catch (error) {
+    state.timelineSession = null;
+    $("timeline-caption").textContent = "The timeline could not be loaded: " + (error.message || error);
+    $("timeline-figure").hidden = false;
+  }
+}
+
+// How long sessions take, for the estimate of the time left (every 5 minutes at most).
+function loadDurations(mode) {
+  const fresh = state.durations && state.durations.mode === mode && Date.now() - state.durations.loadedAt < 300000;
+  if (fresh) { tick(); return; }
+  api("GET", "/api/session-durations?mode=" + encodeURIComponent(mode || "streaming")).then((d) => {
+    state.durations = Object.assign(d, { loadedAt: Date.now() });
+    tick();
+  }).catch(() => { state.durations = null; });
+}
+
+// "about 12 min", "under a minute", or, past the usual, how long sessions usually take.
+function showEstimate(elapsedSeconds) {
+  const eta = $("eta"), d = state.durations;
+  if (state.done || !d) { eta.textContent = "–"; return; }
+  if (d.medianSeconds == null) { eta.textContent = "no estimate yet"; delete eta.dataset.leftSeconds; return; }
+  const left = d.medianSeconds - elapsedSeconds;
+  eta.dataset.medianSeconds = String(d.medianSeconds);
+  eta.dataset.leftSeconds = String(Math.max(0, Math.round(left)));
+  eta.title = "Half of the last " + d.completedSessions + " completed sessions took under " + Charts.clock(d.medianSeconds)
+    + ", nine in ten under " + Charts.clock(d.p90Seconds) + ".";
+  if (left <= 0) eta.textContent = "longer than usual (typically " + Charts.clock(d.medianSeconds) + ")";
+  else if (left < 60) eta.textContent = "under a minute";
+  else eta.textContent = "about " + Math.round(left / 60) + " min";
 }
 
 // The final outline, readable: headings, bullets and links from its Markdown, all text escaped.
