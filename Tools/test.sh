@@ -16,6 +16,9 @@ eval "$(Tools/dev/browser-deps.sh)"   # Chromium, chromium-driver, selenium: the
 eval "$(Tools/dev/fuzz-deps.sh)"      # schemathesis: the API fuzz pass
 eval "$(Tools/dev/sdk-deps.sh)"       # the official OpenAI Python SDK: the simulator's objects against its types
 
+# A streaming standby of the private cluster: the reads a standby may serve
+# (ReplicaAwareReadsTests, DATABASE_READ_URL) are tested against a real one.
+Tools/dev/postgres.sh standby start
 swift build --build-tests "$@"
 # Swift Testing starts every test at once by default: on 2 cores that is ~50
 # servers, pools and simulators in flight, which ran PostgreSQL out of

@@ -26,7 +26,11 @@ public struct OutlineServerApplication: Sendable {
     let parts: ServiceParts
     let metricsRegistry: PrometheusCollectorRegistry
 
-    public init(pool: PostgresPool, migrations: [Migration], configuration: ServiceConfiguration = ServiceConfiguration(tokenSecret: UUID().uuidString + UUID().uuidString),
+    /// `readPool`, on a streaming standby (`DATABASE_READ_URL`), serves the reads
+    /// that tolerate its lag (`ReplicaAwareReads`); writes, the live feed and
+    /// LISTEN stay on `pool`, the primary.
+    public init(pool: PostgresPool, readPool: PostgresPool? = nil, migrations: [Migration],
+                configuration: ServiceConfiguration = ServiceConfiguration(tokenSecret: UUID().uuidString + UUID().uuidString),
                 metricsRegistry: PrometheusCollectorRegistry = PrometheusMetricsFactory.defaultRegistry, logger: Logger = Logger(label: "outlinestream.server")) {
         self.pool = pool
         self.migrations = migrations
@@ -44,7 +48,8 @@ public struct OutlineServerApplication: Sendable {
         flags = FeatureFlags(pool: pool, defaults: .init(useStreaming: configuration.useStreaming, rolloutPercent: configuration.rolloutPercent),
                              refreshInterval: configuration.flagRefreshInterval)
         let limits = UsageLimitGuard(limits: configuration.limits)
-        parts = ServiceParts(store: store, sessions: OutlineSessions(store: store), directory: WorkflowDirectory(pool: pool, limits: limits), limits: limits, spending: spending,
+        let reads = ReplicaAwareReads(primary: store, standby: readPool.map { EventStore(pool: $0, logger: logger) }, patience: configuration.replicaPatience, logger: logger)
+        parts = ServiceParts(store: store, reads: reads, sessions: OutlineSessions(store: store), directory: WorkflowDirectory(pool: pool, limits: limits), limits: limits, spending: spending,
                              streamGate: StreamGate(maximumPerUser: configuration.limits.openStreamsPerUser), flags: flags,
                              launcher: launcher, hub: hub, signer: TokenSigner(secret: configuration.tokenSecret),
                              rollback: AutomaticRollback(pool: pool, flags: flags, settings: configuration.rollback, logger: logger),

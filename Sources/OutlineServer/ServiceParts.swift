@@ -8,6 +8,8 @@ import PostgresClient
 /// background launcher, the live hub, and the token signer. One per instance.
 struct ServiceParts: Sendable {
     let store: EventStore
+    /// Session reads a standby may serve, never showing less than the caller knows exists.
+    let reads: ReplicaAwareReads
     let sessions: OutlineSessions
     let directory: WorkflowDirectory
     let limits: UsageLimitGuard

@@ -56,7 +56,11 @@ struct OutlineServerCommand: AsyncParsableCommand {
         HeapTrimmer.start(configuration.heap)
         guard let directory = SchemaFiles.directory() else { throw ValidationError("the migrations are not bundled with this build") }
         let pool = OutlineServerApplication.pool(settings: settings, configuration: configuration, logger: logger)
-        let server = OutlineServerApplication(pool: pool, migrations: try Migration.load(from: directory), configuration: configuration,
+        // A streaming standby for the reads that tolerate its lag (off unless set).
+        let readPool = ProcessInfo.processInfo.environment["DATABASE_READ_URL"].flatMap { $0.isEmpty ? nil : $0 }.map {
+            OutlineServerApplication.pool(settings: ConnectionSettings($0), configuration: configuration, logger: logger)
+        }
+        let server = OutlineServerApplication(pool: pool, readPool: readPool, migrations: try Migration.load(from: directory), configuration: configuration,
                                               metricsRegistry: registry, logger: logger)
         if migrate { try await Migrator(pool: pool, migrations: server.migrations, logger: logger).up() }
         do {
@@ -72,6 +76,7 @@ struct OutlineServerCommand: AsyncParsableCommand {
             if let portFile { try? String(port).write(toFile: portFile, atomically: true, encoding: .utf8) }
         }
         await pool.shutdown()
+        await readPool?.shutdown()
     }
 }
 

@@ -9,6 +9,9 @@
 #   Tools/dev/postgres.sh env       print DATABASE_URL and friends for `eval`
 #   Tools/dev/postgres.sh psql ...  open psql on the service database as its superuser
 #   Tools/dev/postgres.sh destroy   stop it and delete its data
+#   Tools/dev/postgres.sh standby start|stop|status
+#                                   a streaming standby of it (pg_basebackup, hot
+#                                   standby on the next port, same socket folder)
 #
 # PostgreSQL refuses to run as root, so as root the server runs as the `postgres`
 # OS user. Its data and socket live under /var/tmp (OUTLINE_PG_HOME overrides),
@@ -27,6 +30,8 @@ role=outlinestream
 # The test suite runs dozens of tests at once, each with a database and a pool
 # of its own (and a server's LISTEN connection): 400 ran out on a loaded run.
 max_connections=1000
+standby_data=$home/standby
+standby_port=${OUTLINE_PG_STANDBY_PORT:-$((port + 1))}
 
 find_bin() {
   local dir
@@ -116,10 +121,49 @@ stop() {
   if running "$bin"; then as_owner "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null; fi
 }
 
+standby_running() {
+  local bin=$1
+  [ -f "$standby_data/PG_VERSION" ] && as_owner "$bin/pg_ctl" -D "$standby_data" status >/dev/null 2>&1
+}
+
+# A hot standby streaming from the private cluster: physical replication, so
+# every database on the primary (the tests' too) appears on it. The primary keeps
+# 1 GB of WAL for it (wal_keep_size) rather than a replication slot, so a standby
+# left behind or deleted never fills the disk.
+standby_start() {
+  local bin
+  bin=$(find_bin)
+  start
+  superuser_psql "$bin" -d postgres -c "ALTER SYSTEM SET wal_keep_size = '1GB'" -c "SELECT pg_reload_conf()" >/dev/null
+  if [ ! -f "$standby_data/PG_VERSION" ]; then
+    rm -rf "$standby_data"
+    as_owner "$bin/pg_basebackup" -h "$socket" -p "$port" -U postgres -D "$standby_data" -R -X stream -c fast >"$home/basebackup.log" 2>&1 \
+      || { cat "$home/basebackup.log" >&2; exit 1; }
+    cat >>"$standby_data/postgresql.conf" <<CONF
+# The streaming standby of OutlineStream's private cluster (postgres.sh standby start).
+port = $standby_port
+hot_standby = on
+hot_standby_feedback = on
+CONF
+  fi
+  if ! standby_running "$bin"; then
+    as_owner "$bin/pg_ctl" -D "$standby_data" -l "$home/standby.log" -w -t 120 start >/dev/null \
+      || { tail -n 30 "$home/standby.log" >&2; exit 1; }
+  fi
+}
+
+standby_stop() {
+  local bin
+  bin=$(find_bin)
+  if standby_running "$bin"; then as_owner "$bin/pg_ctl" -D "$standby_data" -m fast -w stop >/dev/null; fi
+}
+
 print_env() {
   echo "export DATABASE_URL='postgresql:///$database?host=$socket&port=$port&user=$role'"
   echo "export OUTLINE_SUPERUSER_DATABASE_URL='postgresql:///$database?host=$socket&port=$port&user=postgres'"
   echo "export OUTLINE_PG_SCRIPT='$root/Tools/dev/postgres.sh'"
+  echo "export OUTLINE_STANDBY_DATABASE_URL='postgresql:///$database?host=$socket&port=$standby_port&user=$role'"
+  echo "export OUTLINE_STANDBY_SUPERUSER_DATABASE_URL='postgresql:///$database?host=$socket&port=$standby_port&user=postgres'"
 }
 
 case "${1:-}" in
@@ -138,6 +182,15 @@ case "${1:-}" in
     if running "$bin"; then echo "running: $data (socket $socket, port $port)"; else echo "stopped: $data"; exit 3; fi ;;
   env) print_env ;;
   psql) shift; bin=$(find_bin); superuser_psql "$bin" -d "$database" "$@" ;;
-  destroy) stop; rm -rf "$home" ;;
+  destroy) standby_stop; stop; rm -rf "$home" ;;
+  standby)
+    case "${2:-}" in
+      start) standby_start ;;
+      stop) standby_stop ;;
+      status)
+        bin=$(find_bin)
+        if standby_running "$bin"; then echo "running: $standby_data (socket $socket, port $standby_port)"; else echo "stopped: $standby_data"; exit 3; fi ;;
+      *) echo "usage: postgres.sh standby start|stop|status" >&2; exit 2 ;;
+    esac ;;
   *) sed -n '2,12p' "$0" >&2; exit 2 ;;
 esac

@@ -46,6 +46,9 @@ public struct ServiceConfiguration: Sendable {
     public var heap = HeapTrimmer.Settings()
     /// The background compaction of finished sessions into segments.
     public var compaction = CompactionService.Settings()
+    /// How long a read sent to the standby (`DATABASE_READ_URL`) waits for it to
+    /// replay what the client must see before the primary answers (`OUTLINE_REPLICA_PATIENCE_MS`).
+    public var replicaPatience: Duration = .milliseconds(500)
     /// The torture pass's fault hook (`OUTLINE_FAULT_COMMIT_PAUSE_FILE`): creating
     /// this file makes the next group-commit batch hold its transaction open for
     /// 10 s (rows written, not committed), so the test can kill the instance inside it. Never set in production.
@@ -98,6 +101,7 @@ public struct ServiceConfiguration: Sendable {
         if let value = try reader.integer("OUTLINE_DB_CHECKOUT_TIMEOUT_MS", in: 10...600_000, unit: "milliseconds") { configuration.database.checkoutTimeout = .milliseconds(value) }
         if let value = try reader.integer("OUTLINE_DB_STATEMENT_TIMEOUT_MS", in: 100...3_600_000, unit: "milliseconds") { configuration.database.statementTimeoutMilliseconds = value }
         if let value = try reader.integer("OUTLINE_DB_CONNECT_TIMEOUT_SECONDS", in: 1...600, unit: "seconds") { configuration.database.connectTimeoutSeconds = value }
+        if let value = try reader.integer("OUTLINE_REPLICA_PATIENCE_MS", in: 0...60_000, unit: "milliseconds") { configuration.replicaPatience = .milliseconds(value) }
         if let value = try reader.seconds("OUTLINE_PROVIDER_STALL_SECONDS", in: 1...3600) { configuration.provider.stallTimeout = value }
         if let value = try reader.integer("OUTLINE_LEASE_MS", in: 1000...3_600_000, unit: "milliseconds") { configuration.leaseTimeToLive = .milliseconds(value) }
         if let value = try reader.integer("OUTLINE_ADOPTION_INTERVAL_MS", in: 100...3_600_000, unit: "milliseconds") {

@@ -43,9 +43,11 @@ struct DurableStreamRoutes: Sendable {
         var closed: Bool
     }
 
-    func page(_ session: UUID, after: Int32, access: SessionAccess) async throws -> Page {
-        let store = parts.store
-        let events = try await inOwnTask { try await store.readFeed(session: session, after: after, limit: Self.chunkLimit) }
+    /// `known`: a sequence the caller knows was committed (a batch the hub announced);
+    /// with the head at admission, what a standby serving the read must reach.
+    func page(_ session: UUID, after: Int32, access: SessionAccess, known: Int32 = 0) async throws -> Page {
+        let reads = parts.reads, head = max(access.lastEventSequence, known)
+        let events = try await inOwnTask { try await reads.readFeed(session: session, after: after, through: head, limit: Self.chunkLimit) }
         let upToDate = events.count < Self.chunkLimit
         // An ended session's terminal event is its last: once a read reaches it, nothing ever follows.
         let closed = upToDate && (events.last?.isTerminal == true || access.status.isTerminal)
@@ -161,6 +163,7 @@ struct DurableStreamRoutes: Sendable {
         defer { subscription.cancel() }
         let deadline = ContinuousClock.now + timeout
         var after: Int32
+        var announced: Int32 = 0
         var waitFirst = false
         switch offset {
         case .now: after = access.lastEventSequence; waitFirst = !access.status.isTerminal
@@ -168,7 +171,7 @@ struct DurableStreamRoutes: Sendable {
         }
         while true {
             if !waitFirst {
-                let page = try await page(session, after: after, access: access)
+                let page = try await page(session, after: after, access: access, known: announced)
                 var fields = Self.headers(page, cacheable: true)
                 fields[Names.cursor] = DurableStreamCursor.next(echoed: echoedCursor)
                 if !page.events.isEmpty {
@@ -188,7 +191,10 @@ struct DurableStreamRoutes: Sendable {
                 return first
             }
             guard let items, !items.isEmpty else { break }
-            for case .batch(let batch) in items { subscription.consumed(bytes: batch.byteCount) }
+            for case .batch(let batch) in items {
+                subscription.consumed(bytes: batch.byteCount)
+                announced = max(announced, batch.last)
+            }
             if items.contains(where: { if case .closed = $0 { return true } else { return false } }) { break }
         }
         var fields = Self.headers(Page(events: [], next: after, upToDate: true, closed: false), cacheable: false)
@@ -211,6 +217,7 @@ struct DurableStreamRoutes: Sendable {
             }
             let ends = ContinuousClock.now + Self.sseLifetime
             var after: Int32
+            var announced: Int32 = 0
             var sentControl = false
             switch offset {
             case .now: after = access.lastEventSequence
@@ -227,7 +234,7 @@ struct DurableStreamRoutes: Sendable {
             }
             stream: while true {
                 while pendingRead {
-                    let page = try await routes.page(session, after: after, access: access)
+                    let page = try await routes.page(session, after: after, access: access, known: announced)
                     if page.events.isEmpty, sentControl, !page.closed { break }
                     var out = ByteBuffer()
                     if !page.events.isEmpty { Self.dataEvent(page.events, into: &out) }
@@ -247,6 +254,7 @@ struct DurableStreamRoutes: Sendable {
                     switch item {
                     case .batch(let batch):
                         subscription.consumed(bytes: batch.byteCount)
+                        announced = max(announced, batch.last)
                         if batch.last > after { pendingRead = true }
                     case .heartbeat: heartbeat = true
                     case .closed: ending = true

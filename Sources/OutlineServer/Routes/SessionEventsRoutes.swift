@@ -84,8 +84,9 @@ struct SessionEventsRoutes: Sendable {
             throw APIError.invalid("speed", "speed is 0 (as fast as possible) or a number from \(ReplayPacer.minimumSpeed) to \(Int(ReplayPacer.maximumSpeed)); 1 is real time.",
                                    code: "invalid_speed")
         }
-        _ = try await parts.reachable(session, workflow: nil, identity: identity)
-        let store = parts.store, hub = parts.hub, heartbeat = parts.hub.settings.heartbeat
+        // The head at admission: a standby serving the playback must reach it (`ReplicaAwareReads`).
+        let head = try await parts.reachable(session, workflow: nil, identity: identity).lastEventSequence
+        let reads = parts.reads, hub = parts.hub, heartbeat = parts.hub.settings.heartbeat
         let start = after
         let ticket = try parts.streamGate.admit(identity.subject)
         return Response(status: .ok, headers: [.contentType: "text/event-stream; charset=utf-8", .cacheControl: "no-cache"], body: ResponseBody { writer in
@@ -94,7 +95,7 @@ struct SessionEventsRoutes: Sendable {
             var cursor = start
             var lastWrite = ContinuousClock.now
             replay: while !hub.isClosed {
-                let page = try await store.readFeed(session: session, after: cursor, limit: 1000)
+                let page = try await reads.readFeed(session: session, after: cursor, through: head, limit: 1000)
                 if page.isEmpty { break }
                 var buffer = ByteBuffer()
                 for event in page {
@@ -134,7 +135,7 @@ struct SessionEventsRoutes: Sendable {
         }
         let ndjson = format == "ndjson" || (format == nil && (request.headers[.accept] ?? "").contains("application/x-ndjson"))
         let row = try await parts.reachable(session, workflow: nil, identity: identity)
-        let events = try await parts.store.read(session: session, after: Int32(after), limit: Int(limit))
+        let events = try await parts.reads.read(session: session, after: Int32(after), through: row.lastEventSequence, limit: Int(limit))
         if ndjson {
             var buffer = ByteBuffer()
             for event in events {

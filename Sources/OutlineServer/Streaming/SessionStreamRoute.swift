@@ -74,7 +74,7 @@ struct SessionStreamRoute: Sendable {
         }
         let ticket = try parts.streamGate.admit(identity.subject)
         let subscription = parts.hub.subscribe(session)
-        let store = parts.store
+        let reads = parts.reads
         let sent = self.sent
         let headers: HTTPFields = [
             .contentType: "text/event-stream; charset=utf-8",
@@ -94,7 +94,7 @@ struct SessionStreamRoute: Sendable {
             let span = startSpan("sse.connection", context: requestContext, ofKind: .server)
             span.attributes["outline.session.id"] = session.uuidString.lowercased()
             defer { span.end() }
-            var stream = SessionStreamWriter(store: store, session: session, subscription: subscription, sent: sent)
+            var stream = SessionStreamWriter(reads: reads, session: session, subscription: subscription, sent: sent)
             do {
                 try await stream.run(start: start, snapshot: snapshot) { try await writer.write(contentsOf: $0) }
                 span.attributes["outline.sse.last_event_id"] = Int(stream.cursor)
@@ -114,7 +114,9 @@ struct SessionStreamWriter {
     static let deliveryLatency = Timer(label: "outline_sse_delivery_seconds")
     /// From a batch reaching the hub to its bytes written to this connection.
     static let feedToWrite = Timer(label: "outline_live_stage_seconds", dimensions: [("stage", "feed_to_write")])
-    let store: EventStore
+    /// Backlogs may come from a standby: each backfill that must reach a known
+    /// sequence (the feed's start, a batch's first) says so, and gets it.
+    let reads: ReplicaAwareReads
     let session: UUID
     let subscription: LiveEventHub.Subscription
     let sent: Counter
@@ -122,8 +124,8 @@ struct SessionStreamWriter {
     private(set) var cursor: Int32 = 0
     private var ended = false
 
-    init(store: EventStore, session: UUID, subscription: LiveEventHub.Subscription, sent: Counter) {
-        self.store = store
+    init(reads: ReplicaAwareReads, session: UUID, subscription: LiveEventHub.Subscription, sent: Counter) {
+        self.reads = reads
         self.session = session
         self.subscription = subscription
         self.sent = sent
@@ -208,9 +210,9 @@ struct SessionStreamWriter {
     private mutating func backfill(upTo limit: Int32?, write: ([ByteBuffer]) async throws -> Void) async throws {
         while !ended {
             if let limit, cursor >= limit { return }
-            let (store, session, after) = (self.store, self.session, self.cursor)
+            let (reads, session, after) = (self.reads, self.session, self.cursor)
             // The body runs on the connection's task: the query's deep frames go in a short one (see `OwnTaskResponder`).
-            let page = try await inOwnTask { try await store.readFeed(session: session, after: after, limit: 2000) }
+            let page = try await inOwnTask { try await reads.readFeed(session: session, after: after, through: limit ?? 0, limit: 2000) }
             var buffer = ByteBuffer()
             buffer.reserveCapacity(page.reduce(0) { $0 + $1.json.count + $1.eventType.utf8.count + 32 })
             var count = 0

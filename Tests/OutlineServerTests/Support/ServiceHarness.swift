@@ -68,9 +68,9 @@ struct ServiceHarness: Sendable {
     }
 
     /// Serves one more instance on `pool` (for tests with two instances).
-    static func serve(pool: PostgresPool, provider: RunningSimulatedProvider, configuration: ServiceConfiguration,
+    static func serve(pool: PostgresPool, readPool: PostgresPool? = nil, provider: RunningSimulatedProvider, configuration: ServiceConfiguration,
                       _ body: (ServiceHarness) async throws -> Void) async throws {
-        let app = OutlineServerApplication(pool: pool, migrations: try TestDatabase.migrations(), configuration: configuration,
+        let app = OutlineServerApplication(pool: pool, readPool: readPool, migrations: try TestDatabase.migrations(), configuration: configuration,
                                            metricsRegistry: metrics, logger: TestDatabase.quietLogger)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let task = Task { try await app.run(host: "127.0.0.1", port: 0) { continuation.yield($0) } }
