@@ -6,6 +6,11 @@
 # Ctrl-C stops the server and the simulated provider (PostgreSQL keeps running;
 # `Tools/dev/postgres.sh stop` stops it).
 #
+# `Tools/run.sh --topology` starts the production topology on this machine
+# instead: the cluster's streaming standby (reads that tolerate lag go there,
+# DATABASE_READ_URL), OUTLINE_INSTANCES (3) server instances on the ports after
+# OUTLINE_PORT, and nginx on OUTLINE_PORT in front of them.
+#
 # Environment: OUTLINE_PORT (8080), OUTLINE_SIM_PORT (8089), SIM_PACE_MS (20),
 # SIM_OUTPUT_LENGTH (4000), OPENAI_API_KEY / OPENAI_BASE_URL (real provider),
 # USE_STREAMING, STREAMING_ROLLOUT_PERCENT. Extra arguments go to `swift build`.
@@ -13,7 +18,16 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
+topology=false
+if [ "${1:-}" = "--topology" ]; then topology=true; shift; fi
+
 . Tools/dev/prepare.sh
+if $topology; then
+    Tools/dev/nginx-deps.sh
+    Tools/dev/postgres.sh standby start
+    eval "$(Tools/dev/postgres.sh env)"
+    export DATABASE_READ_URL="$OUTLINE_STANDBY_DATABASE_URL"
+fi
 
 swift build --product outline-server "$@"
 swift build --product outline-admin "$@"
@@ -51,16 +65,39 @@ else
 fi
 
 port="${OUTLINE_PORT:-8080}"
-rm -f .local/server-port
-"$bin/outline-server" --port "$port" --port-file .local/server-port &
-server=$!
-pids+=($server)
-for _ in $(seq 1 300); do
-    [ -s .local/server-port ] && break
-    kill -0 "$server" 2>/dev/null || { echo "outline-server did not start" >&2; exit 1; }
-    sleep 0.1
-done
-url="http://127.0.0.1:$(cat .local/server-port)"
+# Starts one instance on port $1 and waits for it to listen.
+serve() {
+    local file=".local/server-port-$1"
+    rm -f "$file"
+    "$bin/outline-server" --port "$1" --port-file "$file" &
+    local pid=$!
+    pids+=($pid)
+    for _ in $(seq 1 300); do
+        [ -s "$file" ] && return 0
+        kill -0 "$pid" 2>/dev/null || { echo "outline-server did not start on port $1" >&2; exit 1; }
+        sleep 0.1
+    done
+    echo "outline-server did not listen on port $1 within 30 s" >&2; exit 1
+}
+if $topology; then
+    upstreams=()
+    for i in $(seq 1 "${OUTLINE_INSTANCES:-3}"); do serve $((port + i)); upstreams+=($((port + i))); done
+    conf=$(Tools/dev/nginx-topology.sh "$root/.local/topology" "$port" "${upstreams[@]}")
+    nginx -c "$conf" -g 'daemon off;' &
+    server=$!
+    pids+=($server)
+    for _ in $(seq 1 100); do
+        curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+        kill -0 "$server" 2>/dev/null || { echo "nginx did not start: $(tail -n 5 "$root/.local/topology/error.log")" >&2; exit 1; }
+        sleep 0.1
+    done
+    provider="$provider, ${#upstreams[@]} instances (ports ${upstreams[*]}) behind nginx, reads from the standby at $DATABASE_READ_URL"
+    url="http://127.0.0.1:$port"
+else
+    serve "$port"
+    server=${pids[-1]}
+    url="http://127.0.0.1:$(cat ".local/server-port-$port")"
+fi
 writer=$("$bin/outline-admin" token --user writer)
 admin=$("$bin/outline-admin" token --user operator --role admin)
 
