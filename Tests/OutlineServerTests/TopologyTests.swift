@@ -15,8 +15,8 @@ import Glibc
 /// three real `outline-server` processes reading from the cluster's streaming
 /// standby, nginx in front (`Tools/dev/nginx-topology.sh`'s configuration),
 /// sessions streamed through nginx by readers that resume with Last-Event-ID
-/// while one instance is SIGKILLed, another stopped gracefully, and the standby
-/// stopped. Runs in a pass of its own (`OUTLINE_TOPOLOGY_TESTS=1`): it stops and
+/// while one instance is SIGKILLed, another stopped gracefully and the standby
+/// lags (its replay paused), then read with the standby stopped. Runs in a pass of its own (`OUTLINE_TOPOLOGY_TESTS=1`): it stops and
 /// restarts the standby every other test may read.
 @Suite("The topology as one: nginx, three instances, primary and standby")
 struct TopologyTests {
@@ -53,7 +53,7 @@ struct TopologyTests {
         try #require(status == 0, "postgres.sh \(arguments.joined(separator: " ")) exited \(status)")
     }
 
-    @Test("sessions stream through nginx while one instance is killed, one stopped and the standby stopped: every reader gets 1…n once, each session completes charged once, replays from the standby equal the primary's log")
+    @Test("sessions stream through nginx while one instance is killed, one stopped and the standby lags, then are read with the standby stopped: every reader gets 1…n once, each session completes charged once, replays from the standby equal the primary's log")
     func topology() async throws {
         guard Self.enabled else { return }
         _ = ServiceHarness.metrics
@@ -123,16 +123,36 @@ struct TopologyTests {
             }
             try await Deadline.wait(for: "every reader to have events", within: .seconds(120)) { sessions.allSatisfy { $0.reader.last > 1 } }
 
-            // The faults: one instance killed, one stopped gracefully, the standby stopped.
-            kill(instances[0].process.processIdentifier, SIGKILL)
-            kill(instances[1].process.processIdentifier, SIGTERM)
-            try await Deadline.wait(for: "the stopped instance to exit", within: .seconds(60)) { !instances[1].process.isRunning }
-            #expect(instances[1].process.terminationStatus == 0, "graceful stop: \(instances[1].log)")
-            try await Self.pgScript(["standby", "stop"])
-            await provider.state.releaseAll()
-
-            for session in sessions { _ = try await h.waitUntilEnded(session.workflow, session: session.id, token: alice, timeout: .seconds(180)) }
-            for session in sessions { await session.task.value }
+            // The faults: the standby lags (its replay paused), one instance is killed and one
+            // stopped gracefully; the readers resume through nginx while the standby lags.
+            try await TestStandby.setReplayPaused(true, primary: settings)
+            do {
+                kill(instances[0].process.processIdentifier, SIGKILL)
+                kill(instances[1].process.processIdentifier, SIGTERM)
+                try await Deadline.wait(for: "the stopped instance to exit", within: .seconds(60)) { !instances[1].process.isRunning }
+                #expect(instances[1].process.terminationStatus == 0, "graceful stop: \(instances[1].log)")
+                await provider.state.releaseAll()
+                for session in sessions { _ = try await h.waitUntilEnded(session.workflow, session: session.id, token: alice, timeout: .seconds(180)) }
+                for session in sessions { await session.task.value }
+                // Reads through nginx show every session whole while the standby lags, and once it is stopped.
+                for condition in ["lagging", "stopped"] {
+                    if condition == "stopped" { try await Self.pgScript(["standby", "stop"]) }
+                    for session in sessions {
+                        let page = try await h.call("GET", "/api/sessions/\(session.id)/events?limit=10000", token: alice)
+                        #expect((page.json?["events"] as? [[String: Any]])?.count == (try await h.log(session.id)).count,
+                                "\(session.id) with the standby \(condition): \(page.text.prefix(200))")
+                    }
+                }
+                let answered = try await h.call("GET", "/metrics").text
+                for reason in ["standby_behind", "standby_unreachable"] {
+                    #expect(answered.contains("outline_replica_reads_total{served_by=\"primary\",reason=\"\(reason)\"}")
+                            || answered.contains("outline_replica_reads_total{reason=\"\(reason)\",served_by=\"primary\"}"), "no read fell back for \(reason)")
+                }
+            } catch {
+                try? await Self.pgScript(["standby", "start"])
+                try? await TestStandby.setReplayPaused(false, primary: settings)
+                throw error
+            }
             try await Self.pgScript(["standby", "start"])
             try await TestStandby.caughtUp(primary: pool, standby: standby)
 
