@@ -218,12 +218,16 @@ struct DurableStreamTests {
                 return false
             })
             // An SSE reader that hangs up after every data event (once its control event came) and resumes from that control's offset.
-            async let resuming = Self.resumingReader(h.url + path, token: streamToken)
+            let resumingConnections = Counter()
+            async let resuming = Self.resumingReader(h.url + path, token: streamToken, connectionsMade: resumingConnections)
             // Release only once the reader from "now" has its first control event:
             // "now" is where the log stood when it was admitted, so a reader admitted
             // after the release would start later (a loaded machine took more than
             // 500 ms to connect). The other two name their offset: late, they read the log.
             try await Deadline.wait(for: "the SSE reader from now to be admitted", within: .seconds(120)) { admitted.withLock { $0 } }
+            // And once the resuming reader has read the backlog and reconnected at the tail:
+            // released before, it could read the whole session in one connection.
+            try await Deadline.wait(for: "the resuming reader to reach the tail", within: .seconds(120)) { resumingConnections.value >= 2 }
             await h.provider.state.releaseAll()
             let woke = try await woken
             #expect(woke.status == 200)
@@ -254,10 +258,11 @@ struct DurableStreamTests {
 
     /// Reads the stream over as many SSE connections as it takes, each ended by the
     /// client after one data event and its control; returns how many and what it saw.
-    static func resumingReader(_ url: String, token: String) async throws -> (connections: Int, sequences: [Int]) {
+    static func resumingReader(_ url: String, token: String, connectionsMade: Counter? = nil) async throws -> (connections: Int, sequences: [Int]) {
         var offset = "-1", seen: [Int] = [], connections = 0
         while connections < 10_000 {
             connections += 1
+            _ = connectionsMade?.next()
             let sawData = Mutex(false)
             let stream = try await SSEClient().connect(url + "?offset=\(offset)&live=sse&token=\(token)", stop: { event in
                 if event.event == "data" { sawData.withLock { $0 = true } }
