@@ -66,7 +66,7 @@ struct ResourceBoundsTests {
         }
     }
 
-    @Test("the service's connections carry statement_timeout, connect_timeout and TCP keepalives; a long statement is cut with a clear error")
+    @Test("the service's connections carry statement_timeout, connect_timeout, TCP keepalives and their application_name; a long statement is cut with a clear error")
     func statementAndConnectBounds() async throws {
         try await TestDatabase.withDatabase { pool, settings in
             var configuration = ServiceConfiguration(tokenSecret: ServiceHarness.secret)
@@ -74,6 +74,8 @@ struct ResourceBoundsTests {
             let bounded = OutlineServerApplication.pool(settings: settings, configuration: configuration, maximumConnections: 1, logger: TestDatabase.quietLogger)
             defer { Task { await bounded.shutdown() } }
             #expect(try await bounded.query("SHOW statement_timeout")[0].decode(String.self, at: 0) == "500ms")
+            // Named in pg_stat_activity, so an operator tells the service's connections apart.
+            #expect(try await bounded.query("SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()")[0].decode(String.self, at: 0) == "outline-server")
             for keyword in ["connect_timeout=", "keepalives=", "keepalives_idle="] { #expect(bounded.settings.conninfo.contains(keyword)) }
             do {
                 try await bounded.query("SELECT pg_sleep(5)")

@@ -97,6 +97,8 @@ wal_buffers = 16MB
 max_wal_size = 4GB
 checkpoint_timeout = 15min
 logging_collector = off
+# Statement counts per database (outline-load --scenario topology reads them).
+shared_preload_libraries = 'pg_stat_statements'
 CONF
   fi
   if ! running "$bin"; then
@@ -105,14 +107,25 @@ CONF
   fi
   # A cluster made by an older copy of this script keeps its older settings: raise
   # max_connections where it is lower (ALTER SYSTEM, then a restart, once).
+  # The same for pg_stat_statements, which loads only at start.
+  local restart=false
   if [ "$(superuser_psql "$bin" -d postgres -At -c 'SHOW max_connections')" -lt "$max_connections" ]; then
     superuser_psql "$bin" -d postgres -c "ALTER SYSTEM SET max_connections = $max_connections"
+    restart=true
+  fi
+  case "$(superuser_psql "$bin" -d postgres -At -c 'SHOW shared_preload_libraries')" in
+    *pg_stat_statements*) ;;
+    *) superuser_psql "$bin" -d postgres -c "ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'"; restart=true ;;
+  esac
+  if $restart; then
     as_owner "$bin/pg_ctl" -D "$data" -m fast -w -t 60 restart -l "$home/postgres.log" >/dev/null
   fi
   superuser_psql "$bin" -d postgres <<SQL
 SELECT 'CREATE ROLE $role LOGIN CREATEDB' WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '$role') \gexec
 SELECT 'CREATE DATABASE $database OWNER $role' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$database') \gexec
+GRANT pg_read_all_stats TO $role;
 SQL
+  superuser_psql "$bin" -d "$database" -c 'CREATE EXTENSION IF NOT EXISTS pg_stat_statements'
 }
 
 stop() {
@@ -145,6 +158,11 @@ port = $standby_port
 hot_standby = on
 hot_standby_feedback = on
 CONF
+  fi
+  # A standby made by an older copy of this script: load pg_stat_statements too (a restart, once).
+  if ! cat "$standby_data"/postgresql*.conf | grep -q "^shared_preload_libraries.*pg_stat_statements"; then
+    echo "shared_preload_libraries = 'pg_stat_statements'" | as_owner tee -a "$standby_data/postgresql.conf" >/dev/null
+    if standby_running "$bin"; then as_owner "$bin/pg_ctl" -D "$standby_data" -m fast -w -t 60 stop >/dev/null; fi
   fi
   if ! standby_running "$bin"; then
     as_owner "$bin/pg_ctl" -D "$standby_data" -l "$home/standby.log" -w -t 120 start >/dev/null \

@@ -12,8 +12,9 @@ struct LoadStack {
     let process: Process
     let url: String
 
-    static func start(binary: String, databaseURL: String, providerURL: String, secret: String, extraEnvironment: [String: String] = [:]) async throws -> LoadStack {
-        let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("outline-load-port-\(getpid())").path
+    static func start(binary: String, databaseURL: String, providerURL: String, secret: String, extraEnvironment: [String: String] = [:],
+                      instance: Int = 0) async throws -> LoadStack {
+        let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("outline-load-port-\(getpid())-\(instance)").path
         try? FileManager.default.removeItem(atPath: portFile)
         var environment = ProcessInfo.processInfo.environment
         environment["DATABASE_URL"] = databaseURL
@@ -52,6 +53,11 @@ struct LoadStack {
 
     /// Starts a session on `workflow` through the real API (`POST …/start`).
     func startSession(_ workflow: String, body: String, http: CurlHTTPClient, token: String) async throws -> StartedSession {
+        try await Self.startSession(at: url, workflow, body: body, http: http, token: token)
+    }
+
+    /// Starts a session on `workflow` through the API at `url` (an instance or the proxy in front of several).
+    static func startSession(at url: String, _ workflow: String, body: String, http: CurlHTTPClient, token: String) async throws -> StartedSession {
         let (head, reply) = try await http.send(ProviderHTTP.HTTPRequest(
             method: "POST", url: url + "/api/workflows/\(workflow)/outline-generation/start",
             headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")], body: Array(body.utf8)))

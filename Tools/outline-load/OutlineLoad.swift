@@ -17,7 +17,10 @@ struct OutlineLoad: AsyncParsableCommand {
         abstract: "Load the SSE service: fan-out with random disconnects, replay from the start, idle connections."
     )
 
-    @Option(help: "fanout (sessions run by the server against the simulated provider), tail (this tool appends, the server only streams), replay, idle, abuse (append latency with and without non-reading clients and /readyz loops), floor (the same clients against outline-floor, a bare in-memory Hummingbird broadcaster), nchan (against nginx + nchan; Tools/dev/nchan-deps.sh installs it), or v2 (V2 sessions polled every 5 s against completed by webhook: --sessions, --seconds per run)") var scenario = "fanout"
+    @Option(help: "fanout (sessions run by the server against the simulated provider), tail (this tool appends, the server only streams), replay, idle, abuse (append latency with and without non-reading clients and /readyz loops), floor (the same clients against outline-floor, a bare in-memory Hummingbird broadcaster), nchan (against nginx + nchan; Tools/dev/nchan-deps.sh installs it), v2 (V2 sessions polled every 5 s against completed by webhook: --sessions, --seconds per run), topology (the fan-out through nginx with each of --instances, reads from the standby) or write-ramp (on the largest of --instances, each of --ramp sessions appending at once, one client each)") var scenario = "fanout"
+    @Option(parsing: .upToNextOption, help: "topology, write-ramp: server instances behind nginx (topology: one run per count)") var instances = [1, 2, 3]
+    @Option(parsing: .upToNextOption, help: "write-ramp: sessions at once, one run per count, ascending") var ramp = [50, 100, 200, 400]
+    @Option(name: .customLong("read-database-url"), help: "topology, write-ramp: the primary's streaming standby (default: $OUTLINE_STANDBY_DATABASE_URL; none: every read on the primary)") var readDatabaseURL: String?
     @Option(help: "abuse: parallel /readyz loops") var readinessLoops = 200
     @Option(help: "floor, nchan, compare: idle connections to hold (0: none; compare: 10,000)") var idleConnections: Int?
     @Option(help: "fanout, floor, nchan, compare: the client that reads the streams (epoll: one thread, a few µs per delivery; curl: libcurl, an async sequence per stream)") var reader = ReaderKind.epoll
@@ -37,7 +40,12 @@ struct OutlineLoad: AsyncParsableCommand {
     @Option(name: .customLong("database-url"), help: "server to use (default: $DATABASE_URL); a scratch database is created on it") var databaseURL: String?
 
     func validate() throws {
-        guard ["fanout", "tail", "replay", "idle", "abuse", "floor", "nchan", "compare", "v2"].contains(scenario) else { throw ValidationError("--scenario is fanout, tail, replay, idle, abuse, floor, nchan, compare or v2") }
+        guard ["fanout", "tail", "replay", "idle", "abuse", "floor", "nchan", "compare", "v2", "topology", "write-ramp"].contains(scenario) else {
+            throw ValidationError("--scenario is fanout, tail, replay, idle, abuse, floor, nchan, compare, v2, topology or write-ramp")
+        }
+        guard !instances.isEmpty, instances.allSatisfy({ (1...16).contains($0) }), !ramp.isEmpty, ramp.allSatisfy({ (1...10_000).contains($0) }) else {
+            throw ValidationError("--instances are 1…16 each, --ramp 1…10000 sessions each")
+        }
         guard (1...600).contains(seconds), (1...10_000).contains(p99BoundMs), !rates.isEmpty, rates.allSatisfy({ (1_000...1_000_000).contains($0) }), rates == rates.sorted() else {
             throw ValidationError("--seconds is 1…600, --p99-bound-ms 1…10000, --rates ascending within 1,000…1,000,000")
         }
@@ -66,6 +74,15 @@ struct OutlineLoad: AsyncParsableCommand {
         let serverBinary = self.serverBinary ?? here.appendingPathComponent("outline-server").path
         if scenario == "v2" {
             try await V2Scenario(base: base, serverBinary: serverBinary, sessions: sessions, runSeconds: seconds).run()
+            return
+        }
+        if scenario == "topology" || scenario == "write-ramp" {
+            let standby = (readDatabaseURL ?? ProcessInfo.processInfo.environment["OUTLINE_STANDBY_DATABASE_URL"]).flatMap { $0.isEmpty || $0 == "none" ? nil : ConnectionSettings($0) }
+            let steps = scenario == "topology"
+                ? instances.map { TopologyScenario.Step(instances: $0, sessions: sessions, clients: clients) }
+                : ramp.map { TopologyScenario.Step(instances: instances.max()!, sessions: $0, clients: $0) }
+            try await TopologyScenario(primary: base, standby: standby, serverBinary: serverBinary, steps: steps, paceMs: paceMs, outputLength: outputLength,
+                                       disconnectProbability: disconnectProbability, reader: reader).run()
             return
         }
         if scenario == "compare" {

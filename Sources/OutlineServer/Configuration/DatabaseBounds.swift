@@ -14,10 +14,13 @@ public struct DatabaseBounds: Sendable, Equatable {
 
     public init() {}
 
-    /// `settings` with these bounds and TCP keepalives, unless the connection
-    /// string already sets them (an operator's explicit choice wins).
+    /// `settings` with these bounds, TCP keepalives and `application_name`
+    /// `outline-server` (so an operator tells the service's connections apart in
+    /// `pg_stat_activity`), unless the connection string already sets them (an
+    /// operator's explicit choice wins: one name per instance, say).
     public func applied(to settings: ConnectionSettings) -> ConnectionSettings {
         settings.adding([
+            ("application_name", "outline-server"),
             ("connect_timeout", "\(connectTimeoutSeconds)"),
             ("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"), ("keepalives_count", "3"),
             ("options", "-c statement_timeout=\(statementTimeoutMilliseconds)"),

@@ -85,6 +85,9 @@ public final class LiveEventHub: Service, Sendable {
     private let handedOver = Counter(label: "outline_feed_commits_handed_over_total")
     /// NOTIFYs of this instance's commits that arrived before the hand-over and were not read for.
     private let ownNotifications = Counter(label: "outline_feed_own_notifications_skipped_total")
+    /// NOTIFYs heard on the LISTEN connection (every instance hears every commit's:
+    /// the primary's notification load is this rate times the instances).
+    private let notifications = Counter(label: "outline_feed_notifications_total")
     /// This instance's commit → the batch posted to every subscriber of its session.
     static let commitToFeed = Timer(label: "outline_live_stage_seconds", dimensions: [("stage", "commit_to_feed")])
 
@@ -293,6 +296,7 @@ public final class LiveEventHub: Service, Sendable {
                     for await event in listener.events {
                         switch event {
                         case .notification(let notification):
+                            self.notifications.increment()
                             for (session, head) in Self.heads(inNotification: notification.payload) {
                                 // This instance's own commit: its events are being handed over, no read needed.
                                 if self.store.commits.isCommitting(session, head: head) { self.ownNotifications.increment(); continue }
