@@ -11,6 +11,8 @@ struct CompactionTests {
     struct Readings: Equatable {
         var sessions: [[RecordedEvent]] = []
         var feeds: [[FeedEvent]] = []
+        /// Many sessions' feeds read at once (`readFeeds`, a notification's read).
+        var batchedFeeds: [[FeedEvent]] = []
         var pagedFromMiddle: [[Int32]] = []
         var log: [RecordedEvent] = []
         var logPaged: [Int64] = []
@@ -40,6 +42,18 @@ struct CompactionTests {
                 cursor = page.last!.sequence
             }
             readings.pagedFromMiddle.append(sequences)
+        }
+        // Many sessions at once from different cursors: each page exactly `readFeed`'s.
+        for limit in [3, 10_000] {
+            let cursors = ids.enumerated().map { (session: $0.element, after: [Int32(0), 5, 17, .max][$0.offset % 4]) }
+            let pages = try await store.readFeeds(cursors, limit: limit)
+            #expect(Set(pages.keys) == Set(ids))
+            for (session, after) in cursors {
+                let page = pages[session] ?? []
+                let single = try await store.readFeed(session: session, after: after, limit: limit)
+                #expect(page == single, "session \(session) after \(after), limit \(limit)")
+                readings.batchedFeeds.append(page)
+            }
         }
         readings.log = try await store.readLog(after: 0, limit: 100_000)
         var position: Int64 = 0

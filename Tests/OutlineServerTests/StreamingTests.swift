@@ -147,6 +147,45 @@ struct StreamingTests {
         }
     }
 
+    @Test("two instances: four sessions run by the first, released together, stream whole from the second (its notifications name several sessions, read at once)")
+    func twoInstancesManySessions() async throws {
+        try await ServiceHarness.with(spec: .init(outputLength: 1500, pace: .milliseconds(2)), faults: [.holdAt(events: 5)]) { first in
+            var configuration = ServiceHarness.configuration(provider: first.provider, name: "second")
+            configuration.adoptionInterval = .seconds(3600)
+            try await ServiceHarness.serve(pool: first.pool, provider: first.provider, configuration: configuration) { second in
+                let alice = try await first.token("alice")
+                var started: [(session: String, streamToken: String)] = []
+                for index in 0..<4 { started.append(try await first.startStreaming("wf-many-\(index)", token: alice)) }
+                let (sessions, secondURL) = (started, second.url)
+                let connections = Task {
+                    try await withThrowingTaskGroup(of: (String, SSEClient.Connection).self) { group in
+                        for (index, (session, token)) in sessions.enumerated() {
+                            group.addTask {
+                                (session, try await SSEClient().connect(secondURL + ServiceHarness.base("wf-many-\(index)") + "/stream?sessionId=\(session)&token=\(token)&from=0"))
+                            }
+                        }
+                        return try await group.reduce(into: [:]) { $0[$1.0] = $1.1 }
+                    }
+                }
+                // Every run waits at the provider and every stream listens on the second instance: then all go at once.
+                try await Deadline.wait(for: "four held runs and four listening streams", within: .seconds(60)) {
+                    var held = true
+                    for (session, _) in started where !(await first.provider.state.streamsReachedHold(session: session)) { held = false }
+                    return held && second.app.hub.clientCount == 4
+                }
+                await first.provider.state.releaseAll()
+                let received = try await connections.value
+                for (session, _) in started {
+                    let connection = try #require(received[session])
+                    let log = try await first.log(session)
+                    #expect(connection.endedByServer)
+                    #expect(connection.events.map { Int32($0.id ?? "") } == log.map(\.sequence))
+                    #expect(connection.events.last?.event == "session.completed")
+                }
+            }
+        }
+    }
+
     @Test("a client that falls behind its buffer limit is dropped and resumes by Last-Event-ID with nothing lost")
     func slowClientDropped() async throws {
         // A limit of one byte: every live batch overflows, so the client only ever

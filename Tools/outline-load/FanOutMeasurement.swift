@@ -46,7 +46,11 @@ struct FanOutMeasurement {
             let started = try await LoadStack.startSession(at: url, "\(workflowPrefix)-\(index)", body: #"{"prompt": "Load test", "skipClarification": true}"#, http: http, token: token)
             streams.append((started.session, url + started.streamPath))
         }
-        let urls = (0..<clients).map { streams[$0 % sessions].url }
+        // Clients in a random order: behind a round-robin proxy, the instance a stream
+        // lands on is then unrelated to the one running its session (as a browser's
+        // is), not aligned with it by the order of the requests.
+        let order = (0..<clients).map { $0 % sessions }.shuffled()
+        let urls = order.map { streams[$0].url }
         let reading = Task { try await reader.read(urls, disconnectProbability: disconnectProbability) }
         // With a held start, only events recorded after the release count: the
         // sessions' first events, written while the clients were still connecting
@@ -59,7 +63,7 @@ struct FanOutMeasurement {
         }
         let started = ContinuousClock.now, startedWall = Date().timeIntervalSince1970
         try await windowOpens()
-        let results = try await reading.value.enumerated().map { ($0.offset % sessions, $0.element) }
+        let results = try await reading.value.enumerated().map { (order[$0.offset], $0.element) }
         var outcome = Outcome()
         outcome.elapsed = seconds(since: started)
         try await windowCloses(outcome.elapsed)

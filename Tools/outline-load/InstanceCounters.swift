@@ -13,6 +13,9 @@ struct InstanceCounters {
     var appendBatch = PrometheusHistogram(named: "", in: "")
     var standbyReads = 0.0
     var primaryReads = 0.0
+    /// Feed reads for other instances' commits: sessions read, and round trips that read several at once.
+    var feedFetches = 0.0
+    var batchedReads = 0.0
 
     static func scrape(_ url: String, http: CurlHTTPClient) async throws -> InstanceCounters {
         let text = String(decoding: try await http.send(ProviderHTTP.HTTPRequest(url: url + "/metrics")).body, as: UTF8.self)
@@ -21,14 +24,16 @@ struct InstanceCounters {
                                 notificationsHeard: value("outline_feed_notifications_total", in: text), sseEventsSent: value("outline_sse_events_sent_total", in: text),
                                 appendBatch: batch,
                                 standbyReads: value("outline_replica_reads_total", labeled: "served_by=\"standby\"", in: text),
-                                primaryReads: value("outline_replica_reads_total", labeled: "served_by=\"primary\"", in: text))
+                                primaryReads: value("outline_replica_reads_total", labeled: "served_by=\"primary\"", in: text),
+                                feedFetches: value("outline_feed_fetches_total", in: text), batchedReads: value("outline_feed_batched_reads_total", in: text))
     }
 
     func minus(_ earlier: InstanceCounters) -> InstanceCounters {
         InstanceCounters(appendCommits: appendCommits - earlier.appendCommits, eventsAppended: eventsAppended - earlier.eventsAppended,
                          notificationsHeard: notificationsHeard - earlier.notificationsHeard, sseEventsSent: sseEventsSent - earlier.sseEventsSent,
                          appendBatch: appendBatch.minus(earlier.appendBatch),
-                         standbyReads: standbyReads - earlier.standbyReads, primaryReads: primaryReads - earlier.primaryReads)
+                         standbyReads: standbyReads - earlier.standbyReads, primaryReads: primaryReads - earlier.primaryReads,
+                         feedFetches: feedFetches - earlier.feedFetches, batchedReads: batchedReads - earlier.batchedReads)
     }
 
     /// The sum of a counter's series (those carrying `label`, if given).

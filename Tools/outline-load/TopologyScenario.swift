@@ -112,6 +112,8 @@ struct TopologyScenario {
             print("  SSE events sent by instance: " + window.map { String(format: "%.0f", $0.sseEventsSent) }.joined(separator: " / ")
                   + "; backlog reads served by the standby " + String(format: "%.0f", window.reduce(0) { $0 + $1.standbyReads })
                   + ", by the primary " + String(format: "%.0f", window.reduce(0) { $0 + $1.primaryReads }))
+            print(String(format: "  other instances' commits read: %.0f sessions/s in %.0f batched reads/s", window.reduce(0) { $0 + $1.feedFetches } / seconds,
+                         window.reduce(0) { $0 + $1.batchedReads } / seconds))
             print(String(format: "  appends: %.0f events/s in %.0f commits/s (%.1f events per commit); append transaction p99 ≤ %.0f ms (the slowest instance)",
                          appended / seconds, commits / seconds, appended / max(commits, 1), appendP99 * 1000))
             print("  primary connections, peak by application_name: " + connections.sorted { $0.key < $1.key }.map { "\($0.key.isEmpty ? "(unnamed)" : $0.key) \($0.value)" }.joined(separator: ", "))

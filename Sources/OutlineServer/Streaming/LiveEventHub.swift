@@ -88,6 +88,8 @@ public final class LiveEventHub: Service, Sendable {
     /// NOTIFYs heard on the LISTEN connection (every instance hears every commit's:
     /// the primary's notification load is this rate times the instances).
     private let notifications = Counter(label: "outline_feed_notifications_total")
+    /// Reads that served several feeds at once (a notification naming many sessions).
+    private let batchedReads = Counter(label: "outline_feed_batched_reads_total")
     /// This instance's commit → the batch posted to every subscriber of its session.
     static let commitToFeed = Timer(label: "outline_live_stage_seconds", dimensions: [("stage", "commit_to_feed")])
 
@@ -175,14 +177,18 @@ public final class LiveEventHub: Service, Sendable {
 
     /// A notification, a poll or a reconnect says the session's head moved (to at least `head`).
     func wake(_ session: UUID, head: Int32? = nil) {
-        let fetch = state.withLock { state -> Int32? in
+        if let after = notified(session, head: head) { Task { await self.fetch(session, after: after) } }
+    }
+
+    /// The feed's state told the head moved; the cursor to read after, if it must read now.
+    private func notified(_ session: UUID, head: Int32?) -> Int32? {
+        state.withLock { state -> Int32? in
             guard var feed = state.feeds[session] else { return nil }
             let action = feed.machine.notified(head: head)
             state.feeds[session] = feed
             if case .fetch(let after) = action { return after }
             return nil
         }
-        if let fetch { Task { await self.fetch(session, after: fetch) } }
     }
 
     // MARK: Reading the head and the log
@@ -211,21 +217,51 @@ public final class LiveEventHub: Service, Sendable {
         let next: FeedStateMachine.ReadAction
         do {
             fetches.increment()
-            let events = try await store.readFeed(session: session, after: cursor, limit: settings.pageSize)
-            let batch = events.isEmpty ? nil : SSEBatch(events)
-            next = state.withLock { state -> FeedStateMachine.ReadAction in
-                guard var feed = state.feeds[session] else { return .wait }
-                let (delivery, action) = feed.machine.fetched(batch?.range, fullPage: events.count == settings.pageSize)
-                if let delivery, let batch { deliver(batch, delivery, of: session, to: &feed, state: &state) }
-                state.feeds[session] = action == .remove ? nil : feed
-                return action
-            }
+            next = fetched(try await store.readFeed(session: session, after: cursor, limit: settings.pageSize), of: session)
         } catch {
             logger.warning("reading a session's new events failed; retrying", metadata: ["session": "\(session)", "error": "\(error)"])
             try? await Task.sleep(for: .milliseconds(200))
             next = readFailed(session)
         }
         await perform(next, session)
+    }
+
+    /// Reads many feeds' new events in one round trip (`EventStore.readFeeds`),
+    /// then goes on with each feed as `fetch` does.
+    private func fetch(_ cursors: [(session: UUID, after: Int32)]) async {
+        guard cursors.count > 1 else {
+            if let only = cursors.first { await fetch(only.session, after: only.after) }
+            return
+        }
+        var next: [(UUID, FeedStateMachine.ReadAction)] = []
+        do {
+            fetches.increment(by: cursors.count)
+            batchedReads.increment()
+            let pages = try await store.readFeeds(cursors, limit: settings.pageSize)
+            next = cursors.map { ($0.session, fetched(pages[$0.session] ?? [], of: $0.session)) }
+        } catch {
+            logger.warning("reading sessions' new events failed; retrying", metadata: ["sessions": "\(cursors.count)", "error": "\(error)"])
+            try? await Task.sleep(for: .milliseconds(200))
+            next = cursors.map { ($0.session, readFailed($0.session)) }
+        }
+        for (session, action) in next {
+            switch action {
+            case .wait, .remove: continue
+            case .fetch, .readHead: Task { await self.perform(action, session) }
+            }
+        }
+    }
+
+    /// Delivers what a read found and returns what the feed does next.
+    private func fetched(_ events: [FeedEvent], of session: UUID) -> FeedStateMachine.ReadAction {
+        let batch = events.isEmpty ? nil : SSEBatch(events)
+        return state.withLock { state -> FeedStateMachine.ReadAction in
+            guard var feed = state.feeds[session] else { return .wait }
+            let (delivery, action) = feed.machine.fetched(batch?.range, fullPage: events.count == settings.pageSize)
+            if let delivery, let batch { deliver(batch, delivery, of: session, to: &feed, state: &state) }
+            state.feeds[session] = action == .remove ? nil : feed
+            return action
+        }
     }
 
     private func readFailed(_ session: UUID) -> FeedStateMachine.ReadAction {
@@ -271,7 +307,8 @@ public final class LiveEventHub: Service, Sendable {
     }
 
     private func wakeAll() {
-        for session in state.withLock({ Array($0.feeds.keys) }) { wake(session) }
+        let due = state.withLock({ Array($0.feeds.keys) }).compactMap { session in notified(session, head: nil).map { (session, $0) } }
+        if !due.isEmpty { Task { await self.fetch(due) } }
     }
 
     /// Parses the log's notification payload, `session:head,session:head,...`.
@@ -297,11 +334,14 @@ public final class LiveEventHub: Service, Sendable {
                         switch event {
                         case .notification(let notification):
                             self.notifications.increment()
+                            var due: [(session: UUID, after: Int32)] = []
                             for (session, head) in Self.heads(inNotification: notification.payload) {
                                 // This instance's own commit: its events are being handed over, no read needed.
                                 if self.store.commits.isCommitting(session, head: head) { self.ownNotifications.increment(); continue }
-                                self.wake(session, head: head)
+                                if let after = self.notified(session, head: head) { due.append((session, after)) }
                             }
+                            // Every session this commit moved that needs a read: one read for all of them.
+                            if !due.isEmpty { Task { await self.fetch(due) } }
                         case .listening(let isReconnect):
                             if isReconnect { self.wakeAll() }
                         }
@@ -356,7 +396,8 @@ public final class LiveEventHub: Service, Sendable {
         guard !watched.isEmpty else { return }
         do {
             let heads = try await store.heads(of: watched.map(\.0))
-            for (session, cursor) in watched where (heads[session] ?? 0) > cursor { wake(session, head: heads[session]) }
+            let due = watched.compactMap { session, cursor in (heads[session] ?? 0) > cursor ? notified(session, head: heads[session]).map { (session, $0) } : nil }
+            if !due.isEmpty { Task { await self.fetch(due) } }
         } catch {
             logger.warning("polling session heads failed", metadata: ["error": "\(error)"])
         }
