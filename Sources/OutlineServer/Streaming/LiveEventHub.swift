@@ -227,27 +227,33 @@ public final class LiveEventHub: Service, Sendable {
     }
 
     /// Reads many feeds' new events in one round trip (`EventStore.readFeeds`),
-    /// then goes on with each feed as `fetch` does.
+    /// then goes on with each feed as `fetch` does; the feeds that must read again
+    /// (more commits arrived meanwhile, or a full page) read together again.
     private func fetch(_ cursors: [(session: UUID, after: Int32)]) async {
-        guard cursors.count > 1 else {
-            if let only = cursors.first { await fetch(only.session, after: only.after) }
-            return
-        }
-        var next: [(UUID, FeedStateMachine.ReadAction)] = []
-        do {
-            fetches.increment(by: cursors.count)
-            batchedReads.increment()
-            let pages = try await store.readFeeds(cursors, limit: settings.pageSize)
-            next = cursors.map { ($0.session, fetched(pages[$0.session] ?? [], of: $0.session)) }
-        } catch {
-            logger.warning("reading sessions' new events failed; retrying", metadata: ["sessions": "\(cursors.count)", "error": "\(error)"])
-            try? await Task.sleep(for: .milliseconds(200))
-            next = cursors.map { ($0.session, readFailed($0.session)) }
-        }
-        for (session, action) in next {
-            switch action {
-            case .wait, .remove: continue
-            case .fetch, .readHead: Task { await self.perform(action, session) }
+        var cursors = cursors
+        while !cursors.isEmpty {
+            guard cursors.count > 1 else {
+                await fetch(cursors[0].session, after: cursors[0].after)
+                return
+            }
+            var next: [(UUID, FeedStateMachine.ReadAction)] = []
+            do {
+                fetches.increment(by: cursors.count)
+                batchedReads.increment()
+                let pages = try await store.readFeeds(cursors, limit: settings.pageSize)
+                next = cursors.map { ($0.session, fetched(pages[$0.session] ?? [], of: $0.session)) }
+            } catch {
+                logger.warning("reading sessions' new events failed; retrying", metadata: ["sessions": "\(cursors.count)", "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(200))
+                next = cursors.map { ($0.session, readFailed($0.session)) }
+            }
+            cursors = []
+            for (session, action) in next {
+                switch action {
+                case .wait, .remove: continue
+                case .fetch(let after): cursors.append((session, after))
+                case .readHead: Task { await self.perform(action, session) }
+                }
             }
         }
     }
