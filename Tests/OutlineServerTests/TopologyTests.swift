@@ -47,6 +47,14 @@ struct TopologyTests {
         }
     }
 
+    /// A gauge without labels from a Prometheus text page (0 when absent).
+    static func gauge(_ name: String, in page: String) -> Double {
+        for line in page.split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Double(line.split(separator: " ").last ?? "") ?? 0
+        }
+        return 0
+    }
+
     /// `runChild`, not `runCollecting`: a started postmaster keeps any pipe it inherited open.
     static func pgScript(_ arguments: [String]) async throws {
         let status = try await runChild(root.appendingPathComponent("Tools/dev/postgres.sh").path, arguments)
@@ -125,12 +133,21 @@ struct TopologyTests {
 
             // The faults: the standby lags (its replay paused), one instance is killed and one
             // stopped gracefully; the readers resume through nginx while the standby lags.
+            // nginx sends a session's streams to the instance its id hashes to: the instance
+            // killed is the one serving the most streams, so the faults always hit readers.
+            var served: [(instance: ServerProcess, streams: Double)] = []
+            for instance in instances {
+                let direct = ServiceHarness(url: instance.url, app: OutlineServerApplication(pool: pool, migrations: []), provider: provider, pool: pool)
+                served.append((instance, Self.gauge("outline_sse_clients", in: try await direct.call("GET", "/metrics").text)))
+            }
+            #expect(served.reduce(0) { $0 + $1.streams } >= 6, "the instances count \(served.map(\.streams)) streams for six readers")
+            let faulted = served.sorted { $0.streams > $1.streams }.map(\.instance)
             try await TestStandby.setReplayPaused(true, primary: settings)
             do {
-                kill(instances[0].process.processIdentifier, SIGKILL)
-                kill(instances[1].process.processIdentifier, SIGTERM)
-                try await Deadline.wait(for: "the stopped instance to exit", within: .seconds(60)) { !instances[1].process.isRunning }
-                #expect(instances[1].process.terminationStatus == 0, "graceful stop: \(instances[1].log)")
+                kill(faulted[0].process.processIdentifier, SIGKILL)
+                kill(faulted[1].process.processIdentifier, SIGTERM)
+                try await Deadline.wait(for: "the stopped instance to exit", within: .seconds(60)) { !faulted[1].process.isRunning }
+                #expect(faulted[1].process.terminationStatus == 0, "graceful stop: \(faulted[1].log)")
                 await provider.state.releaseAll()
                 for session in sessions { _ = try await h.waitUntilEnded(session.workflow, session: session.id, token: alice, timeout: .seconds(180)) }
                 for session in sessions { await session.task.value }

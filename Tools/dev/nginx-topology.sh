@@ -3,7 +3,11 @@
 # prints its path: nginx on 127.0.0.1:PORT in front of the outline-server
 # instances on the given ports, with what SSE needs (no buffering, hour-long
 # reads, HTTP/1.1 to the upstreams; request headers such as Last-Event-ID and
-# Authorization pass through as they are). Usage: nginx-topology.sh DIR PORT UPSTREAM_PORT...
+# Authorization pass through as they are). Requests that name a session (the
+# stream's ?sessionId=, /api/sessions/{id}/...) go to the instance its id hashes
+# to, so one instance, not every one, reads another instance's commits for it;
+# the rest are spread at random. A gone instance's share moves to the next
+# one (consistent hashing). Usage: nginx-topology.sh DIR PORT UPSTREAM_PORT...
 set -euo pipefail
 dir=$1; port=$2; shift 2
 mkdir -p "$dir/temp"
@@ -23,7 +27,20 @@ http {
   fastcgi_temp_path $dir/temp/fastcgi;
   uwsgi_temp_path $dir/temp/uwsgi;
   scgi_temp_path $dir/temp/scgi;
+  map \$uri \$outline_path_session {
+    "~^/api/sessions/([0-9A-Fa-f-]{36})" \$1;
+    default "";
+  }
+  map \$arg_sessionId \$outline_session {
+    "" \$outline_path_session;
+    default \$arg_sessionId;
+  }
+  map \$outline_session \$outline_route {
+    "" \$request_id;
+    default \$outline_session;
+  }
   upstream outline {
+    hash \$outline_route consistent;
 $servers    keepalive 64;
   }
   server {
