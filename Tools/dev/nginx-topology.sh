@@ -3,11 +3,13 @@
 # prints its path: nginx on 127.0.0.1:PORT in front of the outline-server
 # instances on the given ports, with what SSE needs (no buffering, hour-long
 # reads, HTTP/1.1 to the upstreams; request headers such as Last-Event-ID and
-# Authorization pass through as they are). Requests that name a session (the
-# stream's ?sessionId=, /api/sessions/{id}/...) go to the instance its id hashes
-# to, so one instance, not every one, reads another instance's commits for it;
-# the rest are spread at random. A gone instance's share moves to the next
-# one (consistent hashing). Usage: nginx-topology.sh DIR PORT UPSTREAM_PORT...
+# Authorization pass through as they are). A workflow's requests
+# (/api/workflows/{id}/...: the start, so the session's runner, and its
+# streams) go to the instance its id hashes to, so streams are fed from the
+# runner's own commits with no read of the log; requests naming only a session
+# (/api/sessions/{id}/...) by the session's id; the rest at random. A gone
+# instance's share moves to the next one (consistent hashing).
+# Usage: nginx-topology.sh DIR PORT UPSTREAM_PORT...
 set -euo pipefail
 dir=$1; port=$2; shift 2
 mkdir -p "$dir/temp"
@@ -27,17 +29,14 @@ http {
   fastcgi_temp_path $dir/temp/fastcgi;
   uwsgi_temp_path $dir/temp/uwsgi;
   scgi_temp_path $dir/temp/scgi;
-  map \$uri \$outline_path_session {
-    "~^/api/sessions/([0-9A-Fa-f-]{36})" \$1;
+  map \$uri \$outline_key {
+    "~^/api/workflows/([^/]+)/" w\$1;
+    "~^/api/sessions/([0-9A-Fa-f-]{36})" s\$1;
     default "";
   }
-  map \$arg_sessionId \$outline_session {
-    "" \$outline_path_session;
-    default \$arg_sessionId;
-  }
-  map \$outline_session \$outline_route {
+  map \$outline_key \$outline_route {
     "" \$request_id;
-    default \$outline_session;
+    default \$outline_key;
   }
   upstream outline {
     hash \$outline_route consistent;
