@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from selenium import webdriver
@@ -86,16 +87,34 @@ def open_page(token=None):
     wait.until(lambda d: d.find_element(By.ID, "workspace").is_displayed())
 
 
+def latest_session(workflow):
+    """The id of the workflow's latest session, by the API (None before its first)."""
+    try:
+        return api("GET", f"/api/workflows/{workflow}/outline-generation/latest", args.token)["id"]
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return None
+        raise
+
+
+def wait_following(workflow):
+    """Waits until the page follows the session just started on `workflow`. Not
+    "a session other than the one shown before": on a loaded machine the page
+    may still be loading the previous workflow's latest session when the start
+    is pressed, and show it for a moment before the new one."""
+    wait.until(lambda d: (latest := latest_session(workflow)) is not None and session_id() == latest,
+               f"the page never followed the session started on {workflow}")
+
+
 def start(workflow, prompt, skip):
-    """Starts a session and waits until the page follows it (not the one it showed before)."""
-    previous = session_id()
+    """Starts a session and waits until the page follows it."""
     driver.find_element(By.ID, "workflow-new").send_keys(workflow)
     driver.find_element(By.ID, "prompt").send_keys(prompt)
     checkbox = driver.find_element(By.ID, "skip-clarification")
     if checkbox.is_selected() != skip:
         checkbox.click()
     driver.find_element(By.ID, "start-button").click()
-    wait.until(lambda d: session_id() not in ("", previous))
+    wait_following(workflow)
 
 
 def timeline_figure():
@@ -295,9 +314,8 @@ try:
     reached = tab_to("skip-clarification") and reached
     ActionChains(driver).send_keys(Keys.SPACE).perform()
     reached = tab_to("start-button") and reached
-    previous = session_id()
     ActionChains(driver).send_keys(Keys.ENTER).perform()
-    wait.until(lambda d: session_id() not in ("", previous))
+    wait_following("wf-browser-keys")
     wait.until(lambda d: len(text("outline-text")) > 100)
     top_early = driver.execute_script("return document.getElementById('outline-text').getBoundingClientRect().top + window.scrollY")
     wait.until(lambda d: len(text("outline-text")) > 600)
