@@ -133,8 +133,8 @@ struct TopologyTests {
 
             // The faults: the standby lags (its replay paused), one instance is killed and one
             // stopped gracefully; the readers resume through nginx while the standby lags.
-            // nginx sends a session's streams to the instance its id hashes to: the instance
-            // killed is the one serving the most streams, so the faults always hit readers.
+            // nginx sends a workflow's start and streams to the instance its id hashes to: the
+            // instance killed is the one serving the most streams, so the faults always hit readers.
             var served: [(instance: ServerProcess, streams: Double)] = []
             for instance in instances {
                 let direct = ServiceHarness(url: instance.url, app: OutlineServerApplication(pool: pool, migrations: []), provider: provider, pool: pool)
